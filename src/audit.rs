@@ -1,0 +1,119 @@
+//! The audit log: one JSON object per line at `$XDG_STATE_HOME/cosmoscope/audit.jsonl` (0600).
+//! Who did what, the decision, and the cause of a denial or failure. Never a token or a key.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Record {
+    pub time: String,
+    pub profile: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<String>,
+    /// `ok`, `allowed`, `denied` or `error`.
+    pub decision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_charge: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Record {
+    #[must_use]
+    pub fn new(profile: &str, action: &str, decision: &str) -> Self {
+        Self {
+            profile: profile.to_string(),
+            action: action.to_string(),
+            decision: decision.to_string(),
+            ..Self::default()
+        }
+    }
+
+    #[must_use]
+    pub fn who(mut self, subject: Option<&str>, roles: &[String]) -> Self {
+        self.subject = subject.map(str::to_string);
+        self.roles = roles.to_vec();
+        self
+    }
+
+    #[must_use]
+    pub fn cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub struct Audit {
+    path: Option<PathBuf>,
+    redact_queries: bool,
+}
+
+impl Audit {
+    #[must_use]
+    pub fn new(path: Option<PathBuf>, redact_queries: bool) -> Self {
+        Self {
+            path,
+            redact_queries,
+        }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// Sets the query text, or only its hash when `audit.redact_queries` is on.
+    pub fn set_query(&self, record: &mut Record, query: &str) {
+        let hash = crate::fsutil::hex(&Sha256::digest(query.as_bytes()));
+        record.query_sha256 = Some(hash);
+        if !self.redact_queries {
+            record.query = Some(query.to_string());
+        }
+    }
+
+    /// Appends one record in a single `write` (O_APPEND keeps concurrent writers' lines whole).
+    pub fn append(&self, mut record: Record) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no state directory for the audit log",
+            ));
+        };
+        record.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut file = crate::fsutil::open_private_append(path)?;
+        file.write_all(&line)
+    }
+}

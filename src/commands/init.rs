@@ -1,0 +1,317 @@
+//! `cosmoscope init`: add a profile to the config file — through a wizard on a terminal, or entirely
+//! from flags with `--no-input`. The file is validated before and after; nothing is written unless
+//! the result is valid. Comments and formatting of an existing file are kept (`toml_edit`).
+
+use clap::ValueEnum as _;
+use dialoguer::{Confirm, Input, Select};
+use toml_edit::{Array, DocumentMut, Item, Table, value};
+
+use crate::app::App;
+use crate::cli::InitArgs;
+use crate::error::{CmdResult, CommandError};
+use crate::settings::{Config, CredentialKind, StoreKind, check_url};
+
+/// The values of a profile to write.
+struct Answers {
+    name: String,
+    issuer: String,
+    client_id: String,
+    audience: Option<String>,
+    scopes: Vec<String>,
+    roles_claim: Option<String>,
+    store: Option<StoreKind>,
+    endpoint: Option<String>,
+    database: Option<String>,
+    credential: Option<CredentialKind>,
+    policy_file: Option<String>,
+}
+
+pub fn run(app: &App, args: &InitArgs) -> CmdResult {
+    let path = app.config_path()?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(
+                CommandError::runtime(format!("cannot read {}", path.display())).caused_by(&e),
+            );
+        }
+    };
+    let existing = if text.is_empty() {
+        None
+    } else {
+        Some(Config::parse(&path, &text).map_err(|e| {
+            CommandError::runtime("the existing configuration file is invalid; nothing was written")
+                .cause(&e)
+                .hint(format!("fix {} first", path.display()))
+        })?)
+    };
+
+    let answers = if app.ui.can_prompt() {
+        wizard(app, args)?
+    } else {
+        from_flags(app, args)?
+    };
+    if let Some(cfg) = &existing
+        && cfg.profiles.contains_key(&answers.name)
+        && !args.force
+    {
+        return Err(CommandError::usage(format!(
+            "profile {:?} already exists in {}",
+            answers.name,
+            path.display()
+        ))
+        .hint("pass --force to replace it, or choose another name with --profile"));
+    }
+
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| CommandError::runtime("cannot edit the configuration file").cause(e))?;
+    let make_default = existing
+        .as_ref()
+        .is_none_or(|c| c.default_profile.is_none());
+    write_profile(&mut doc, &answers, make_default);
+    let new_text = doc.to_string();
+    // Never write a file we would refuse to read.
+    Config::parse(&path, &new_text).map_err(|e| {
+        CommandError::usage("these values do not make a valid profile; nothing was written")
+            .cause(&e)
+    })?;
+    crate::fsutil::write_private_atomic(&path, new_text.as_bytes()).map_err(|e| {
+        CommandError::runtime(format!("cannot write {}", path.display())).caused_by(&e)
+    })?;
+
+    app.ui.success(format!(
+        "Wrote profile {:?} to {}",
+        answers.name,
+        path.display()
+    ));
+    let flag = if make_default {
+        String::new()
+    } else {
+        format!(" --profile {}", answers.name)
+    };
+    app.ui.info(format!("Next: cosmoscope login{flag}"));
+    Ok(())
+}
+
+fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
+    let mut missing = Vec::new();
+    if args.issuer.is_none() {
+        missing.push("--issuer URL");
+    }
+    if args.client_id.is_none() {
+        missing.push("--client-id ID");
+    }
+    if !missing.is_empty() {
+        return Err(CommandError::usage(format!("without a terminal (or with --no-input), init needs {}", missing.join(" and ")))
+            .hint("example: cosmoscope init --no-input --profile dev --issuer https://example.eu.auth0.com/ --client-id abc123"));
+    }
+    let issuer = args.issuer.clone().unwrap_or_default();
+    check_url(&issuer, "issuer").map_err(|m| {
+        CommandError::usage(m)
+            .hint("pass the provider's issuer exactly as its discovery document names it")
+    })?;
+    if let Some(endpoint) = &args.endpoint {
+        check_url(endpoint, "--endpoint").map_err(CommandError::usage)?;
+    }
+    Ok(Answers {
+        name: app
+            .global
+            .profile
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        issuer,
+        client_id: args.client_id.clone().unwrap_or_default(),
+        audience: args.audience.clone(),
+        scopes: args.scopes.clone(),
+        roles_claim: args.roles_claim.clone(),
+        store: args.store,
+        endpoint: args.endpoint.clone(),
+        database: args.database.clone(),
+        credential: args
+            .credential
+            .or(args.endpoint.as_ref().map(|_| CredentialKind::Entra)),
+        policy_file: args.policy_file.clone(),
+    })
+}
+
+fn prompt_err(e: dialoguer::Error) -> CommandError {
+    match e {
+        dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted => {
+            CommandError::new(
+                crate::error::Exit::Interrupted,
+                "interrupted; nothing was written",
+            )
+        }
+        dialoguer::Error::IO(io) => {
+            CommandError::runtime("the prompt failed; nothing was written").caused_by(&io)
+        }
+    }
+}
+
+fn ask(
+    prompt: &str,
+    initial: Option<&str>,
+    required: bool,
+    check: impl Fn(&str) -> Result<(), String> + 'static,
+) -> CmdResult<Option<String>> {
+    let mut input = Input::<String>::new()
+        .with_prompt(prompt)
+        .allow_empty(!required)
+        .validate_with(move |s: &String| -> Result<(), String> {
+            if s.is_empty() { Ok(()) } else { check(s) }
+        });
+    if let Some(i) = initial {
+        input = input.with_initial_text(i);
+    }
+    let s = input.interact_text().map_err(prompt_err)?;
+    Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
+    let ok = |_: &str| Ok(());
+    app.ui.info("Set up a cosmoscope profile. Values in [brackets] are defaults; leave optional ones empty.");
+    let name = match &app.global.profile {
+        Some(n) => n.clone(),
+        None => ask("Profile name", Some("default"), true, ok)?.unwrap_or_else(|| "default".into()),
+    };
+    let issuer = match &args.issuer {
+        Some(i) => i.clone(),
+        None => ask("OpenID issuer URL", None, true, |s| {
+            check_url(s, "issuer").map(|_| ())
+        })?
+        .unwrap_or_default(),
+    };
+    let client_id = match &args.client_id {
+        Some(c) => c.clone(),
+        None => ask(
+            "Client ID (a public client with the device-code grant)",
+            None,
+            true,
+            ok,
+        )?
+        .unwrap_or_default(),
+    };
+    let audience = match &args.audience {
+        Some(a) => Some(a.clone()),
+        None => ask("API audience (optional; Auth0 needs one)", None, false, ok)?,
+    };
+    let roles_claim = match &args.roles_claim {
+        Some(r) => Some(r.clone()),
+        None => ask(
+            "Claim that holds roles (optional; name or /json/pointer)",
+            None,
+            false,
+            ok,
+        )?,
+    };
+    let store = if let Some(s) = args.store {
+        Some(s)
+    } else {
+        let kinds = StoreKind::value_variants();
+        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        let i = Select::new()
+            .with_prompt("Where to keep the session's secrets")
+            .items(&names)
+            .default(0)
+            .interact()
+            .map_err(prompt_err)?;
+        Some(kinds[i]).filter(|k| *k != StoreKind::Auto)
+    };
+    let (mut endpoint, mut database, mut credential) = (
+        args.endpoint.clone(),
+        args.database.clone(),
+        args.credential,
+    );
+    if endpoint.is_none()
+        && Confirm::new()
+            .with_prompt("Configure a Cosmos DB account now?")
+            .default(false)
+            .interact()
+            .map_err(prompt_err)?
+    {
+        endpoint = ask("Cosmos DB endpoint", None, true, |s| {
+            check_url(s, "endpoint").map(|_| ())
+        })?;
+        database = ask("Default database (optional)", None, false, ok)?;
+        let kinds = CredentialKind::value_variants();
+        let names: Vec<String> = kinds
+            .iter()
+            .map(|k| {
+                k.to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            })
+            .collect();
+        let i = Select::new()
+            .with_prompt("How cosmoscope authenticates to Cosmos DB")
+            .items(&names)
+            .default(0)
+            .interact()
+            .map_err(prompt_err)?;
+        credential = Some(kinds[i]);
+    }
+    Ok(Answers {
+        name,
+        issuer,
+        client_id,
+        audience,
+        scopes: args.scopes.clone(),
+        roles_claim,
+        store,
+        endpoint,
+        database,
+        credential,
+        policy_file: args.policy_file.clone(),
+    })
+}
+
+fn write_profile(doc: &mut DocumentMut, a: &Answers, make_default: bool) {
+    if make_default {
+        doc.insert("default_profile", value(a.name.as_str()));
+    }
+    let profiles = doc.entry("profiles").or_insert_with(|| {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        Item::Table(t)
+    });
+    let mut p = Table::new();
+    p.insert("issuer", value(a.issuer.as_str()));
+    p.insert("client_id", value(a.client_id.as_str()));
+    if let Some(aud) = &a.audience {
+        p.insert("audience", value(aud.as_str()));
+    }
+    if !a.scopes.is_empty() {
+        p.insert(
+            "scopes",
+            value(a.scopes.iter().map(String::as_str).collect::<Array>()),
+        );
+    }
+    if let Some(c) = &a.roles_claim {
+        p.insert("roles_claim", value(c.as_str()));
+    }
+    if let Some(s) = a.store {
+        p.insert("store", value(s.as_str()));
+    }
+    if let Some(endpoint) = &a.endpoint {
+        let mut c = Table::new();
+        c.insert("endpoint", value(endpoint.as_str()));
+        if let Some(db) = &a.database {
+            c.insert("database", value(db.as_str()));
+        }
+        let cred = a.credential.unwrap_or(CredentialKind::Entra);
+        let name = cred
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string());
+        c.insert("credential", value(name));
+        p.insert("cosmos", Item::Table(c));
+    }
+    if let Some(f) = &a.policy_file {
+        let mut t = Table::new();
+        t.insert("file", value(f.as_str()));
+        p.insert("policy", Item::Table(t));
+    }
+    if let Some(t) = profiles.as_table_mut() {
+        t.insert(&a.name, Item::Table(p));
+    }
+}

@@ -1,0 +1,121 @@
+//! The process environment, read once (uv's `EnvVars`, cargo's `GlobalContext`).
+//!
+//! Nothing else in cosmoscope calls `std::env::var`: commands receive an [`Env`] through the app, and
+//! tests build one by hand.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Names of every environment variable cosmoscope reads.
+pub mod vars {
+    pub const PROFILE: &str = "COSMOSCOPE_PROFILE";
+    pub const CONFIG: &str = "COSMOSCOPE_CONFIG";
+    pub const CI: &str = "CI";
+    pub const NO_COLOR: &str = "NO_COLOR";
+    pub const HOME: &str = "HOME";
+    pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+    pub const XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
+    pub const APPDATA: &str = "APPDATA";
+    pub const LOCALAPPDATA: &str = "LOCALAPPDATA";
+    pub const DISPLAY: &str = "DISPLAY";
+    pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+    pub const BROWSER: &str = "BROWSER";
+    pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
+    pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Env {
+    /// Captures the variables cosmoscope cares about from the real process environment.
+    #[must_use]
+    pub fn from_process() -> Self {
+        use vars::{
+            APPDATA, BROWSER, CI, CONFIG, COSMOS_DISABLE_IMDS, DBUS_SESSION_BUS_ADDRESS, DISPLAY,
+            HOME, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY, XDG_CONFIG_HOME,
+            XDG_RUNTIME_DIR, XDG_STATE_HOME,
+        };
+        let names = [
+            PROFILE,
+            CONFIG,
+            CI,
+            NO_COLOR,
+            HOME,
+            XDG_CONFIG_HOME,
+            XDG_STATE_HOME,
+            XDG_RUNTIME_DIR,
+            APPDATA,
+            LOCALAPPDATA,
+            DISPLAY,
+            WAYLAND_DISPLAY,
+            BROWSER,
+            DBUS_SESSION_BUS_ADDRESS,
+            COSMOS_DISABLE_IMDS,
+        ];
+        let values = names
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok().map(|v| (name, v)))
+            .collect();
+        Self { values }
+    }
+
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.values.insert(name, value.into());
+        self
+    }
+
+    /// A variable's value; an empty value counts as unset (as most tools treat it).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    #[must_use]
+    pub fn is_truthy(&self, name: &str) -> bool {
+        self.get(name)
+            .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"))
+    }
+
+    fn home(&self) -> Option<PathBuf> {
+        self.get(vars::HOME).map(PathBuf::from)
+    }
+
+    /// `$XDG_CONFIG_HOME/cosmoscope` (or the platform's equivalent).
+    #[must_use]
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        self.get(vars::XDG_CONFIG_HOME)
+            .map(PathBuf::from)
+            .or_else(|| self.get(vars::APPDATA).map(PathBuf::from))
+            .or_else(|| self.home().map(|h| h.join(".config")))
+            .map(|d| d.join("cosmoscope"))
+    }
+
+    /// `$XDG_STATE_HOME/cosmoscope`: sessions' public metadata, locks, the audit log.
+    #[must_use]
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.get(vars::XDG_STATE_HOME)
+            .map(PathBuf::from)
+            .or_else(|| self.get(vars::LOCALAPPDATA).map(PathBuf::from))
+            .or_else(|| self.home().map(|h| h.join(".local").join("state")))
+            .map(|d| d.join("cosmoscope"))
+    }
+
+    /// Whether a graphical session exists to open a browser in.
+    #[must_use]
+    pub fn has_display(&self) -> bool {
+        if cfg!(any(target_os = "macos", target_os = "windows")) {
+            return true;
+        }
+        self.get(vars::DISPLAY).is_some()
+            || self.get(vars::WAYLAND_DISPLAY).is_some()
+            || self.get(vars::BROWSER).is_some()
+    }
+}

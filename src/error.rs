@@ -1,0 +1,152 @@
+//! One error type for every command: what went wrong, why, what to do next, and the exit code.
+//!
+//! Boundary modules (identity, session, settings …) have their own `thiserror` enums with meaningful
+//! variants; they are turned into a [`CommandError`] in one place each (`From` impls below), which is
+//! where hints are attached. [`CommandError::render`] is the only place an error is printed.
+
+use std::fmt::Write as _;
+
+/// Process exit codes — the contract in DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: runtime error.
+    Runtime = 1,
+    /// 2: usage or query syntax error.
+    Usage = 2,
+    /// 3: login required (no session, expired and not refreshable).
+    LoginRequired = 3,
+    /// 4: denied by policy.
+    Denied = 4,
+    /// 5: a remote service refused (401/403 from Cosmos or the provider).
+    Refused = 5,
+    /// 130: interrupted.
+    Interrupted = 130,
+}
+
+impl Exit {
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+#[derive(Debug)]
+pub struct CommandError {
+    pub exit: Exit,
+    pub message: String,
+    pub causes: Vec<String>,
+    pub hint: Option<String>,
+    /// stdout was closed by the reader: end quietly with exit 0 (ripgrep's behaviour).
+    pub broken_pipe: bool,
+}
+
+pub type CmdResult<T = ()> = Result<T, CommandError>;
+
+impl CommandError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+            causes: Vec::new(),
+            hint: None,
+            broken_pipe: false,
+        }
+    }
+    #[must_use]
+    pub fn broken_pipe() -> Self {
+        Self {
+            broken_pipe: true,
+            ..Self::runtime("stdout was closed")
+        }
+    }
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(Exit::Runtime, message)
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+    pub fn login_required(message: impl Into<String>) -> Self {
+        Self::new(Exit::LoginRequired, message)
+    }
+    #[must_use]
+    pub fn cause(mut self, cause: impl std::fmt::Display) -> Self {
+        self.causes.push(cause.to_string());
+        self
+    }
+    /// Adds every error in `err`'s `source()` chain as a cause.
+    #[must_use]
+    pub fn caused_by(mut self, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !self.causes.contains(&text) && text != self.message {
+                self.causes.push(text);
+            }
+            next = e.source();
+        }
+        self
+    }
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The text printed on stderr: `error: …`, `caused by: …` lines, `hint: …`.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {}\n", self.message);
+        for cause in &self.causes {
+            let _ = writeln!(out, "caused by: {cause}");
+        }
+        if let Some(hint) = &self.hint {
+            let _ = writeln!(out, "hint: {hint}");
+        }
+        out
+    }
+
+    /// The JSON form, for commands whose machine-readable output must stay JSON even on failure.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.message,
+                "causes": self.causes,
+                "hint": self.hint,
+                "exit_code": self.exit.code(),
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::Interrupted {
+            return CommandError::new(Exit::Interrupted, "interrupted");
+        }
+        CommandError::runtime("an I/O operation failed").caused_by(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_error_causes_and_hint() {
+        let e = CommandError::login_required("no session for profile \"dev\"")
+            .cause("the refresh token was revoked")
+            .hint("run `cosmoscope login --profile dev`");
+        assert_eq!(
+            e.render(),
+            "error: no session for profile \"dev\"\ncaused by: the refresh token was revoked\nhint: run `cosmoscope login --profile dev`\n"
+        );
+        assert_eq!(e.exit.code(), 3);
+    }
+}

@@ -1,0 +1,445 @@
+//! OpenID Connect against any discovery-capable provider: discovery, the device-code grant (RFC 8628),
+//! refresh, revocation (RFC 7009), and verification of what comes back.
+//!
+//! The token-endpoint calls are ours rather than `oauth2`'s: its device polling loop hides each poll's
+//! answer and retries network failures until its timeout, then reports `expired_token` (TESTING.md),
+//! while we must add 5 s on `slow_down`, back off on network errors, understand Entra ID's error names
+//! and keep "provider unreachable" distinct. The protocol is a form POST and a JSON answer.
+
+pub mod http;
+pub mod verify;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use http::{Http, TokenReply};
+pub use verify::{Verifier, VerifyError};
+
+/// Claims from verified tokens.
+pub type Claims = Map<String, Value>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("cannot reach {url}: {detail}")]
+    Unreachable {
+        url: String,
+        detail: String,
+        timeout: bool,
+    },
+    #[error("{what} at {url} answered HTTP {status}")]
+    HttpStatus {
+        what: &'static str,
+        url: String,
+        status: u16,
+    },
+    #[error("{what} at {url} sent an unexpected answer: {detail}")]
+    BadResponse {
+        what: &'static str,
+        url: String,
+        detail: String,
+    },
+    #[error(
+        "the discovery document names issuer {found:?}, but the profile says {expected:?} (they must match exactly, trailing slash included)"
+    )]
+    IssuerMismatch { expected: String, found: String },
+    #[error(
+        "the provider does not offer the device-code grant (no device_authorization_endpoint in its discovery document)"
+    )]
+    NoDeviceEndpoint,
+    #[error("the sign-in was declined")]
+    AccessDenied,
+    #[error("the device code expired before the sign-in was approved")]
+    ExpiredToken,
+    #[error("the provider did not recognise the device code (bad_verification_code)")]
+    BadVerificationCode,
+    #[error("the refresh token was rejected ({0})")]
+    RefreshRejected(String),
+    #[error("the provider refused the request: {error}{}", description.as_ref().map(|d| format!(" — {d}")).unwrap_or_default())]
+    OAuth {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+    #[error("the provider stayed unreachable while waiting for approval: {0}")]
+    PollUnreachable(String),
+    #[error("token rejected: {0}")]
+    Verify(#[from] VerifyError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// The parts of the discovery document cosmoscope uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub device_authorization_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+}
+
+/// A provider, discovered.
+pub struct Provider {
+    pub http: Http,
+    pub metadata: Metadata,
+    pub client_id: String,
+}
+
+/// The device authorization response (RFC 8628 §3.2), with the names providers actually use.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceAuthorization {
+    pub device_code: SecretString,
+    pub user_code: String,
+    #[serde(alias = "verification_url")]
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    #[serde(deserialize_with = "de_u64_lenient")]
+    pub expires_in: u64,
+    #[serde(default, deserialize_with = "de_opt_u64_lenient")]
+    pub interval: Option<u64>,
+}
+
+/// What the token endpoint granted.
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    pub id_token: Option<SecretString>,
+    pub expires_in: Option<u64>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+fn de_u64_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    // Entra ID's v1 endpoints send numbers as strings.
+    match Value::deserialize(d)? {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("expected a positive integer")),
+        Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a number")),
+    }
+}
+
+fn de_opt_u64_lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_u64_lenient(d).map(Some)
+}
+
+fn parse_token_set(v: &Value, url: &str) -> Result<TokenSet, IdentityError> {
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_string()))
+    };
+    let access_token = s("access_token").ok_or_else(|| IdentityError::BadResponse {
+        what: "the token endpoint",
+        url: url.to_string(),
+        detail: "no access_token in the answer".into(),
+    })?;
+    let expires_in = v.get("expires_in").and_then(|e| {
+        e.as_u64()
+            .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
+    });
+    Ok(TokenSet {
+        access_token,
+        refresh_token: s("refresh_token"),
+        id_token: s("id_token"),
+        expires_in,
+        scope: v.get("scope").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+/// One outcome of a device-code poll.
+enum Poll {
+    Done(TokenSet),
+    Pending,
+    SlowDown,
+}
+
+impl Provider {
+    /// Fetches `<issuer>/.well-known/openid-configuration` and checks the issuer matches exactly.
+    pub async fn discover(issuer: &str, client_id: &str) -> Result<Provider, IdentityError> {
+        let http = Http::new()?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let body = http.get_json(&url, "the discovery document").await?;
+        let metadata: Metadata =
+            serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
+                what: "the discovery document",
+                url: url.clone(),
+                detail: e.to_string(),
+            })?;
+        if metadata.issuer != issuer {
+            return Err(IdentityError::IssuerMismatch {
+                expected: issuer.to_string(),
+                found: metadata.issuer,
+            });
+        }
+        Ok(Provider {
+            http,
+            metadata,
+            client_id: client_id.to_string(),
+        })
+    }
+
+    #[must_use]
+    pub fn verifier(&self) -> Verifier<'_> {
+        Verifier::new(&self.http, &self.metadata.issuer, &self.metadata.jwks_uri)
+    }
+
+    /// The device authorization request (RFC 8628 §3.1), with `audience` for providers that want it.
+    pub async fn start_device(
+        &self,
+        scopes: &[String],
+        audience: Option<&str>,
+    ) -> Result<DeviceAuthorization, IdentityError> {
+        let url = self
+            .metadata
+            .device_authorization_endpoint
+            .as_deref()
+            .ok_or(IdentityError::NoDeviceEndpoint)?;
+        let scope = scopes.join(" ");
+        let mut form = vec![
+            ("client_id", self.client_id.as_str()),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(aud) = audience {
+            form.push(("audience", aud));
+        }
+        match self.http.post_form(url, &form, None).await? {
+            TokenReply::Ok(v) => {
+                serde_json::from_value(v).map_err(|e| IdentityError::BadResponse {
+                    what: "the device authorization endpoint",
+                    url: url.to_string(),
+                    detail: e.to_string(),
+                })
+            }
+            TokenReply::Error {
+                status,
+                error,
+                description,
+            } => Err(IdentityError::OAuth {
+                status,
+                error,
+                description,
+            }),
+        }
+    }
+
+    async fn poll_once(&self, device_code: &SecretString) -> Result<Poll, IdentityError> {
+        let url = &self.metadata.token_endpoint;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.expose_secret()),
+            ("client_id", self.client_id.as_str()),
+        ];
+        match self.http.post_form(url, &form, None).await? {
+            TokenReply::Ok(v) => parse_token_set(&v, url).map(Poll::Done),
+            TokenReply::Error {
+                status,
+                error,
+                description,
+            } => match error.as_str() {
+                "authorization_pending" => Ok(Poll::Pending),
+                "slow_down" => Ok(Poll::SlowDown),
+                // RFC 8628 names, and Entra ID's.
+                "access_denied" | "authorization_declined" => Err(IdentityError::AccessDenied),
+                "expired_token" | "code_expired" => Err(IdentityError::ExpiredToken),
+                "bad_verification_code" => Err(IdentityError::BadVerificationCode),
+                _ => Err(IdentityError::OAuth {
+                    status,
+                    error,
+                    description,
+                }),
+            },
+        }
+    }
+
+    /// Polls the token endpoint until the user approves (RFC 8628 §3.4–3.5): at the server's interval
+    /// (5 s by default), 5 s more after every `slow_down`, backing off on network errors, giving up
+    /// at `expires_in`.
+    pub async fn poll_device(&self, auth: &DeviceAuthorization) -> Result<TokenSet, IdentityError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(auth.expires_in);
+        let mut interval = Duration::from_secs(auth.interval.unwrap_or(5).max(1));
+        let mut backoff = Duration::ZERO;
+        let mut last_network_error: Option<String> = None;
+        loop {
+            let wait = interval + backoff;
+            if tokio::time::Instant::now() + wait >= deadline {
+                tokio::time::sleep_until(deadline).await;
+                return Err(match last_network_error {
+                    Some(e) => IdentityError::PollUnreachable(e),
+                    None => IdentityError::ExpiredToken,
+                });
+            }
+            tokio::time::sleep(wait).await;
+            match self.poll_once(&auth.device_code).await {
+                Ok(Poll::Done(tokens)) => return Ok(tokens),
+                Ok(Poll::Pending) => {
+                    backoff = Duration::ZERO;
+                    last_network_error = None;
+                }
+                Ok(Poll::SlowDown) => {
+                    interval += Duration::from_secs(5);
+                    backoff = Duration::ZERO;
+                }
+                Err(IdentityError::Unreachable { detail, .. }) => {
+                    backoff = (backoff * 2).max(interval).min(Duration::from_mins(1));
+                    last_network_error = Some(detail);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The refresh-token grant. `invalid_grant` (revoked, expired, or a rotated token spent twice)
+    /// becomes [`IdentityError::RefreshRejected`].
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        scopes: &[String],
+    ) -> Result<TokenSet, IdentityError> {
+        let url = &self.metadata.token_endpoint;
+        let scope = scopes.join(" ");
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_id", self.client_id.as_str()),
+            ("scope", scope.as_str()),
+        ];
+        match self.http.post_form(url, &form, None).await? {
+            TokenReply::Ok(v) => parse_token_set(&v, url),
+            TokenReply::Error {
+                error, description, ..
+            } if error == "invalid_grant" => {
+                Err(IdentityError::RefreshRejected(description.unwrap_or(error)))
+            }
+            TokenReply::Error {
+                status,
+                error,
+                description,
+            } => Err(IdentityError::OAuth {
+                status,
+                error,
+                description,
+            }),
+        }
+    }
+
+    /// Revokes a refresh token where the provider advertises RFC 7009. Returns whether it did.
+    pub async fn revoke(&self, refresh_token: &SecretString) -> Result<bool, IdentityError> {
+        let Some(url) = self.metadata.revocation_endpoint.as_deref() else {
+            return Ok(false);
+        };
+        let form = [
+            ("token", refresh_token.expose_secret()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", self.client_id.as_str()),
+        ];
+        match self.http.post_form(url, &form, None).await? {
+            TokenReply::Ok(_) => Ok(true),
+            TokenReply::Error {
+                status,
+                error,
+                description,
+            } => Err(IdentityError::OAuth {
+                status,
+                error,
+                description,
+            }),
+        }
+    }
+}
+
+/// The roles of an identity: from the configured claim (a claim name, or a JSON pointer when it
+/// starts with `/`), else from the first of `roles`, `groups`, `permissions`, `scp` that exists.
+/// Values may be a string array, one string, or (for `scp`) a space-separated string.
+#[must_use]
+pub fn roles_from_claims(claims: &Claims, roles_claim: Option<&str>) -> Vec<String> {
+    let value = match roles_claim {
+        Some(pointer) if pointer.starts_with('/') => {
+            Value::Object(claims.clone()).pointer(pointer).cloned()
+        }
+        Some(name) => claims.get(name).cloned(),
+        None => ["roles", "groups", "permissions", "scp"]
+            .iter()
+            .find_map(|n| claims.get(*n))
+            .cloned(),
+    };
+    let mut roles: Vec<String> = match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Claims {
+        match v {
+            Value::Object(m) => m,
+            _ => Claims::new(),
+        }
+    }
+
+    #[test]
+    fn roles_from_named_claim_with_slashes() {
+        let c = claims(json!({"https://example.com/roles": ["b", "a"], "roles": ["x"]}));
+        assert_eq!(
+            roles_from_claims(&c, Some("https://example.com/roles")),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn roles_from_json_pointer() {
+        let c = claims(json!({"realm_access": {"roles": ["admin"]}}));
+        assert_eq!(
+            roles_from_claims(&c, Some("/realm_access/roles")),
+            ["admin"]
+        );
+    }
+
+    #[test]
+    fn roles_fallbacks_in_order() {
+        assert_eq!(
+            roles_from_claims(&claims(json!({"groups": ["g"], "scp": "a b"})), None),
+            ["g"]
+        );
+        assert_eq!(
+            roles_from_claims(&claims(json!({"scp": "read write"})), None),
+            ["read", "write"]
+        );
+        assert!(roles_from_claims(&claims(json!({})), None).is_empty());
+    }
+
+    #[test]
+    fn device_authorization_accepts_entra_v1_shapes() {
+        let v = json!({"device_code":"d","user_code":"U","verification_url":"https://x/devicelogin","expires_in":"900","interval":"5"});
+        let d: DeviceAuthorization = serde_json::from_value(v).expect("parses");
+        assert_eq!((d.expires_in, d.interval), (900, Some(5)));
+        assert_eq!(d.verification_uri, "https://x/devicelogin");
+    }
+}

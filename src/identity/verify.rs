@@ -1,0 +1,288 @@
+//! Token verification, done by cosmoscope itself: JWKS signature with an algorithm allow-list, `iss`,
+//! `aud`, `exp`, `nbf`, `iat` with a bounded clock skew. An unknown `kid` refetches the JWKS once.
+//!
+//! The signature and registered-claim checks use `jsonwebtoken` (one verifier for ID tokens and JWT
+//! access tokens, with leeway and named error kinds); the policy around it — which algorithms, which
+//! key, what each failure is called — is here.
+
+use base64::Engine as _;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use serde_json::{Map, Value};
+
+use super::IdentityError;
+use super::http::Http;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 60;
+
+/// Asymmetric algorithms only: never `none`, never HMAC (a public key is not a shared secret).
+pub const ALLOWED_ALGS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Why a token was rejected. The `Display` text is what users and the audit log see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the token is not a well-formed JWT ({0})")]
+    Malformed(String),
+    #[error("algorithm {0:?} is not allowed (allowed: RS*, PS*, ES256, ES384, EdDSA)")]
+    Algorithm(String),
+    #[error(
+        "signed with key {0:?}, which the provider's JWKS does not contain (even after a refetch)"
+    )]
+    UnknownKey(String),
+    #[error("the signature does not verify")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf in the future)")]
+    NotYetValid,
+    #[error("the token was issued in the future (iat beyond the allowed clock skew)")]
+    IssuedInFuture,
+    #[error("the audience does not match (expected {expected:?})")]
+    Audience { expected: String },
+    #[error("the issuer does not match (expected {expected:?})")]
+    Issuer { expected: String },
+    #[error("the nonce does not match")]
+    Nonce,
+    #[error("claim {0:?} is missing")]
+    MissingClaim(String),
+}
+
+impl VerifyError {
+    /// A short, stable name for the audit log's `cause` field.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Malformed(_) => "malformed",
+            VerifyError::Algorithm(_) => "algorithm",
+            VerifyError::UnknownKey(_) => "unknown_key",
+            VerifyError::Signature => "signature",
+            VerifyError::Expired => "expired",
+            VerifyError::NotYetValid => "not_yet_valid",
+            VerifyError::IssuedInFuture => "issued_in_future",
+            VerifyError::Audience { .. } => "audience",
+            VerifyError::Issuer { .. } => "issuer",
+            VerifyError::Nonce => "nonce",
+            VerifyError::MissingClaim(_) => "missing_claim",
+        }
+    }
+}
+
+/// The verifier for one provider: its issuer and (lazily fetched, refetched once) JWKS.
+pub struct Verifier<'a> {
+    http: &'a Http,
+    issuer: String,
+    jwks_uri: String,
+    jwks: Option<JwkSet>,
+    refetched: bool,
+}
+
+impl<'a> Verifier<'a> {
+    #[must_use]
+    pub fn new(http: &'a Http, issuer: &str, jwks_uri: &str) -> Self {
+        Self {
+            http,
+            issuer: issuer.to_string(),
+            jwks_uri: jwks_uri.to_string(),
+            jwks: None,
+            refetched: false,
+        }
+    }
+
+    async fn fetch_jwks(&mut self) -> Result<(), IdentityError> {
+        let body = self
+            .http
+            .get_json(&self.jwks_uri, "the provider's JWKS")
+            .await?;
+        let set: JwkSet = serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
+            what: "the provider's JWKS",
+            url: self.jwks_uri.clone(),
+            detail: e.to_string(),
+        })?;
+        self.jwks = Some(set);
+        Ok(())
+    }
+
+    /// Verifies `token` for `audience` and returns its claims.
+    pub async fn verify(
+        &mut self,
+        token: &str,
+        audience: &str,
+        nonce: Option<&str>,
+    ) -> Result<Map<String, Value>, IdentityError> {
+        let header = parse_header(token)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let algorithm = ALLOWED_ALGS
+            .into_iter()
+            .find(|a| format!("{a:?}") == alg)
+            .ok_or_else(|| VerifyError::Algorithm(alg.clone()))?;
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+
+        if self.jwks.is_none() {
+            self.fetch_jwks().await?;
+        }
+        let mut jwk = self.find_key(kid.as_deref(), algorithm);
+        if jwk.is_none() && !self.refetched {
+            // The provider may have rotated its keys since we fetched them: refetch exactly once.
+            self.refetched = true;
+            self.fetch_jwks().await?;
+            jwk = self.find_key(kid.as_deref(), algorithm);
+        }
+        let jwk = jwk.ok_or_else(|| {
+            VerifyError::UnknownKey(kid.clone().unwrap_or_else(|| "(no kid)".into()))
+        })?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| VerifyError::Malformed(format!("unusable JWKS key: {e}")))?;
+
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| map_jwt_error(e.kind(), &self.issuer, audience))?;
+        let claims = data.claims;
+        if let Some(iat) = claims.get("iat").and_then(Value::as_u64)
+            && iat > now_unix() + LEEWAY_SECS
+        {
+            return Err(VerifyError::IssuedInFuture.into());
+        }
+        if let Some(expected) = nonce
+            && claims.get("nonce").and_then(Value::as_str) != Some(expected)
+        {
+            return Err(VerifyError::Nonce.into());
+        }
+        Ok(claims)
+    }
+
+    fn find_key(&self, kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
+        let set = self.jwks.as_ref()?;
+        let family_fits =
+            |k: &Jwk| DecodingKey::from_jwk(k).is_ok_and(|d| d.family() == alg.family());
+        if let Some(kid) = kid {
+            return set
+                .keys
+                .iter()
+                .find(|k| k.common.key_id.as_deref() == Some(kid) && family_fits(k))
+                .cloned();
+        }
+        // Without a kid, only an unambiguous key will do.
+        let mut fitting = set.keys.iter().filter(|k| family_fits(k));
+        match (fitting.next(), fitting.next()) {
+            (Some(k), None) => Some(k.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn map_jwt_error(kind: &ErrorKind, issuer: &str, audience: &str) -> IdentityError {
+    let e = match kind {
+        ErrorKind::InvalidSignature => VerifyError::Signature,
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+        ErrorKind::InvalidAudience => VerifyError::Audience {
+            expected: audience.to_string(),
+        },
+        ErrorKind::InvalidIssuer => VerifyError::Issuer {
+            expected: issuer.to_string(),
+        },
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::MissingAlgorithm => {
+            VerifyError::Algorithm("mismatch between token and key".into())
+        }
+        ErrorKind::MissingRequiredClaim(c) => VerifyError::MissingClaim(c.clone()),
+        other => VerifyError::Malformed(format!("{other:?}")),
+    };
+    e.into()
+}
+
+/// Decodes the JOSE header without trusting it (we need `alg` and `kid` to choose a key).
+fn parse_header(token: &str) -> Result<Map<String, Value>, VerifyError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h.trim_end_matches('='))
+        .map_err(|_| VerifyError::Malformed("the header is not base64url".into()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| VerifyError::Malformed("the header is not a JSON object".into()))
+}
+
+/// Reads the claims of a JWT without verifying it — only for tokens we already verified or that are
+/// not for us to verify; never for a trust decision.
+#[must_use]
+pub fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[must_use]
+pub fn is_jwt(token: &str) -> bool {
+    parse_header(token).is_ok()
+}
+
+#[must_use]
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_of_alg_none_token_is_readable_and_refused() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(r#"{"sub":"x"}"#));
+        let header = parse_header(&token).expect("header");
+        assert_eq!(header["alg"], "none");
+        assert!(!ALLOWED_ALGS.iter().any(|a| format!("{a:?}") == "none"));
+        assert!(
+            !ALLOWED_ALGS
+                .iter()
+                .any(|a| format!("{a:?}").starts_with("HS"))
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_are_named() {
+        assert!(matches!(
+            parse_header("abc"),
+            Err(VerifyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_header("!!.a.b"),
+            Err(VerifyError::Malformed(_))
+        ));
+    }
+}

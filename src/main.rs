@@ -1,0 +1,43 @@
+//! Parse, build the runtime, run, map the result to an exit code — nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use cosmoscope::app::App;
+use cosmoscope::cli::Cli;
+use cosmoscope::env::Env;
+use cosmoscope::error::{CommandError, Exit};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let app = App::new(cli.global, Env::from_process());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&CommandError::runtime("cannot start the async runtime").caused_by(&e));
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = cosmoscope::commands::dispatch(&app, cli.command) => r,
+            _ = tokio::signal::ctrl_c() => Err(CommandError::new(Exit::Interrupted, "interrupted")),
+        }
+    });
+    // Do not wait for stray blocking tasks (a keyring call, a browser launcher) on the way out.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &CommandError) -> ExitCode {
+    if e.broken_pipe {
+        return ExitCode::SUCCESS;
+    }
+    eprint!("{}", e.render());
+    ExitCode::from(e.exit.code())
+}

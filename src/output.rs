@@ -1,0 +1,123 @@
+//! The terminal: data on stdout, everything else on stderr (uv's Printer, jj's Ui).
+//! A closed stdout (`cosmoscope status -o json | head -c1`) ends the command quietly with exit 0.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use crate::cli::{ColorChoice, OutputFormat};
+use crate::error::{CmdResult, CommandError};
+
+pub struct Ui {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color: bool,
+    pub no_input: bool,
+    output: Option<OutputFormat>,
+    stdin_tty: bool,
+    stderr_tty: bool,
+}
+
+impl Ui {
+    #[must_use]
+    pub fn new(
+        output: Option<OutputFormat>,
+        quiet: bool,
+        verbose: u8,
+        color: ColorChoice,
+        no_color_env: bool,
+        no_input: bool,
+    ) -> Self {
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_tty && !no_color_env,
+        };
+        Self {
+            quiet,
+            verbose,
+            color,
+            no_input,
+            output,
+            stdin_tty: std::io::stdin().is_terminal(),
+            stderr_tty,
+        }
+    }
+
+    /// The output format asked for, or the command's default.
+    #[must_use]
+    pub fn format(&self, default: OutputFormat) -> OutputFormat {
+        self.output.unwrap_or(default)
+    }
+
+    /// Whether prompts may be shown: not `--no-input`/`CI=true`, and a person at the terminal.
+    #[must_use]
+    pub fn can_prompt(&self) -> bool {
+        !self.no_input && self.stdin_tty && self.stderr_tty
+    }
+
+    #[must_use]
+    pub fn stderr_is_tty(&self) -> bool {
+        self.stderr_tty
+    }
+
+    /// A message for the person (stderr), unless `--quiet`.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    pub fn success(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            let mark = if self.color {
+                "\x1b[32m✓\x1b[0m"
+            } else {
+                "✓"
+            };
+            eprintln!("{mark} {}", msg.as_ref());
+        }
+    }
+
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        let label = if self.color {
+            "\x1b[33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
+        eprintln!("{label}: {}", msg.as_ref());
+    }
+
+    pub fn debug(&self, msg: impl AsRef<str>) {
+        if self.verbose > 0 {
+            eprintln!("debug: {}", msg.as_ref());
+        }
+    }
+
+    /// Writes data to stdout and flushes (so a script reading events sees each line at once).
+    pub fn out(&self, text: &str) -> CmdResult {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| stdout_error(&e))
+    }
+
+    /// One JSON value per line.
+    pub fn out_json_line(&self, value: &serde_json::Value) -> CmdResult {
+        self.out(&format!("{value}\n"))
+    }
+
+    pub fn out_json_pretty(&self, value: &serde_json::Value) -> CmdResult {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| CommandError::runtime("cannot encode JSON").cause(e))?;
+        self.out(&format!("{text}\n"))
+    }
+}
+
+fn stdout_error(e: &std::io::Error) -> CommandError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CommandError::broken_pipe()
+    } else {
+        CommandError::runtime("cannot write to stdout").caused_by(e)
+    }
+}

@@ -1,0 +1,319 @@
+//! The session life cycle: establish from a token response, keep fresh (single-flight refresh),
+//! end (revoke + delete). Every step that changes a session is audited.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+
+use super::lock::{LockError, RefreshLock};
+use super::{SecretStore, Secrets, SessionInfo, SessionPaths, StoreError, TokenKind};
+use crate::audit::{Audit, Record};
+use crate::identity::verify::{is_jwt, now_unix, unverified_claims};
+use crate::identity::{Claims, IdentityError, Provider, TokenSet, roles_from_claims};
+use crate::settings::Profile;
+
+/// How long a process waits for another one's refresh before giving up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("not logged in (profile {0:?})")]
+    NotLoggedIn(String),
+    #[error("the session of profile {profile:?} expired at {at} and cannot be refreshed")]
+    Expired { profile: String, at: String },
+    #[error("the session's {0} token is missing from the keyring")]
+    SecretMissing(&'static str),
+    #[error(
+        "the provider returned no ID token and no access token we can verify, so the identity is unknown"
+    )]
+    NoIdentity,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot write the session file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl SessionError {
+    /// The audit log's short cause.
+    #[must_use]
+    pub fn audit_cause(&self) -> String {
+        match self {
+            SessionError::Identity(IdentityError::Verify(v)) => {
+                format!("token_rejected:{}: {v}", v.code())
+            }
+            SessionError::Identity(IdentityError::RefreshRejected(_)) => "refresh_rejected".into(),
+            SessionError::Identity(IdentityError::AccessDenied) => "access_denied".into(),
+            SessionError::Identity(IdentityError::ExpiredToken) => "expired_token".into(),
+            SessionError::Identity(
+                IdentityError::Unreachable { .. } | IdentityError::PollUnreachable(_),
+            ) => "provider_unreachable".into(),
+            SessionError::Identity(e) => format!("provider: {e}"),
+            SessionError::Store(_) => "keyring".into(),
+            SessionError::NotLoggedIn(_) => "not_logged_in".into(),
+            SessionError::Expired { .. } => "session_expired".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub struct Sessions<'a> {
+    pub profile: &'a Profile,
+    pub paths: SessionPaths,
+    audit: &'a Audit,
+}
+
+/// What `logout` did.
+pub struct LogoutOutcome {
+    pub had_session: bool,
+    /// `Some(true)` revoked, `Some(false)` the provider offers no revocation, `None` not attempted.
+    pub revoked: Option<bool>,
+    pub revoke_error: Option<String>,
+    pub deleted_entries: usize,
+}
+
+pub fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+impl<'a> Sessions<'a> {
+    #[must_use]
+    pub fn new(state_dir: &Path, profile: &'a Profile, audit: &'a Audit) -> Self {
+        Self {
+            profile,
+            paths: SessionPaths::new(state_dir, profile),
+            audit,
+        }
+    }
+
+    fn record(&self, action: &str, decision: &str, info: Option<&SessionInfo>) -> Record {
+        let r = Record::new(&self.profile.name, action, decision);
+        match info {
+            Some(i) => r.who(Some(&i.subject), &i.roles),
+            None => r,
+        }
+    }
+
+    /// Appends to the audit log; a failure to audit is reported but does not undo a login.
+    pub fn audit(&self, record: Record) -> Result<(), std::io::Error> {
+        self.audit.append(record)
+    }
+
+    /// The session of this profile, if one exists for its current issuer and client.
+    pub fn current(&self) -> Result<Option<SessionInfo>, SessionError> {
+        Ok(self
+            .paths
+            .read_info()?
+            .filter(|i| i.belongs_to(self.profile)))
+    }
+
+    /// Verifies a token response and stores it as the session. `previous` carries the claims of
+    /// the session being refreshed (a refresh response need not repeat the ID token).
+    pub async fn establish(
+        &self,
+        provider: &Provider,
+        store: &SecretStore,
+        tokens: TokenSet,
+        method: &str,
+        previous: Option<&SessionInfo>,
+    ) -> Result<SessionInfo, SessionError> {
+        let mut verifier = provider.verifier();
+        let mut claims = Claims::new();
+        let mut identified = previous.is_some();
+        if let Some(id) = &tokens.id_token {
+            claims = verifier
+                .verify(id.expose_secret(), &self.profile.client_id, None)
+                .await?;
+            identified = true;
+        } else if let Some(prev) = previous {
+            claims.clone_from(&prev.claims);
+        }
+        let access = tokens.access_token.expose_secret();
+        let mut access_exp = None;
+        if is_jwt(access) {
+            // An access token for our audience is ours to verify; one for another resource (Graph,
+            // Cosmos) is not, and its claims are not trusted for anything.
+            let audience = self
+                .profile
+                .audience
+                .as_deref()
+                .or(if tokens.id_token.is_none() {
+                    Some(self.profile.client_id.as_str())
+                } else {
+                    None
+                });
+            if let Some(aud) = audience {
+                let at = verifier.verify(access, aud, None).await?;
+                access_exp = at.get("exp").and_then(Value::as_u64);
+                for (k, v) in at {
+                    claims.entry(k).or_insert(v);
+                }
+                identified = true;
+            } else {
+                access_exp =
+                    unverified_claims(access).and_then(|c| c.get("exp").and_then(Value::as_u64));
+            }
+        }
+        if !identified {
+            return Err(SessionError::NoIdentity);
+        }
+        let now = now_unix();
+        let expires_at = access_exp
+            .or_else(|| tokens.expires_in.map(|s| now + s))
+            .unwrap_or(now + 3600);
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let roles = roles_from_claims(&claims, self.profile.roles_claim.as_deref());
+        let secrets = Secrets {
+            access: tokens.access_token,
+            refresh: tokens.refresh_token,
+            id: tokens.id_token,
+        };
+        // Secrets first, then the file that points at them: a crash in between leaves an old file
+        // describing new tokens, never a file promising tokens that are not there.
+        secrets.save(store, &self.paths)?;
+        let info = SessionInfo {
+            profile: self.profile.name.clone(),
+            issuer: self.profile.issuer.clone(),
+            client_id: self.profile.client_id.clone(),
+            subject,
+            roles,
+            claims,
+            expires_at,
+            refreshable: secrets.refresh.is_some(),
+            store: store.kind(),
+            logged_in_at: previous.map_or(now, |p| p.logged_in_at),
+            refreshed_at: previous.map(|_| now),
+            method: previous.map_or_else(|| method.to_string(), |p| p.method.clone()),
+        };
+        self.paths.write_info(&info)?;
+        Ok(info)
+    }
+
+    /// A session whose access token lives at least `min_ttl` more seconds, refreshing when needed
+    /// (or always, with `force`). Only one process refreshes at a time; the others wait and then use
+    /// its result.
+    pub async fn fresh(
+        &self,
+        min_ttl: u64,
+        force: bool,
+    ) -> Result<(SessionInfo, SecretString), SessionError> {
+        let info = self
+            .current()?
+            .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
+        let now = now_unix();
+        if !force && info.is_fresh(now, min_ttl) {
+            let store = SecretStore::open(info.store)?;
+            let access = store
+                .get(&self.paths.entry(TokenKind::Access))?
+                .ok_or(SessionError::SecretMissing("access"))?;
+            return Ok((info, access));
+        }
+        if !info.refreshable {
+            return Err(SessionError::Expired {
+                profile: self.profile.name.clone(),
+                at: rfc3339(info.expires_at),
+            });
+        }
+        let _lock = RefreshLock::acquire(&self.paths.lock, LOCK_TIMEOUT).await?;
+        // Someone may have refreshed while we waited: use theirs.
+        let latest = self
+            .current()?
+            .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
+        let store = SecretStore::open(latest.store)?;
+        let changed =
+            latest.expires_at != info.expires_at || latest.refreshed_at != info.refreshed_at;
+        if (changed || !force) && latest.is_fresh(now_unix(), min_ttl) {
+            let access = store
+                .get(&self.paths.entry(TokenKind::Access))?
+                .ok_or(SessionError::SecretMissing("access"))?;
+            return Ok((latest, access));
+        }
+        let refresh = store
+            .get(&self.paths.entry(TokenKind::Refresh))?
+            .ok_or(SessionError::SecretMissing("refresh"))?;
+        let result = async {
+            let provider =
+                Provider::discover(&self.profile.issuer, &self.profile.client_id).await?;
+            let tokens = provider.refresh(&refresh, &self.profile.scopes).await?;
+            self.establish(&provider, &store, tokens, "refresh", Some(&latest))
+                .await
+        }
+        .await;
+        match result {
+            Ok(new_info) => {
+                let _ = self.audit(self.record("refresh", "ok", Some(&new_info)));
+                let access = store
+                    .get(&self.paths.entry(TokenKind::Access))?
+                    .ok_or(SessionError::SecretMissing("access"))?;
+                Ok((new_info, access))
+            }
+            Err(e) => {
+                let _ = self.audit(
+                    self.record("refresh", "error", Some(&latest))
+                        .cause(e.audit_cause()),
+                );
+                if matches!(e, SessionError::Identity(IdentityError::RefreshRejected(_))) {
+                    // The refresh token is dead (revoked, expired, or spent twice): keep the
+                    // session file truthful.
+                    let mut dead = latest.clone();
+                    dead.refreshable = false;
+                    let _ = store.delete(&self.paths.entry(TokenKind::Refresh));
+                    let _ = self.paths.write_info(&dead);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Revokes the refresh token (where the provider advertises RFC 7009) and deletes the session.
+    pub async fn logout(&self, state_dir: &Path) -> Result<LogoutOutcome, SessionError> {
+        let Some(info) = self.paths.read_info()? else {
+            return Ok(LogoutOutcome {
+                had_session: false,
+                revoked: None,
+                revoke_error: None,
+                deleted_entries: 0,
+            });
+        };
+        // The entries belong to the identity the session was made for, even if the profile changed.
+        let paths =
+            SessionPaths::for_identity(state_dir, &info.profile, &info.issuer, &info.client_id);
+        let store = SecretStore::open(info.store)?;
+        let mut revoked = None;
+        let mut revoke_error = None;
+        if let Some(refresh) = store.get(&paths.entry(TokenKind::Refresh))? {
+            match Provider::discover(&info.issuer, &info.client_id).await {
+                Ok(provider) => match provider.revoke(&refresh).await {
+                    Ok(r) => revoked = Some(r),
+                    Err(e) => revoke_error = Some(e.to_string()),
+                },
+                Err(e) => revoke_error = Some(e.to_string()),
+            }
+        }
+        let deleted_entries = Secrets::delete(&store, &paths)?;
+        paths.remove_info()?;
+        let mut rec = self.record("logout", "ok", Some(&info));
+        rec = match (&revoked, &revoke_error) {
+            (Some(true), _) => rec.detail("refresh token revoked"),
+            (Some(false), _) => rec.detail("provider offers no revocation"),
+            (None, Some(e)) => rec.cause(format!("revocation failed: {e}")),
+            (None, None) => rec,
+        };
+        let _ = self.audit(rec);
+        Ok(LogoutOutcome {
+            had_session: true,
+            revoked,
+            revoke_error,
+            deleted_entries,
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! The OS keyring, through `keyring-core` and one store crate per platform, chosen explicitly so
+//! that `store = …` in a profile means what it says (TESTING.md: the `keyring` crate's default store
+//! hides the real cause when none is reachable).
+
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::settings::StoreKind;
+
+const SERVICE: &str = "cosmoscope";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no OS keyring is available{}", if tried.is_empty() { String::new() } else { format!(" (tried: {tried})") })]
+    Unavailable { tried: String },
+    #[error("the {store} store is not supported on this platform")]
+    Unsupported { store: &'static str },
+    #[error("the {store} store failed: {detail}")]
+    Failed { store: &'static str, detail: String },
+}
+
+/// A reachable secret store.
+pub struct SecretStore {
+    kind: StoreKind,
+    inner: Arc<CredentialStore>,
+}
+
+impl SecretStore {
+    /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
+    pub fn open(kind: StoreKind) -> Result<Self, StoreError> {
+        match kind {
+            StoreKind::Auto => Self::open_auto(),
+            other => open_kind(other).map(|inner| Self { kind: other, inner }),
+        }
+    }
+
+    fn open_auto() -> Result<Self, StoreError> {
+        let candidates: &[StoreKind] = if cfg!(target_os = "linux") {
+            &[StoreKind::SecretService, StoreKind::Keyutils]
+        } else if cfg!(target_os = "macos") {
+            &[StoreKind::MacosKeychain]
+        } else if cfg!(target_os = "windows") {
+            &[StoreKind::WindowsCredential]
+        } else {
+            &[]
+        };
+        let mut tried = Vec::new();
+        for &kind in candidates {
+            match open_kind(kind) {
+                Ok(inner) => return Ok(Self { kind, inner }),
+                Err(e) => tried.push(format!("{}: {e}", kind.as_str())),
+            }
+        }
+        Err(StoreError::Unavailable {
+            tried: tried.join("; "),
+        })
+    }
+
+    #[must_use]
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    fn entry(&self, user: &str) -> Result<Entry, StoreError> {
+        self.inner
+            .build(SERVICE, user, None)
+            .map_err(|e| self.failed(&e))
+    }
+
+    fn failed(&self, e: &keyring_core::Error) -> StoreError {
+        StoreError::Failed {
+            store: self.kind.as_str(),
+            detail: describe(e),
+        }
+    }
+
+    pub fn get(&self, user: &str) -> Result<Option<SecretString>, StoreError> {
+        match self.entry(user)?.get_password() {
+            Ok(s) => Ok(Some(SecretString::from(s))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    pub fn set(&self, user: &str, secret: &SecretString) -> Result<(), StoreError> {
+        self.entry(user)?
+            .set_password(secret.expose_secret())
+            .map_err(|e| self.failed(&e))
+    }
+
+    /// Deletes an entry; `Ok(false)` when there was none.
+    pub fn delete(&self, user: &str) -> Result<bool, StoreError> {
+        match self.entry(user)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+}
+
+/// keyring-core's errors can carry platform detail; keep it, but never a secret (they hold none:
+/// `BadEncoding` holds bytes of a stored value, so it is named, not printed).
+fn describe(e: &keyring_core::Error) -> String {
+    match e {
+        keyring_core::Error::BadEncoding(_) => "a stored value is not valid UTF-8".to_string(),
+        keyring_core::Error::BadDataFormat(_, inner) => {
+            format!("a stored value has a bad format: {inner}")
+        }
+        other => other.to_string(),
+    }
+}
+
+#[allow(clippy::unnecessary_wraps)] // the non-Linux arms are fallible too
+fn open_kind(kind: StoreKind) -> Result<Arc<CredentialStore>, StoreError> {
+    let unsupported = || StoreError::Unsupported {
+        store: kind.as_str(),
+    };
+    let failed = |e: keyring_core::Error| StoreError::Failed {
+        store: kind.as_str(),
+        detail: describe(&e),
+    };
+    match kind {
+        StoreKind::Auto => Err(unsupported()),
+        #[cfg(target_os = "linux")]
+        StoreKind::SecretService => {
+            let store: Arc<CredentialStore> =
+                zbus_secret_service_keyring_store::Store::new().map_err(failed)?;
+            Ok(store)
+        }
+        #[cfg(target_os = "linux")]
+        StoreKind::Keyutils => {
+            // Building an entry needs the session keyring; fail here, before any write, if absent.
+            let store: Arc<CredentialStore> =
+                linux_keyutils_keyring_store::Store::new().map_err(failed)?;
+            store.build(SERVICE, "probe", None).map_err(failed)?;
+            Ok(store)
+        }
+        #[cfg(target_os = "macos")]
+        StoreKind::MacosKeychain => {
+            let store: Arc<CredentialStore> =
+                apple_native_keyring_store::keychain::Store::new().map_err(failed)?;
+            Ok(store)
+        }
+        #[cfg(target_os = "windows")]
+        StoreKind::WindowsCredential => {
+            let store: Arc<CredentialStore> =
+                windows_native_keyring_store::Store::new().map_err(failed)?;
+            Ok(store)
+        }
+        #[allow(unreachable_patterns)]
+        _ => {
+            let _ = failed;
+            Err(unsupported())
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Configuration: the config file, resolved once with the command line and the environment into a
+//! validated [`Profile`] (flag > environment > file).
+//!
+//! Every problem in the file is reported with its path, line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::env::Env;
+use crate::error::CommandError;
+
+pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+/// Where the session's secrets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// Secret Service on Linux (falling back to kernel keyutils), Keychain on macOS, Credential
+    /// Manager on Windows.
+    #[default]
+    Auto,
+    SecretService,
+    Keyutils,
+    MacosKeychain,
+    WindowsCredential,
+}
+
+impl StoreKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Auto => "auto",
+            StoreKind::SecretService => "secret-service",
+            StoreKind::Keyutils => "keyutils",
+            StoreKind::MacosKeychain => "macos-keychain",
+            StoreKind::WindowsCredential => "windows-credential",
+        }
+    }
+}
+
+/// How cosmoscope authenticates to Cosmos DB for a profile (DESIGN.md, trust model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialKind {
+    Entra,
+    Key,
+    AzureCli,
+    ManagedIdentity,
+    WorkloadIdentity,
+    ClientSecret,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_profile: Option<Spanned<String>>,
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileFile>,
+    #[serde(default)]
+    audit: AuditSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    issuer: Spanned<String>,
+    client_id: Spanned<String>,
+    audience: Option<String>,
+    scopes: Option<Vec<String>>,
+    roles_claim: Option<String>,
+    #[serde(default)]
+    store: StoreKind,
+    cosmos: Option<CosmosFile>,
+    policy: Option<PolicyFileRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CosmosFile {
+    endpoint: Spanned<String>,
+    database: Option<String>,
+    credential: CredentialKind,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFileRef {
+    file: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Write a hash of the query text instead of the text.
+    #[serde(default)]
+    pub redact_queries: bool,
+}
+
+/// A profile, validated.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub audience: Option<String>,
+    pub scopes: Vec<String>,
+    pub roles_claim: Option<String>,
+    pub store: StoreKind,
+    pub cosmos: Option<CosmosSettings>,
+    pub policy_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CosmosSettings {
+    pub endpoint: String,
+    pub database: Option<String>,
+    pub credential: CredentialKind,
+}
+
+/// The whole configuration file, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub default_profile: Option<String>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub audit: AuditSettings,
+    default_profile_span: Option<Range<usize>>,
+    text: String,
+}
+
+/// A problem in a configuration file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// 1-based line and column (in characters) of a byte offset.
+#[must_use]
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn located(
+    path: &Path,
+    text: &str,
+    span: Option<Range<usize>>,
+    message: impl Into<String>,
+) -> FileError {
+    let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
+    FileError {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// Checks that `raw` is an absolute http(s) URL; plain http only for loopback hosts.
+pub fn check_url(raw: &str, what: &str) -> Result<url::Url, String> {
+    let url =
+        url::Url::parse(raw).map_err(|e| format!("{what} {raw:?} is not a valid URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{what} {raw:?} uses plain http; only https is allowed (http only for 127.0.0.1, ::1 or localhost)"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{what} {raw:?} has scheme {other:?}; expected https"
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Err(format!("{what} {raw:?} has no host"));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, FileError> {
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|e| located(path, text, e.span(), e.message().trim_end().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut profiles = BTreeMap::new();
+        for (name, p) in file.profiles {
+            let issuer = p.issuer.get_ref().clone();
+            check_url(&issuer, "issuer")
+                .map_err(|m| located(path, text, Some(p.issuer.span()), m))?;
+            if p.client_id.get_ref().trim().is_empty() {
+                return Err(located(
+                    path,
+                    text,
+                    Some(p.client_id.span()),
+                    "client_id must not be empty",
+                ));
+            }
+            let cosmos = match p.cosmos {
+                Some(c) => {
+                    check_url(c.endpoint.get_ref(), "cosmos endpoint")
+                        .map_err(|m| located(path, text, Some(c.endpoint.span()), m))?;
+                    Some(CosmosSettings {
+                        endpoint: c.endpoint.into_inner(),
+                        database: c.database,
+                        credential: c.credential,
+                    })
+                }
+                None => None,
+            };
+            profiles.insert(
+                name.clone(),
+                Profile {
+                    name,
+                    issuer,
+                    client_id: p.client_id.into_inner(),
+                    audience: p.audience.filter(|a| !a.is_empty()),
+                    scopes: p.scopes.unwrap_or_else(|| {
+                        DEFAULT_SCOPES.iter().map(ToString::to_string).collect()
+                    }),
+                    roles_claim: p.roles_claim.filter(|c| !c.is_empty()),
+                    store: p.store,
+                    cosmos,
+                    policy_file: p.policy.map(|f| base.join(f.file)),
+                },
+            );
+        }
+        let (default_profile, default_profile_span) = match file.default_profile {
+            Some(d) => (Some(d.get_ref().clone()), Some(d.span())),
+            None => (None, None),
+        };
+        if let (Some(name), Some(span)) = (&default_profile, &default_profile_span)
+            && !profiles.contains_key(name)
+        {
+            return Err(located(
+                path,
+                text,
+                Some(span.clone()),
+                format!("default_profile {name:?} names no [profiles.{name}] table"),
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            default_profile,
+            profiles,
+            audit: file.audit,
+            default_profile_span,
+            text: text.to_string(),
+        })
+    }
+
+    /// Reads and parses the file; `Ok(None)` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<Config>, CommandError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(CommandError::runtime(format!(
+                    "cannot read the configuration file {}",
+                    path.display()
+                ))
+                .caused_by(&e));
+            }
+        };
+        Config::parse(path, &text).map(Some).map_err(|e| {
+            CommandError::runtime("the configuration file is invalid")
+                .cause(&e)
+                .hint(format!(
+                    "fix {} (or run `cosmoscope init`)",
+                    e.path.display()
+                ))
+        })
+    }
+
+    /// Picks the profile: `--profile`/`COSMOSCOPE_PROFILE` (already merged by clap), then
+    /// `default_profile`, then the only profile there is.
+    pub fn select(&self, requested: Option<&str>) -> Result<&Profile, CommandError> {
+        let name = match requested {
+            Some(n) => n.to_string(),
+            None => match (&self.default_profile, self.profiles.len()) {
+                (Some(d), _) => d.clone(),
+                (None, 1) => self.profiles.keys().next().cloned().unwrap_or_default(),
+                (None, 0) => {
+                    return Err(CommandError::runtime(format!(
+                        "{} defines no profile",
+                        self.path.display()
+                    ))
+                    .hint("run `cosmoscope init` to add one"));
+                }
+                (None, _) => {
+                    return Err(CommandError::usage("several profiles are configured and none is the default")
+                        .cause(format!("profiles: {}", self.profile_names().join(", ")))
+                        .hint("pass --profile NAME, set COSMOSCOPE_PROFILE, or set default_profile in the config file"));
+                }
+            },
+        };
+        self.profiles.get(&name).ok_or_else(|| {
+            let mut err = CommandError::runtime(format!("no profile named {name:?}"));
+            if requested.is_none()
+                && let Some(span) = &self.default_profile_span
+            {
+                err = err.cause(located(
+                    &self.path,
+                    &self.text,
+                    Some(span.clone()),
+                    "default_profile names it here",
+                ));
+            }
+            let known = self.profile_names();
+            err.cause(format!(
+                "{} defines: {}",
+                self.path.display(),
+                if known.is_empty() {
+                    "no profiles".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+            .hint(format!(
+                "run `cosmoscope init --profile {name}` to create it"
+            ))
+        })
+    }
+
+    #[must_use]
+    pub fn profile_names(&self) -> Vec<String> {
+        self.profiles.keys().cloned().collect()
+    }
+}
+
+/// The configuration file's path: `--config`/`COSMOSCOPE_CONFIG` (merged by clap), else the default.
+pub fn config_path(explicit: Option<&Path>, env: &Env) -> Result<PathBuf, CommandError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    env.config_dir()
+        .map(|d| d.join("config.toml"))
+        .ok_or_else(|| {
+            CommandError::runtime("cannot find a configuration directory")
+                .hint("set HOME or XDG_CONFIG_HOME, or pass --config PATH")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, FileError> {
+        Config::parse(Path::new("/cfg/config.toml"), text)
+    }
+
+    const GOOD: &str = r#"default_profile = "dev"
+
+[profiles.dev]
+issuer = "https://example.eu.auth0.com/"
+client_id = "abc"
+audience = "https://cosmos-gateway.example"
+roles_claim = "https://example.com/roles"
+store = "keyutils"
+
+[profiles.dev.cosmos]
+endpoint = "https://acct.documents.azure.com:443/"
+database = "shop"
+credential = "key"
+
+[profiles.dev.policy]
+file = "policy.toml"
+"#;
+
+    #[test]
+    fn parses_the_design_example() {
+        let c = parse(GOOD).expect("valid");
+        let p = c.select(None).expect("default");
+        assert_eq!(p.issuer, "https://example.eu.auth0.com/");
+        assert_eq!(p.scopes, DEFAULT_SCOPES);
+        assert_eq!(p.store, StoreKind::Keyutils);
+        assert_eq!(
+            p.policy_file.as_deref(),
+            Some(Path::new("/cfg/policy.toml"))
+        );
+        assert_eq!(
+            p.cosmos.as_ref().map(|c| c.credential),
+            Some(CredentialKind::Key)
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let text = GOOD.replace("store = \"keyutils\"", "stroe = \"keyutils\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (8, 1), "{e}");
+        assert!(e.message.contains("stroe"), "{e}");
+    }
+
+    #[test]
+    fn bad_url_is_located() {
+        let text = GOOD.replace("https://example.eu.auth0.com/", "http://example.com/");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (4, 10), "{e}");
+        assert!(e.message.contains("plain http"), "{e}");
+    }
+
+    #[test]
+    fn loopback_http_is_allowed() {
+        let text = GOOD.replace("https://example.eu.auth0.com/", "http://127.0.0.1:8080");
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn malformed_toml_is_located() {
+        let e = parse("[profiles.dev\nissuer = 1").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+    }
+
+    #[test]
+    fn missing_default_profile_is_located() {
+        let text = GOOD.replace("default_profile = \"dev\"", "default_profile = \"prod\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (1, 19), "{e}");
+    }
+
+    #[test]
+    fn missing_requested_profile_names_the_known_ones() {
+        let c = parse(GOOD).expect("valid");
+        let e = c.select(Some("prod")).unwrap_err();
+        assert!(e.render().contains("defines: dev"), "{}", e.render());
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\nçd", 5), (2, 2));
+    }
+}

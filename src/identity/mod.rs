@@ -196,8 +196,13 @@ impl Provider {
     }
 
     #[must_use]
-    pub fn verifier(&self) -> Verifier<'_> {
-        Verifier::new(&self.http, &self.metadata.issuer, &self.metadata.jwks_uri)
+    pub fn verifier(&self, jwks_cache: Option<std::path::PathBuf>) -> Verifier<'_> {
+        Verifier::new(
+            &self.http,
+            &self.metadata.issuer,
+            &self.metadata.jwks_uri,
+            jwks_cache,
+        )
     }
 
     /// The device authorization request (RFC 8628 §3.1), with `audience` for providers that want it.

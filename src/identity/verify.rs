@@ -85,17 +85,30 @@ pub struct Verifier<'a> {
     jwks_uri: String,
     jwks: Option<JwkSet>,
     refetched: bool,
+    /// Where the JWKS is kept between runs (public data): a refresh then costs no JWKS request
+    /// unless the provider rotated its keys.
+    cache: Option<std::path::PathBuf>,
 }
 
 impl<'a> Verifier<'a> {
     #[must_use]
-    pub fn new(http: &'a Http, issuer: &str, jwks_uri: &str) -> Self {
+    pub fn new(
+        http: &'a Http,
+        issuer: &str,
+        jwks_uri: &str,
+        cache: Option<std::path::PathBuf>,
+    ) -> Self {
+        let jwks = cache
+            .as_deref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
         Self {
             http,
             issuer: issuer.to_string(),
             jwks_uri: jwks_uri.to_string(),
-            jwks: None,
+            jwks,
             refetched: false,
+            cache,
         }
     }
 
@@ -109,6 +122,12 @@ impl<'a> Verifier<'a> {
             url: self.jwks_uri.clone(),
             detail: e.to_string(),
         })?;
+        if let Some(path) = &self.cache
+            && let Ok(bytes) = serde_json::to_vec(&set)
+        {
+            // Only an optimisation: a failed write costs one request next time.
+            let _ = crate::fsutil::write_private_atomic(path, &bytes);
+        }
         self.jwks = Some(set);
         Ok(())
     }

@@ -122,7 +122,7 @@ impl<'a> Sessions<'a> {
         method: &str,
         previous: Option<&SessionInfo>,
     ) -> Result<SessionInfo, SessionError> {
-        let mut verifier = provider.verifier();
+        let mut verifier = provider.verifier(Some(self.paths.jwks.clone()));
         let mut claims = Claims::new();
         let mut identified = previous.is_some();
         if let Some(id) = &tokens.id_token {
@@ -192,6 +192,7 @@ impl<'a> Sessions<'a> {
             store: store.kind(),
             logged_in_at: previous.map_or(now, |p| p.logged_in_at),
             refreshed_at: previous.map(|_| now),
+            refresh_seq: previous.map_or(0, |p| p.refresh_seq + 1),
             method: previous.map_or_else(|| method.to_string(), |p| p.method.clone()),
         };
         self.paths.write_info(&info)?;
@@ -224,14 +225,14 @@ impl<'a> Sessions<'a> {
             });
         }
         let _lock = RefreshLock::acquire(&self.paths.lock, LOCK_TIMEOUT).await?;
-        // Someone may have refreshed while we waited: use theirs.
+        // Someone may have refreshed while we waited: use theirs. Even a forced refresh is satisfied
+        // by one that happened while it waited, so N processes forcing at once refresh once.
         let latest = self
             .current()?
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
         let store = SecretStore::open(latest.store)?;
-        let changed =
-            latest.expires_at != info.expires_at || latest.refreshed_at != info.refreshed_at;
-        if (changed || !force) && latest.is_fresh(now_unix(), min_ttl) {
+        let refreshed_since_we_began = latest.refresh_seq != info.refresh_seq;
+        if (refreshed_since_we_began || !force) && latest.is_fresh(now_unix(), min_ttl) {
             let access = store
                 .get(&self.paths.entry(TokenKind::Access))?
                 .ok_or(SessionError::SecretMissing("access"))?;

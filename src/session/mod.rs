@@ -61,6 +61,9 @@ pub struct SessionInfo {
     pub store: StoreKind,
     pub logged_in_at: u64,
     pub refreshed_at: Option<u64>,
+    /// Counts refreshes, so a process can tell that another refreshed while it waited.
+    #[serde(default)]
+    pub refresh_seq: u64,
     /// How the session was obtained: `device_code`, `client_credentials`, …
     pub method: String,
 }
@@ -81,6 +84,8 @@ impl SessionInfo {
 pub struct SessionPaths {
     pub info: PathBuf,
     pub lock: PathBuf,
+    /// The provider's JWKS, cached (public keys only).
+    pub jwks: PathBuf,
     entry_id: String,
     profile: String,
 }
@@ -104,6 +109,7 @@ impl SessionPaths {
         Self {
             info: state_dir.join("sessions").join(format!("{profile}.json")),
             lock: state_dir.join("locks").join(format!("{profile}.lock")),
+            jwks: state_dir.join("jwks").join(format!("{entry_id}.json")),
             entry_id,
             profile: profile.to_string(),
         }

@@ -1,0 +1,183 @@
+//! Configuration: init from flags, precedence (flag > environment > file), located errors.
+
+use crate::harness::TestEnv;
+
+const ISSUER: &str = "http://127.0.0.1:9/";
+
+fn two_profiles(env: &TestEnv) {
+    env.write_config(&format!(
+        "default_profile = \"a\"\n\n[profiles.a]\nissuer = \"{ISSUER}\"\nclient_id = \"ca\"\n\n[profiles.b]\nissuer = \"{ISSUER}\"\nclient_id = \"cb\"\n"
+    ));
+}
+
+#[test]
+fn init_from_flags_writes_a_valid_profile() {
+    let env = TestEnv::new();
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "dev",
+        "--issuer",
+        "https://example.eu.auth0.com/",
+        "--client-id",
+        "abc",
+        "--audience",
+        "https://api.example",
+        "--store",
+        "keyutils",
+        "--endpoint",
+        "https://acct.documents.azure.com:443/",
+        "--credential",
+        "key",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(text.contains("default_profile = \"dev\""), "{text}");
+    assert!(text.contains("[profiles.dev.cosmos]"), "{text}");
+    // Refuses to overwrite; --force replaces.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "dev",
+        "--issuer",
+        "https://x.example/",
+        "--client-id",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("--force");
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "dev",
+        "--issuer",
+        "https://x.example/",
+        "--client-id",
+        "x",
+        "--force",
+    ])
+    .ok();
+    // A second profile keeps the first and its default.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "prod",
+        "--issuer",
+        "https://y.example/",
+        "--client-id",
+        "y",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("[profiles.prod]") && text.contains("default_profile = \"dev\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn init_without_required_flags_or_with_bad_url_changes_nothing() {
+    let env = TestEnv::new();
+    env.run(&["init", "--no-input", "--issuer", "https://x.example/"])
+        .code(2)
+        .stderr_has("--client-id");
+    env.run(&[
+        "init",
+        "--no-input",
+        "--issuer",
+        "http://remote.example/",
+        "--client-id",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("plain http");
+    assert!(!env.config_file().exists());
+}
+
+#[test]
+fn profile_precedence_is_flag_then_env_then_file() {
+    let env = TestEnv::new();
+    two_profiles(&env);
+    let profile_of = |run: &crate::harness::Run| run.json()["profile"].as_str().map(str::to_string);
+    assert_eq!(
+        profile_of(env.run(&["status", "-o", "json"]).code(3)),
+        Some("a".into())
+    );
+    let env_b = TestEnv::new().with_env("COSMOSCOPE_PROFILE", "b");
+    two_profiles(&env_b);
+    assert_eq!(
+        profile_of(env_b.run(&["status", "-o", "json"]).code(3)),
+        Some("b".into())
+    );
+    assert_eq!(
+        profile_of(
+            env_b
+                .run(&["status", "-o", "json", "--profile", "a"])
+                .code(3)
+        ),
+        Some("a".into())
+    );
+}
+
+#[test]
+fn config_flag_and_env_choose_the_file() {
+    let env = TestEnv::new();
+    let other = env.dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        format!("[profiles.x]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\n"),
+    )
+    .expect("write");
+    let run = env.run(&[
+        "status",
+        "-o",
+        "json",
+        "--config",
+        other.to_str().expect("utf8"),
+    ]);
+    assert_eq!(run.code(3).json()["profile"], "x");
+    let env2 = TestEnv::new().with_env("COSMOSCOPE_CONFIG", other.to_str().expect("utf8"));
+    assert_eq!(
+        env2.run(&["status", "-o", "json"]).code(3).json()["profile"],
+        "x"
+    );
+}
+
+#[test]
+fn config_errors_name_file_line_and_column() {
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nstroe = \"auto\"\n"
+    ));
+    let path = env.config_file().display().to_string();
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:4:1"))
+        .stderr_has("stroe");
+    env.write_config("[profiles.dev]\nissuer = \"ftp://x\"\nclient_id = \"c\"\n");
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:2:10"));
+    env.write_config("[profiles.dev\n");
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:1:"));
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\n"
+    ));
+    env.run(&["status", "--profile", "nope"])
+        .code(1)
+        .stderr_has("no profile named \"nope\"")
+        .stderr_has("defines: dev");
+}
+
+#[test]
+fn missing_config_points_at_init() {
+    let env = TestEnv::new();
+    env.run(&["status"]).code(1).stderr_has("cosmoscope init");
+    env.run(&["login"]).code(1).stderr_has("cosmoscope init");
+}

@@ -1,0 +1,241 @@
+//! The test environment: a temporary home, a cleared environment, and a record of everything the
+//! spawned binary printed, so a test can prove no secret ever left through stdout, stderr, the audit
+//! log or a file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cosmoscope");
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    /// Every stdout/stderr the binary produced in this environment.
+    outputs: Mutex<Vec<String>>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["home/.cache", "config", "state"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        Self {
+            dir,
+            outputs: Mutex::new(Vec::new()),
+            extra_env: Vec::new(),
+        }
+    }
+
+    pub fn with_env(mut self, k: &str, v: &str) -> Self {
+        self.extra_env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config/cosmoscope")
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir().join("config.toml")
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state/cosmoscope")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.config_dir()).expect("mkdir");
+        std::fs::write(self.config_file(), text).expect("write config");
+    }
+
+    /// A standard profile named `dev` for an OpenID provider.
+    pub fn write_profile(&self, issuer: &str, client_id: &str, store: &str) {
+        self.write_config(&format!(
+            "default_profile = \"dev\"\n\n[profiles.dev]\nissuer = \"{issuer}\"\nclient_id = \"{client_id}\"\naudience = \"https://cosmos-gateway.test\"\nroles_claim = \"https://cosmoscope.test/roles\"\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\nstore = \"{store}\"\n"
+        ));
+    }
+
+    /// The binary with a cleared environment: only what a test gives it.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env("COSMOS_DISABLE_IMDS", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        if let Ok(bus) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            c.env("DBUS_SESSION_BUS_ADDRESS", bus);
+        }
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Runs to completion and records the output.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.cmd().args(args).output().expect("spawn cosmoscope");
+        self.record(out)
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // callers hand over the Output they are done with
+    pub fn record(&self, out: Output) -> Run {
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let mut all = self.outputs.lock().expect("lock");
+        all.push(run.stdout.clone());
+        all.push(run.stderr.clone());
+        run
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cosmoscope")
+    }
+
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.state_dir().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+
+    /// Fails if any secret appears in anything this environment produced: recorded stdout/stderr
+    /// and every file under the temporary directory (config, state, audit log).
+    pub fn assert_no_secrets(&self, secrets: &[String]) {
+        let secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 16).collect();
+        assert!(
+            !secrets.is_empty(),
+            "the leak check needs the secrets it looks for"
+        );
+        for text in self.outputs.lock().expect("lock").iter() {
+            for s in &secrets {
+                assert!(
+                    !text.contains(s.as_str()),
+                    "a secret leaked into the output:\n{text}"
+                );
+            }
+        }
+        for file in walk(self.dir.path()) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            for s in &secrets {
+                assert!(
+                    !text.contains(s.as_str()),
+                    "a secret leaked into {}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` (no fixed sleeps in tests).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20)); // poll interval
+    }
+}
+
+/// Whether the test runs inside a kernel session keyring (scripts/test arranges one).
+pub fn has_session_keyring() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok()
+        && Command::new("keyctl")
+            .args(["rdescribe", "@s"])
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim_end()
+                    .ends_with(";_ses")
+            })
+}
+
+/// Skips a test loudly when its peer is missing (local runs outside scripts/test).
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            // In CI a missing peer is a failure, never a silent skip.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI lacks a peer: {}",
+                $why
+            );
+            eprintln!(
+                "SKIPPED: {} — run ./scripts/test to get the full environment",
+                $why
+            );
+            return;
+        }
+    };
+}

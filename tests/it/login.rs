@@ -1,0 +1,400 @@
+//! Device-code login against the real OpenID provider: the happy path, every refusal, token
+//! verification against forged tokens, key rotation, refresh with rotation and single-flight refresh.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::Output;
+use std::time::Duration;
+
+use cosmoscope::session::{SecretStore, SessionPaths, TokenKind};
+use cosmoscope::settings::StoreKind;
+use serde_json::Value;
+
+use crate::harness::{Run, TestEnv, has_session_keyring, wait_for};
+use crate::oidc::{self, Oidc};
+use crate::require;
+
+/// Runs `login -o json`, hands the user code to `act` once it is shown, and returns the run with
+/// the whole stdout (the NDJSON events).
+pub fn login_with(env: &TestEnv, args: &[&str], act: impl FnOnce(&str)) -> Run {
+    let mut full = vec!["login", "-o", "json", "--no-browser"];
+    full.extend_from_slice(args);
+    let mut child = env.spawn(&full);
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("read the first event");
+    if let Ok(ev) = serde_json::from_str::<Value>(&first) {
+        assert_eq!(ev["event"], "device_code", "{first}");
+        act(ev["user_code"].as_str().expect("user_code"));
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read events");
+    let out = child.wait_with_output().expect("wait");
+    env.record(Output {
+        status: out.status,
+        stdout: format!("{first}{rest}").into_bytes(),
+        stderr: out.stderr,
+    })
+}
+
+pub fn login_as(env: &TestEnv, oidc: &Oidc, user: &str) -> Run {
+    login_with(env, &[], |code| oidc.approve(code, user))
+}
+
+/// A provider and an environment with a `dev` profile whose secrets go to kernel keyutils.
+pub fn setup(envs: &[(&str, &str)], client_id: &str) -> Option<(Oidc, TestEnv)> {
+    if !oidc::available() || !has_session_keyring() {
+        return None;
+    }
+    let oidc = Oidc::start(envs);
+    let env = TestEnv::new();
+    env.write_profile(&oidc.issuer, client_id, "keyutils");
+    Some((oidc, env))
+}
+
+macro_rules! setup_or_skip {
+    ($envs:expr, $client:expr) => {{
+        let s = setup($envs, $client);
+        require!(
+            s.is_some(),
+            "the OpenID provider peer (npm) and a kernel session keyring"
+        );
+        s.expect("checked")
+    }};
+}
+
+/// The tokens the session holds right now, read straight from the keyring.
+pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
+    let paths = SessionPaths::for_identity(&env.state_dir(), "dev", issuer, "cosmoscope-cli");
+    let store = SecretStore::open(StoreKind::Keyutils).expect("keyutils");
+    [TokenKind::Access, TokenKind::Refresh, TokenKind::Id]
+        .into_iter()
+        .filter_map(|k| store.get(&paths.entry(k)).expect("read keyring"))
+        .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string())
+        .collect()
+}
+
+fn session_file(env: &TestEnv) -> std::path::PathBuf {
+    env.state_dir().join("sessions/dev.json")
+}
+
+#[test]
+fn device_login_status_refresh_logout_end_to_end() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let run = login_as(&env, &oidc, "alice");
+    run.ok();
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(events.len(), 2, "{}", run.stdout);
+    assert_eq!(
+        events[0]["verification_uri"],
+        format!("{}/device", oidc.issuer)
+    );
+    assert!(events[0]["expires_in"].as_u64().is_some());
+    assert!(
+        events[0]["verification_uri_complete"]
+            .as_str()
+            .is_some_and(|u| u.contains("user_code="))
+    );
+    assert_eq!(events[1]["event"], "logged_in");
+    assert_eq!(events[1]["subject"], "alice");
+    assert_eq!(events[1]["roles"], serde_json::json!(["support"]));
+    run.stderr_has("enter the code");
+    let mut secrets = stored_tokens(&env, &oidc.issuer);
+    assert_eq!(secrets.len(), 3, "access, refresh and ID token are kept");
+
+    let status = env.run(&["status", "-o", "json"]);
+    status.ok();
+    let s = status.json();
+    for key in [
+        "profile",
+        "logged_in",
+        "subject",
+        "issuer",
+        "roles",
+        "expires_at",
+        "refreshable",
+        "store",
+    ] {
+        assert!(s.get(key).is_some(), "status lacks {key}: {s}");
+    }
+    assert_eq!(
+        (
+            s["logged_in"].as_bool(),
+            s["refreshable"].as_bool(),
+            s["store"].as_str()
+        ),
+        (Some(true), Some(true), Some("keyutils"))
+    );
+    env.run(&["status"]).ok();
+
+    // A forced refresh spends the refresh token once and rotates it.
+    env.run(&["login", "--refresh"])
+        .ok()
+        .stderr_has("Session refreshed as alice");
+    assert_eq!(oidc.token_requests("refresh_token"), 1);
+    let after = stored_tokens(&env, &oidc.issuer);
+    assert_ne!(after[1], secrets[1], "the refresh token rotated");
+    env.run(&["login", "--refresh"]).ok();
+    assert_eq!(oidc.token_requests("refresh_token"), 2);
+    secrets.extend(stored_tokens(&env, &oidc.issuer));
+
+    env.run(&["logout"]).ok().stderr_has("revoked");
+    assert_eq!(oidc.stats()["revocations"].as_u64(), Some(1));
+    assert!(
+        stored_tokens(&env, &oidc.issuer).is_empty(),
+        "logout deletes the keyring entries"
+    );
+    assert!(!session_file(&env).exists());
+    env.run(&["status", "-o", "json"]).code(3);
+
+    let actions: Vec<(String, String)> = env
+        .audit()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").into(),
+                r["decision"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("login", "ok"),
+            ("refresh", "ok"),
+            ("refresh", "ok"),
+            ("logout", "ok")
+        ]
+        .map(|(a, d)| (a.to_string(), d.to_string()))
+    );
+    assert_eq!(env.audit()[0]["subject"], "alice");
+    env.assert_no_secrets(&secrets);
+}
+
+#[test]
+fn declined_sign_in_is_refused_and_stores_nothing() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    login_with(&env, &[], |code| oidc.abort(code))
+        .code(5)
+        .stderr_has("declined")
+        .stderr_has("hint:");
+    assert!(!session_file(&env).exists());
+    assert_eq!(
+        env.audit().last().expect("audited")["cause"],
+        "access_denied"
+    );
+}
+
+#[test]
+fn entra_error_names_are_understood() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    oidc.admin(
+        "entra-errors",
+        serde_json::json!({"error": "authorization_declined", "count": 1}),
+    );
+    login_with(&env, &[], |_| {}).code(5).stderr_has("declined");
+    oidc.admin(
+        "entra-errors",
+        serde_json::json!({"error": "bad_verification_code", "count": 1}),
+    );
+    login_with(&env, &[], |_| {})
+        .code(1)
+        .stderr_has("did not recognise the device code");
+    assert!(!session_file(&env).exists());
+}
+
+#[test]
+fn expired_device_code_is_its_own_error() {
+    let (_oidc, env) = setup_or_skip!(&[], "cosmoscope-short");
+    login_with(&env, &[], |_| {})
+        .code(3)
+        .stderr_has("expired before it was approved");
+    assert_eq!(
+        env.audit().last().expect("audited")["cause"],
+        "expired_token"
+    );
+}
+
+#[test]
+fn slow_down_adds_five_seconds_to_the_interval() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    oidc.admin("slowdown", serde_json::json!({"count": 1}));
+    let run = login_with(&env, &[], |code| {
+        // Approve only after the slowed-down poll, so the next poll shows the new interval.
+        wait_for("the first poll", Duration::from_secs(20), || {
+            (!oidc.stats()["device_poll_times_ms"].as_array()?.is_empty()).then_some(())
+        });
+        oidc.approve(code, "bob");
+    });
+    run.ok();
+    let times: Vec<u64> = oidc.stats()["device_poll_times_ms"]
+        .as_array()
+        .expect("times")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert!(times.len() >= 2, "{times:?}");
+    assert!(
+        times[1] - times[0] >= 5_900,
+        "after slow_down the interval is 1 s + 5 s: {times:?}"
+    );
+}
+
+fn forged_login_is_rejected(mode: &str, target: &str, cause: &str, code: &str) {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    oidc.admin("forge", serde_json::json!({"mode": mode, "target": target}));
+    let run = login_as(&env, &oidc, "alice");
+    run.code(1)
+        .stderr_has("failed verification")
+        .stderr_has(cause);
+    assert!(
+        !session_file(&env).exists(),
+        "a rejected token is never stored"
+    );
+    let last = env.audit().last().cloned().expect("audited");
+    assert!(
+        last["cause"].as_str().is_some_and(|c| c.contains(code)),
+        "{last}"
+    );
+}
+
+#[test]
+fn forged_alg_none_is_rejected() {
+    forged_login_is_rejected(
+        "alg-none",
+        "id_token",
+        "algorithm \"none\" is not allowed",
+        "algorithm",
+    );
+}
+#[test]
+fn forged_hs256_with_public_key_is_rejected() {
+    forged_login_is_rejected(
+        "hs256-pubkey",
+        "id_token",
+        "algorithm \"HS256\" is not allowed",
+        "algorithm",
+    );
+}
+#[test]
+fn forged_wrong_audience_is_rejected() {
+    forged_login_is_rejected(
+        "wrong-aud",
+        "id_token",
+        "audience does not match",
+        "audience",
+    );
+}
+#[test]
+fn forged_access_token_audience_is_rejected() {
+    forged_login_is_rejected(
+        "wrong-aud",
+        "access_token",
+        "audience does not match",
+        "audience",
+    );
+}
+#[test]
+fn forged_wrong_issuer_is_rejected() {
+    forged_login_is_rejected("wrong-iss", "id_token", "issuer does not match", "issuer");
+}
+#[test]
+fn forged_expired_token_is_rejected() {
+    forged_login_is_rejected("expired", "id_token", "has expired", "expired");
+}
+#[test]
+fn forged_nbf_in_future_is_rejected() {
+    forged_login_is_rejected("nbf-future", "id_token", "not valid yet", "not_yet_valid");
+}
+#[test]
+fn forged_bad_signature_is_rejected() {
+    forged_login_is_rejected(
+        "bad-signature",
+        "id_token",
+        "signature does not verify",
+        "signature",
+    );
+}
+#[test]
+fn forged_unknown_kid_is_rejected_after_one_refetch() {
+    forged_login_is_rejected(
+        "unknown-kid",
+        "id_token",
+        "JWKS does not contain",
+        "unknown_key",
+    );
+}
+
+#[test]
+fn key_rotation_mid_session_refetches_the_jwks() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    login_as(&env, &oidc, "carol").ok();
+    let old_kid = oidc.admin("rotate-keys?drop_old=1", serde_json::json!({}))["kid"].clone();
+    assert!(old_kid.is_string());
+    // The cached JWKS knows only the old key: the refreshed tokens' new kid forces one refetch.
+    env.run(&["login", "--refresh"]).ok();
+    let cached = std::fs::read_dir(env.state_dir().join("jwks"))
+        .expect("jwks cache")
+        .next()
+        .expect("one")
+        .expect("entry")
+        .path();
+    let jwks: Value = serde_json::from_slice(&std::fs::read(cached).expect("read")).expect("json");
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .any(|k| k["kid"] == old_kid),
+        "the cache now has the new key"
+    );
+}
+
+#[test]
+fn concurrent_refreshes_reach_the_provider_once() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    login_as(&env, &oidc, "alice").ok();
+    // Hold the refresh lock while ten processes line up behind it, so all of them began before
+    // the one refresh happens; then let them go.
+    let lock_path = env.state_dir().join("locks/dev.lock");
+    std::fs::create_dir_all(lock_path.parent().expect("dir")).expect("mkdir");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .expect("lock file");
+    lock.lock().expect("lock");
+    let children: Vec<_> = (0..10)
+        .map(|_| env.spawn(&["login", "--refresh"]))
+        .collect();
+    for child in &children {
+        let fd_dir = format!("/proc/{}/fd", child.id());
+        wait_for(
+            "each process to open the lock",
+            Duration::from_secs(30),
+            || {
+                std::fs::read_dir(&fd_dir)
+                    .ok()?
+                    .flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock_path))
+                    .then_some(())
+            },
+        );
+    }
+    lock.unlock().expect("unlock");
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        env.record(out).ok();
+    }
+    assert_eq!(
+        oidc.token_requests("refresh_token"),
+        1,
+        "exactly one refresh reached the provider"
+    );
+    let secrets = stored_tokens(&env, &oidc.issuer);
+    env.assert_no_secrets(&secrets);
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, modules per area. Every spawned cosmoscope runs with a cleared
+//! environment and temporary HOME/XDG dirs (see `harness`), against real local peers.
+
+mod harness;
+mod oidc;
+
+mod config;
+mod docs;
+mod keyring;
+mod login;

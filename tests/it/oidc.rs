@@ -1,0 +1,100 @@
+//! The real OpenID provider (`oidc-provider` from npm, tests/peers/oidc), started per test on an
+//! ephemeral loopback port, with its test-only admin endpoints.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+pub struct Oidc {
+    child: Child,
+    pub issuer: String,
+    http: reqwest::blocking::Client,
+}
+
+pub fn peer_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/oidc")
+}
+
+pub fn available() -> bool {
+    peer_dir().join("node_modules/oidc-provider").is_dir()
+}
+
+impl Oidc {
+    /// Starts the provider with a 1 s device polling interval and the given extra settings.
+    pub fn start(envs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new("node");
+        cmd.arg("server.mjs")
+            .current_dir(peer_dir())
+            .env("OIDC_DEVICE_INTERVAL", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .expect("start node tests/peers/oidc/server.mjs (run ./scripts/test to install it)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the provider's first line");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("provider said {line:?}: {e}"));
+        let issuer = v["issuer"].as_str().expect("issuer").to_string();
+        Self {
+            child,
+            issuer,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // json!() literals read best inline
+    pub fn admin(&self, path: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/__admin/{path}", self.issuer))
+            .json(&body)
+            .send()
+            .expect("admin call");
+        let status = resp.status();
+        let v: Value = resp.json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "admin {path} failed: {status} {v}");
+        v
+    }
+
+    pub fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/__admin/stats", self.issuer))
+            .send()
+            .and_then(reqwest::blocking::Response::json)
+            .expect("stats")
+    }
+
+    pub fn token_requests(&self, grant: &str) -> u64 {
+        self.stats()["token_requests"][grant].as_u64().unwrap_or(0)
+    }
+
+    pub fn approve(&self, user_code: &str, login: &str) {
+        self.admin(
+            "approve",
+            json!({"user_code": user_code, "login": login, "abort": false}),
+        );
+    }
+
+    pub fn abort(&self, user_code: &str) {
+        self.admin(
+            "approve",
+            json!({"user_code": user_code, "login": "alice", "abort": true}),
+        );
+    }
+}
+
+impl Drop for Oidc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

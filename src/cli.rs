@@ -99,6 +99,13 @@ Examples:
         after_help = "Examples:\n  cosmoscope status\n  cosmoscope status -o json | jq .expires_at\n\nExits 3 when no usable session exists."
     )]
     Status,
+    /// Check queries and policy files offline: parse, normalise, partition scope, decisions
+    #[command(after_help = "\
+Examples:
+  cosmoscope policy explain \"SELECT c.id FROM c WHERE c.tenant_id = 't1'\" --partition-key-path /tenant_id
+  cosmoscope policy explain -o json --queries queries.ndjson
+  cosmoscope policy validate policy.toml")]
+    Policy(PolicyArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
@@ -165,4 +172,59 @@ pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parse a query, print its normalised form and the partitions it can touch; with a session and
+    /// a policy file, also whether you may run it and why
+    #[command(after_help = "\
+Works offline: no config and no login needed. With a logged-in profile whose config names a policy
+file (and --container), it adds the decision and every reason.
+
+--queries FILE reads NDJSON lines {\"query\":…,\"partition_key_paths\":[\"/a\"]} (\"-\" for stdin) and
+answers one JSON line each, streaming.
+
+Exits 2 on a syntax error (the JSON still says where).")]
+    Explain(PolicyExplainArgs),
+    /// Check a policy file (default: the profile's); problems are reported as file:line:column
+    Validate(PolicyValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyExplainArgs {
+    /// The query text ("-" reads it from stdin)
+    #[arg(value_name = "SQL", conflicts_with = "queries")]
+    pub sql: Option<String>,
+    /// Read the query from a file
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sql", "queries"])]
+    pub file: Option<PathBuf>,
+    /// The container's partition-key path; repeat for hierarchical keys
+    #[arg(long = "partition-key-path", value_name = "/PATH")]
+    pub partition_key_paths: Vec<String>,
+    /// Query parameter as NAME=JSON, e.g. --param tenant='"t1"'
+    #[arg(long = "param", value_name = "NAME=JSON")]
+    pub params: Vec<String>,
+    /// Container the query would run against (for the decision)
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Database [default: the profile's]
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Explain many queries: NDJSON lines in, one JSON line out per query
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyValidateArgs {
+    /// The policy file [default: the profile's policy file]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }

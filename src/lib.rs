@@ -12,5 +12,6 @@ pub mod error;
 pub mod fsutil;
 pub mod identity;
 pub mod output;
+pub mod policy;
 pub mod session;
 pub mod settings;

@@ -4,6 +4,7 @@ pub mod completions;
 pub mod init;
 pub mod login;
 pub mod logout;
+pub mod policy;
 pub mod status;
 
 use crate::app::App;
@@ -16,6 +17,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Login(args) => login::run(app, &args).await,
         Command::Logout(args) => logout::run(app, &args).await,
         Command::Status => status::run(app),
+        Command::Policy(args) => policy::run(app, &args),
         Command::Completions(args) => completions::run(app, &args),
     }
 }

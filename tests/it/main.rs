@@ -8,3 +8,4 @@ mod config;
 mod docs;
 mod keyring;
 mod login;
+mod policy;

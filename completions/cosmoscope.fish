@@ -42,6 +42,9 @@ complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "init" -d 'Cre
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
+complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "policy" -d 'Check queries and policy files offline: parse, normalise, partition scope, decisions'
+complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "token" -d 'Print a temporary credential for other tools (only when the policy allows export)'
+complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "exec" -d 'Run a command with a temporary credential in its environment (never in its arguments)'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -l issuer -d 'OpenID issuer URL (discovery at <issuer>/.well-known/openid-configuration)' -r
@@ -123,6 +126,99 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s v -l ve
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s h -l help -d 'Print help'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -f -a "explain" -d 'Parse a query, print its normalised form and the partitions it can touch; with a session and a policy file, also whether you may run it and why'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -f -a "validate" -d 'Check a policy file (default: the profile\'s); problems are reported as file:line:column'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and not __fish_seen_subcommand_from explain validate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l file -d 'Read the query from a file' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l partition-key-path -d 'The container\'s partition-key path; repeat for hierarchical keys' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l param -d 'Query parameter as NAME=JSON, e.g. --param tenant=\'"t1"\'' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l container -d 'Container the query would run against (for the decision)' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l database -d 'Database [default: the profile\'s]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l queries -d 'Explain many queries: NDJSON lines in, one JSON line out per query' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from explain" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from validate" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "explain" -d 'Parse a query, print its normalised form and the partitions it can touch; with a session and a policy file, also whether you may run it and why'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Check a policy file (default: the profile\'s); problems are reported as file:line:column'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l format -d 'Output format' -r -f -a "raw\t''
+json\t''
+env\t''
+exec-credential\t''
+azure-cli\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l resource -d 'Which credential' -r -f -a "cosmos\t'The token Cosmos DB accepts for this profile'
+idp\t'The identity provider\'s access token'"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l min-ttl -d 'The credential must live at least this long (e.g. 30m, 2h); refreshes first if needed' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand token" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l resource -d 'Which credential' -r -f -a "cosmos\t'The token Cosmos DB accepts for this profile'
+idp\t'The identity provider\'s access token'"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l min-ttl -d 'The credential must live at least this long (e.g. 30m, 2h); refreshes first if needed' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s V -l version -d 'Print version'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
@@ -137,9 +233,14 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s v 
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "policy" -d 'Check queries and policy files offline: parse, normalise, partition scope, decisions'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "token" -d 'Print a temporary credential for other tools (only when the policy allows export)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "exec" -d 'Run a command with a temporary credential in its environment (never in its arguments)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "explain" -d 'Parse a query, print its normalised form and the partitions it can touch; with a session and a policy file, also whether you may run it and why'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "validate" -d 'Check a policy file (default: the profile\'s); problems are reported as file:line:column'

@@ -106,6 +106,27 @@ Examples:
   cosmoscope policy explain -o json --queries queries.ndjson
   cosmoscope policy validate policy.toml")]
     Policy(PolicyArgs),
+    /// Print a temporary credential for other tools (only when the policy allows export)
+    #[command(after_help = "\
+Examples:
+  eval \"$(cosmoscope token --format env)\"        COSMOS_ENDPOINT, COSMOS_TOKEN, COSMOS_TOKEN_EXPIRES_AT
+  cosmoscope token --format json --min-ttl 30m   a token that lives at least 30 more minutes
+  cosmoscope token --resource idp               the provider's access token, for APIs behind it
+
+Formats: raw, json ({\"version\":1,\"token\",\"expires_at\",\"resource\",\"endpoint\"}), env (export
+lines, quoted for sh/bash/zsh), exec-credential (Kubernetes client.authentication.k8s.io, honouring
+KUBERNETES_EXEC_INFO), azure-cli (the shape of `az account get-access-token`). In the JSON formats an
+error is JSON on stdout too. Every export is audited.")]
+    Token(TokenArgs),
+    /// Run a command with a temporary credential in its environment (never in its arguments)
+    #[command(after_help = "\
+Examples:
+  cosmoscope exec -- python migrate.py
+  cosmoscope exec --min-ttl 1h -- ./long-job.sh
+
+The child gets COSMOS_ENDPOINT, COSMOS_TOKEN, COSMOS_TOKEN_EXPIRES_AT and COSMOSDB_SHELL_TOKEN.
+Signals are forwarded to it, and cosmoscope exits with its exit code.")]
+    Exec(ExecArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
@@ -227,4 +248,53 @@ pub struct PolicyValidateArgs {
     /// The policy file [default: the profile's policy file]
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenFormat {
+    Raw,
+    Json,
+    Env,
+    ExecCredential,
+    AzureCli,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportResource {
+    /// The token Cosmos DB accepts for this profile
+    Cosmos,
+    /// The identity provider's access token
+    Idp,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TokenFormat::Raw)]
+    pub format: TokenFormat,
+    #[command(flatten)]
+    pub credential: CredentialArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// Which credential
+    #[arg(long, value_enum, default_value_t = ExportResource::Cosmos)]
+    pub resource: ExportResource,
+    /// The credential must live at least this long (e.g. 30m, 2h); refreshes first if needed
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub min_ttl: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub credential: CredentialArgs,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90s, 30m, 2h)"))
 }

@@ -23,6 +23,7 @@ pub mod vars {
     pub const BROWSER: &str = "BROWSER";
     pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
     pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
+    pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,8 +37,8 @@ impl Env {
     pub fn from_process() -> Self {
         use vars::{
             APPDATA, BROWSER, CI, CONFIG, COSMOS_DISABLE_IMDS, DBUS_SESSION_BUS_ADDRESS, DISPLAY,
-            HOME, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY, XDG_CONFIG_HOME,
-            XDG_RUNTIME_DIR, XDG_STATE_HOME,
+            HOME, KUBERNETES_EXEC_INFO, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY,
+            XDG_CONFIG_HOME, XDG_RUNTIME_DIR, XDG_STATE_HOME,
         };
         let names = [
             PROFILE,
@@ -55,6 +56,7 @@ impl Env {
             BROWSER,
             DBUS_SESSION_BUS_ADDRESS,
             COSMOS_DISABLE_IMDS,
+            KUBERNETES_EXEC_INFO,
         ];
         let values = names
             .into_iter()

@@ -10,23 +10,33 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 1: runtime error.
-    Runtime = 1,
+    Runtime,
     /// 2: usage or query syntax error.
-    Usage = 2,
+    Usage,
     /// 3: login required (no session, expired and not refreshable).
-    LoginRequired = 3,
+    LoginRequired,
     /// 4: denied by policy.
-    Denied = 4,
+    Denied,
     /// 5: a remote service refused (401/403 from Cosmos or the provider).
-    Refused = 5,
+    Refused,
     /// 130: interrupted.
-    Interrupted = 130,
+    Interrupted,
+    /// `exec`: the child's own exit code, passed through.
+    Child(u8),
 }
 
 impl Exit {
     #[must_use]
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Exit::Runtime => 1,
+            Exit::Usage => 2,
+            Exit::LoginRequired => 3,
+            Exit::Denied => 4,
+            Exit::Refused => 5,
+            Exit::Interrupted => 130,
+            Exit::Child(code) => code,
+        }
     }
 }
 
@@ -38,6 +48,8 @@ pub struct CommandError {
     pub hint: Option<String>,
     /// stdout was closed by the reader: end quietly with exit 0 (ripgrep's behaviour).
     pub broken_pipe: bool,
+    /// Exit with the code but print nothing (an `exec` child already spoke for itself).
+    pub silent: bool,
 }
 
 pub type CmdResult<T = ()> = Result<T, CommandError>;
@@ -50,6 +62,16 @@ impl CommandError {
             causes: Vec::new(),
             hint: None,
             broken_pipe: false,
+            silent: false,
+        }
+    }
+    /// The exit code of a child process, passed through silently.
+    #[must_use]
+    pub fn child_exit(code: i32) -> Self {
+        let code = u8::try_from(code).unwrap_or(1);
+        Self {
+            silent: true,
+            ..Self::new(Exit::Child(code), format!("the command exited with {code}"))
         }
     }
     #[must_use]

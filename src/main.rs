@@ -6,7 +6,7 @@ use clap::Parser as _;
 use cosmoscope::app::App;
 use cosmoscope::cli::Cli;
 use cosmoscope::env::Env;
-use cosmoscope::error::{CommandError, Exit};
+use cosmoscope::error::CommandError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,12 +20,7 @@ fn main() -> ExitCode {
             return report(&CommandError::runtime("cannot start the async runtime").caused_by(&e));
         }
     };
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = cosmoscope::commands::dispatch(&app, cli.command) => r,
-            _ = tokio::signal::ctrl_c() => Err(CommandError::new(Exit::Interrupted, "interrupted")),
-        }
-    });
+    let result = runtime.block_on(cosmoscope::commands::run(&app, cli.command));
     // Do not wait for stray blocking tasks (a keyring call, a browser launcher) on the way out.
     runtime.shutdown_background();
     match result {
@@ -38,6 +33,8 @@ fn report(e: &CommandError) -> ExitCode {
     if e.broken_pipe {
         return ExitCode::SUCCESS;
     }
-    eprint!("{}", e.render());
+    if !e.silent {
+        eprint!("{}", e.render());
+    }
     ExitCode::from(e.exit.code())
 }

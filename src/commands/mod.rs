@@ -1,15 +1,28 @@
 //! One file per command, each `async fn run(app: &App, args: …) -> CmdResult`.
 
 pub mod completions;
+pub mod exec;
 pub mod init;
 pub mod login;
 pub mod logout;
 pub mod policy;
 pub mod status;
+pub mod token;
 
 use crate::app::App;
 use crate::cli::Command;
 use crate::error::CmdResult;
+
+/// Runs a command; Ctrl-C ends it with exit 130 — except `exec`, which forwards signals to its child.
+pub async fn run(app: &App, command: Command) -> CmdResult {
+    if matches!(command, Command::Exec(_)) {
+        return dispatch(app, command).await;
+    }
+    tokio::select! {
+        r = dispatch(app, command) => r,
+        _ = tokio::signal::ctrl_c() => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
+    }
+}
 
 pub async fn dispatch(app: &App, command: Command) -> CmdResult {
     match command {
@@ -18,6 +31,8 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Logout(args) => logout::run(app, &args).await,
         Command::Status => status::run(app),
         Command::Policy(args) => policy::run(app, &args),
+        Command::Token(args) => token::run(app, &args).await,
+        Command::Exec(args) => exec::run(app, &args).await,
         Command::Completions(args) => completions::run(app, &args),
     }
 }

@@ -54,6 +54,10 @@ pub fn load_policy(path: &Path) -> CmdResult<Policy> {
     })
 }
 
+/// Decides one parsed query for the explain output (`None` when the request lacks a container).
+type DecideFn<'a> =
+    dyn Fn(&DecisionContext, &str, policy::Query, Map<String, Value>) -> Option<Decision> + 'a;
+
 /// What a decision needs from the signed-in identity: the verified claims of the session.
 struct DecisionContext {
     policy: Policy,
@@ -142,7 +146,7 @@ fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
     match app.ui.format(OutputFormat::Table) {
         OutputFormat::Json | OutputFormat::Ndjson => app.ui.out_json_line(&out)?,
         OutputFormat::Table | OutputFormat::Csv => {
-            app.ui.out(&human(&explanation, decision.as_ref(), &sql))?
+            app.ui.out(&human(&explanation, decision.as_ref(), &sql))?;
         }
     }
     match explanation {
@@ -214,12 +218,7 @@ fn describe_scope(scope: &Value) -> String {
 fn explain_batch(
     file: &Path,
     ctx: Option<&DecisionContext>,
-    decide_for: &dyn Fn(
-        &DecisionContext,
-        &str,
-        policy::Query,
-        Map<String, Value>,
-    ) -> Option<Decision>,
+    decide_for: &DecideFn<'_>,
 ) -> CmdResult {
     let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
@@ -255,12 +254,7 @@ fn explain_batch(
 fn explain_line_with_decision(
     line: &str,
     ctx: &DecisionContext,
-    decide_for: &dyn Fn(
-        &DecisionContext,
-        &str,
-        policy::Query,
-        Map<String, Value>,
-    ) -> Option<Decision>,
+    decide_for: &DecideFn<'_>,
 ) -> String {
     let mut v: Value = serde_json::from_str(&policy::explain_line(line)).unwrap_or(Value::Null);
     let input: Value = serde_json::from_str(line).unwrap_or(Value::Null);
@@ -280,15 +274,14 @@ fn explain_line_with_decision(
 }
 
 fn validate(app: &App, args: &PolicyValidateArgs) -> CmdResult {
-    let path: PathBuf = match &args.file {
-        Some(f) => f.clone(),
-        None => {
-            let (_config, profile) = app.profile()?;
-            profile.policy_file.clone().ok_or_else(|| {
-                CommandError::usage(format!("profile {:?} has no policy file", profile.name))
-                    .hint("pass a file: cosmoscope policy validate policy.toml")
-            })?
-        }
+    let path: PathBuf = if let Some(f) = &args.file {
+        f.clone()
+    } else {
+        let (_config, profile) = app.profile()?;
+        profile.policy_file.clone().ok_or_else(|| {
+            CommandError::usage(format!("profile {:?} has no policy file", profile.name))
+                .hint("pass a file: cosmoscope policy validate policy.toml")
+        })?
     };
     let policy = load_policy(&path)?;
     let grants: usize = policy.roles.iter().map(|r| r.grants.len()).sum();

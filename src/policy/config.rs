@@ -636,7 +636,7 @@ when = { claim = "https://example.com/roles", contains = "support" }
         assert!(e.message.contains("export"), "{e}");
         let e = err(&GOOD.replace("1000", "0"));
         assert!(e.message.contains("max_items"), "{e}");
-        let e = err(&format!("{GOOD}{}", GOOD));
+        let e = err(&format!("{GOOD}{GOOD}"));
         assert!(e.message.contains("duplicate role"), "{e}");
         let e = err(&GOOD.replace("\"card_number\"", "\"/card_number\""));
         assert!(e.message.contains("dotted"), "{e}");

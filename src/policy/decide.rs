@@ -341,7 +341,11 @@ fn check_grant(
         );
     }
     if !grant.actions.contains(&req.action) {
-        let names: Vec<String> = grant.actions.iter().map(|a| a.to_string()).collect();
+        let names: Vec<String> = grant
+            .actions
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         fail(
             ReasonKind::Action,
             format!("action \"{}\" not in {}", req.action, quoted_list(&names)),
@@ -432,7 +436,11 @@ fn check_grant(
                 );
             }
         } else if req.action == Action::Read {
-            let names: Vec<String> = grant.deny_fields.iter().map(|f| f.to_string()).collect();
+            let names: Vec<String> = grant
+                .deny_fields
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect();
             fail(
                 ReasonKind::DeniedField,
                 format!(

@@ -71,6 +71,9 @@ enum Binding {
 
 type Env = Vec<(String, Binding)>;
 
+/// Most alternative readings kept for one alias.
+const MAX_READINGS: usize = 8;
+
 /// Every access of `q` to a field in `denied` (empty: no denied field is touched).
 pub fn denied_field_accesses(q: &Query, denied: &[FieldPath]) -> Vec<FieldAccess> {
     let mut w = Walker {
@@ -184,6 +187,14 @@ impl Walker<'_> {
                             {
                                 cands.extend(b);
                             }
+                            cands.sort();
+                            cands.dedup();
+                            // Chains of unaliased JOINs could double the readings each
+                            // time; past a few, fall back to "the whole document", which
+                            // is the most conservative reading.
+                            if cands.len() > MAX_READINGS {
+                                cands = vec![Vec::new()];
+                            }
                             Binding::Doc(cands)
                         }
                     },
@@ -263,7 +274,7 @@ impl Walker<'_> {
     }
 }
 
-/// `alias.a["b"][0].c` → (alias, candidate bases, ["a","b","c"]); `None` when the
+/// `alias.a["b"][0].c` → (alias, candidate bases, `["a","b","c"]`); `None` when the
 /// expression is not a constant path on a document alias.
 /// (alias, candidate base paths, steps below the alias).
 type ConstPath<'e> = (&'e str, Vec<Vec<String>>, Vec<String>);
@@ -353,5 +364,18 @@ mod tests {
         assert!(denied("SELECT (SELECT VALUE c.card_number) FROM c"));
         assert!(denied("SELECT c.id FROM c JOIN s IN c.customer.ssn"));
         assert!(denied("SELECT c.items[0].x, c.card_number[0] FROM c"));
+    }
+
+    /// Fuzzer finding: unaliased path JOINs used to double the alias readings each
+    /// time (exponential memory).
+    #[test]
+    fn many_unaliased_path_joins_stay_cheap() {
+        let q = format!(
+            "SELECT c.customer FROM c {}",
+            "JOIN c.u.r JOIN ev.ch ".repeat(40)
+        );
+        assert!(denied(&q));
+        let q = "SELECT * FROM crrT JOIN c .ulr JOIN c .u.r JOIN ev.chT JOIN c .ulr JOIN c .u.r JOIN ev.chaT JOIN c .ulr JOIN c.arz JOIN c .ulr JOIN c.arrrT JOIN c .ulr JOIN c .u.r JOIN ev.caT JOIN c .ulr JOIN c.arr JOIN c .ulr JOIN c.arrrT JOIN c .ulr JOIN c .u.r JOIN ev.chaT JOI JOIN c .u.r JOIN ev.chaT JOIN c .ulr JOIN c.arz JOIN c .ulr Jlr JOIN c .u.r JOIN ev.cha asdf";
+        assert!(denied(q));
     }
 }

@@ -529,8 +529,8 @@ mod tests {
     fn strings_and_escapes() {
         assert_eq!(toks(r#""a\"b""#)[0], Tok::Str("a\"b".into()));
         assert_eq!(toks(r"'a\'b'")[0], Tok::Str("a'b".into()));
-        assert_eq!(toks(r#"'\u1234\/\n'"#)[0], Tok::Str("\u{1234}/\n".into()));
-        assert_eq!(toks(r#"'\ud83d\ude00'"#)[0], Tok::Str("😀".into()));
+        assert_eq!(toks(r"'\u1234\/\n'")[0], Tok::Str("\u{1234}/\n".into()));
+        assert_eq!(toks(r"'\ud83d\ude00'")[0], Tok::Str("😀".into()));
         assert!(tokenize("'abc").is_err());
         assert!(tokenize(r"'\q'").is_err());
     }

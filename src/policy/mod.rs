@@ -22,6 +22,8 @@
 //! This folder refers to its own files only through `super::`, so it can be moved
 //! between crates as is.
 
+#![allow(clippy::wildcard_imports)] // the AST's many node types read best unqualified
+
 pub mod ast;
 pub mod config;
 pub mod decide;

@@ -462,10 +462,7 @@ impl<'a> Parser<'a> {
     fn predicate(&mut self) -> Result<Expr, SyntaxError> {
         let lhs = self.binary(prec::CONCAT)?;
         let not = self.peek() == &Tok::Kw(Kw::Not)
-            && matches!(
-                self.peek_at(1),
-                Tok::Kw(Kw::In) | Tok::Kw(Kw::Like) | Tok::Kw(Kw::Between)
-            );
+            && matches!(self.peek_at(1), Tok::Kw(Kw::In | Kw::Like | Kw::Between));
         if not {
             self.pos += 1;
         }

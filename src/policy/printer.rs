@@ -253,6 +253,7 @@ fn write_expr<W: Write>(w: &mut W, e: &Expr, min: u8) -> fmt::Result {
     }
 }
 
+#[allow(clippy::many_single_char_names)] // w, e, a, b, c: writer, expression, operands
 fn write_expr_bare<W: Write>(w: &mut W, e: &Expr) -> fmt::Result {
     match e {
         Expr::Literal(l) => match l {

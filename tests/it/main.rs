@@ -9,3 +9,6 @@ mod docs;
 mod keyring;
 mod login;
 mod policy;
+mod policy_corpus;
+mod policy_props;
+mod token;

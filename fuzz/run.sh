@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs each fuzz target for a set time (default 60 s) and prints executions per target.
+# Needs cargo-fuzz (cargo install cargo-fuzz); stable Rust works with RUSTC_BOOTSTRAP=1.
+#   fuzz/run.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")"
+secs="${1:-60}"
+mkdir -p corpus/parse
+# Seed with the real queries of both corpora.
+python3 -c "
+import json, hashlib, pathlib
+for name in ['cosmos-sql-parse.ndjson', 'cosmos-partition-scope.ndjson']:
+    for line in open('../../shared/corpus/' + name):
+        if line.strip():
+            q = json.loads(line)['query'].encode()
+            pathlib.Path('corpus/parse', hashlib.sha1(q).hexdigest()).write_bytes(q)
+"
+for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+  echo "== $target ($secs s)"
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
+    | grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|ERROR|SUMMARY' || true
+done

@@ -453,12 +453,24 @@ _cosmoscope() {
             return 0
             ;;
         cosmoscope__subcmd__login)
-            opts="-o -v -q -h -V --no-browser --refresh --profile --config --output --no-input --verbose --quiet --color --help --version"
+            opts="-o -v -q -h -V --no-browser --refresh --client-credentials --client-secret-stdin --federated --federated-token-file --exchange --federated-audience --profile --config --output --no-input --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --federated-token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exchange)
+                    COMPREPLY=($(compgen -W "client-assertion jwt-bearer token-exchange" -- "${cur}"))
+                    return 0
+                    ;;
+                --federated-audience)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

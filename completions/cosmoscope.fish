@@ -81,6 +81,11 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -s v -l verb
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l federated-token-file -d 'CI: the federated token is in this file (implies --federated)' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l exchange -d 'How the federated token is presented to the provider' -r -f -a "client-assertion\t''
+jwt-bearer\t''
+token-exchange\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l federated-audience -d 'Audience to request for the CI system\'s token' -r
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
@@ -92,6 +97,9 @@ always\t''
 never\t''"
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l no-browser -d 'Do not open a browser; print the URL and code only'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l refresh -d 'Renew the stored session with its refresh token now, without a browser'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l client-credentials -d 'CI: log in as the profile\'s confidential client; the secret comes from COSMOSCOPE_CLIENT_SECRET or, with --client-secret-stdin, from stdin (never from a flag)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l client-secret-stdin -d 'Read the client secret from stdin'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l federated -d 'CI: exchange the CI system\'s own OIDC token (GitHub Actions, Azure Pipelines, GitLab COSMOSCOPE_ID_TOKEN, AZURE_FEDERATED_TOKEN_FILE) for a session — workload identity federation'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -s v -l verbose -d 'Say more on stderr'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand login" -s q -l quiet -d 'Say nothing on stderr but errors'

@@ -50,7 +50,11 @@ impl App {
     /// The configuration and the selected profile.
     pub fn profile(&self) -> CmdResult<(Config, Profile)> {
         let config = self.config()?;
-        let profile = config.select(self.global.profile.as_deref())?.clone();
+        let mut profile = config.select(self.global.profile.as_deref())?.clone();
+        // CI jobs name their confidential client once, in the environment.
+        if let Some(id) = self.env.get(vars::COSMOSCOPE_CLIENT_ID) {
+            profile.client_id = id.to_string();
+        }
         Ok((config, profile))
     }
 

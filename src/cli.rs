@@ -89,7 +89,12 @@ Examples:
   cosmoscope login                    open the browser and wait for approval
   cosmoscope login --no-browser       print the code and URL only (SSH sessions)
   cosmoscope login -o json            NDJSON events on stdout, for scripts
-  cosmoscope login --refresh          renew the stored session now, without a browser")]
+  cosmoscope login --refresh          renew the stored session now, without a browser
+
+In CI (no person):
+  COSMOSCOPE_CLIENT_SECRET=… cosmoscope login --client-credentials
+  cosmoscope login --federated        GitHub Actions / Azure Pipelines / GitLab OIDC token
+  cosmoscope login --federated-token-file /var/run/secrets/azure/tokens/azure-identity-token")]
     Login(LoginArgs),
     /// Revoke the refresh token (where the provider supports it) and delete the stored session
     #[command(after_help = "Examples:\n  cosmoscope logout\n  cosmoscope logout --all")]
@@ -177,8 +182,36 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_browser: bool,
     /// Renew the stored session with its refresh token now, without a browser
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["client_credentials", "federated"])]
     pub refresh: bool,
+    /// CI: log in as the profile's confidential client; the secret comes from
+    /// COSMOSCOPE_CLIENT_SECRET or, with --client-secret-stdin, from stdin (never from a flag)
+    #[arg(long, conflicts_with = "federated")]
+    pub client_credentials: bool,
+    /// Read the client secret from stdin
+    #[arg(long, requires = "client_credentials")]
+    pub client_secret_stdin: bool,
+    /// CI: exchange the CI system's own OIDC token (GitHub Actions, Azure Pipelines, GitLab
+    /// COSMOSCOPE_ID_TOKEN, AZURE_FEDERATED_TOKEN_FILE) for a session — workload identity federation
+    #[arg(long)]
+    pub federated: bool,
+    /// CI: the federated token is in this file (implies --federated)
+    #[arg(long, value_name = "PATH")]
+    pub federated_token_file: Option<PathBuf>,
+    /// How the federated token is presented to the provider
+    #[arg(long, value_enum, default_value_t = Exchange::ClientAssertion, value_name = "HOW")]
+    pub exchange: Exchange,
+    /// Audience to request for the CI system's token
+    #[arg(long, value_name = "AUD", default_value = "api://AzureADTokenExchange")]
+    pub federated_audience: String,
+}
+
+/// RFC 7523 client assertion (Entra ID), RFC 7523 JWT-bearer grant, or RFC 8693 token exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Exchange {
+    ClientAssertion,
+    JwtBearer,
+    TokenExchange,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,44 @@ pub mod vars {
     pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
     pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
+    /// CI login: the client secret (never a flag), a client id override, and the CI systems'
+    /// federated-token sources.
+    pub const COSMOSCOPE_CLIENT_SECRET: &str = "COSMOSCOPE_CLIENT_SECRET";
+    pub const COSMOSCOPE_CLIENT_ID: &str = "COSMOSCOPE_CLIENT_ID";
+    pub const COSMOSCOPE_ID_TOKEN: &str = "COSMOSCOPE_ID_TOKEN";
+    pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+    pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+    pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+    pub const SYSTEM_OIDCREQUESTURI: &str = "SYSTEM_OIDCREQUESTURI";
+    pub const SYSTEM_ACCESSTOKEN: &str = "SYSTEM_ACCESSTOKEN";
+
+    /// Every variable above: the only ones read from the process environment.
+    pub const ALL: &[&str] = &[
+        PROFILE,
+        CONFIG,
+        CI,
+        NO_COLOR,
+        HOME,
+        XDG_CONFIG_HOME,
+        XDG_STATE_HOME,
+        XDG_RUNTIME_DIR,
+        APPDATA,
+        LOCALAPPDATA,
+        DISPLAY,
+        WAYLAND_DISPLAY,
+        BROWSER,
+        DBUS_SESSION_BUS_ADDRESS,
+        COSMOS_DISABLE_IMDS,
+        KUBERNETES_EXEC_INFO,
+        COSMOSCOPE_CLIENT_SECRET,
+        COSMOSCOPE_CLIENT_ID,
+        COSMOSCOPE_ID_TOKEN,
+        AZURE_FEDERATED_TOKEN_FILE,
+        ACTIONS_ID_TOKEN_REQUEST_URL,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+        SYSTEM_OIDCREQUESTURI,
+        SYSTEM_ACCESSTOKEN,
+    ];
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,32 +73,9 @@ impl Env {
     /// Captures the variables cosmoscope cares about from the real process environment.
     #[must_use]
     pub fn from_process() -> Self {
-        use vars::{
-            APPDATA, BROWSER, CI, CONFIG, COSMOS_DISABLE_IMDS, DBUS_SESSION_BUS_ADDRESS, DISPLAY,
-            HOME, KUBERNETES_EXEC_INFO, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY,
-            XDG_CONFIG_HOME, XDG_RUNTIME_DIR, XDG_STATE_HOME,
-        };
-        let names = [
-            PROFILE,
-            CONFIG,
-            CI,
-            NO_COLOR,
-            HOME,
-            XDG_CONFIG_HOME,
-            XDG_STATE_HOME,
-            XDG_RUNTIME_DIR,
-            APPDATA,
-            LOCALAPPDATA,
-            DISPLAY,
-            WAYLAND_DISPLAY,
-            BROWSER,
-            DBUS_SESSION_BUS_ADDRESS,
-            COSMOS_DISABLE_IMDS,
-            KUBERNETES_EXEC_INFO,
-        ];
-        let values = names
-            .into_iter()
-            .filter_map(|name| std::env::var(name).ok().map(|v| (name, v)))
+        let values = vars::ALL
+            .iter()
+            .filter_map(|&name| std::env::var(name).ok().map(|v| (name, v)))
             .collect();
         Self { values }
     }

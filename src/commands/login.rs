@@ -4,11 +4,15 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Record;
-use crate::cli::{LoginArgs, OutputFormat};
+use crate::cli::{Exchange, LoginArgs, OutputFormat};
 use crate::error::{CmdResult, CommandError};
-use crate::identity::Provider;
+use secrecy::SecretString;
+
+use crate::env::vars;
+use crate::identity::{ClientGrant, Provider, ci};
 use crate::session::manager::rfc3339;
 use crate::session::{SecretStore, Sessions};
+use crate::settings::Profile;
 
 pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     let (config, profile) = app.profile()?;
@@ -27,6 +31,13 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
 
     // Open the store first: with no keyring there is no point in asking the person to sign in.
     let store = SecretStore::open(profile.store)?;
+    if args.client_credentials || args.federated || args.federated_token_file.is_some() {
+        return ci_login(app, args, &profile, &sessions, &store, json).await;
+    }
+    if app.ui.no_input && !json {
+        return Err(CommandError::login_required("a device-code login needs a person, and --no-input (or CI=true) is set")
+            .hint("in CI use `cosmoscope login --client-credentials` or `--federated`; a script can drive the device flow with -o json"));
+    }
     let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
     let device = provider
         .start_device(&profile.scopes, profile.audience.as_deref())
@@ -88,6 +99,83 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
             Err(CommandError::from(e))
         }
     }
+}
+
+/// Logs in without a person: a client secret, or the CI system's own OIDC token.
+async fn ci_login(
+    app: &App,
+    args: &LoginArgs,
+    profile: &Profile,
+    sessions: &Sessions<'_>,
+    store: &SecretStore,
+    json: bool,
+) -> CmdResult {
+    let result = async {
+        let method;
+        let credential: SecretString;
+        let grant = if args.client_credentials {
+            method = "client_credentials".to_string();
+            credential = client_secret(app, args)?;
+            ClientGrant::Secret(&credential)
+        } else {
+            let ci = ci::federated_token(&app.env, args.federated_token_file.as_deref(), &args.federated_audience)
+                .await
+                .map_err(|e| CommandError::login_required("cannot get the CI system's OIDC token").caused_by(&e).hint(
+                    "in GitHub Actions grant `permissions: id-token: write`; in Azure Pipelines map SYSTEM_ACCESSTOKEN; in GitLab define id_tokens: COSMOSCOPE_ID_TOKEN; or pass --federated-token-file",
+                ))?;
+            method = format!("federated ({})", ci.source);
+            credential = ci.token;
+            match args.exchange {
+                Exchange::ClientAssertion => ClientGrant::Assertion(&credential),
+                Exchange::JwtBearer => ClientGrant::JwtBearer(&credential),
+                Exchange::TokenExchange => ClientGrant::TokenExchange(&credential),
+            }
+        };
+        let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
+        let tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
+        Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None).await?)
+    }
+    .await;
+    match result {
+        Ok(info) => {
+            if let Err(e) = sessions.audit(
+                Record::new(&profile.name, "login", "ok")
+                    .who(Some(&info.subject), &info.roles)
+                    .detail(info.method.clone()),
+            ) {
+                app.ui.warn(format!("could not write the audit log: {e}"));
+            }
+            announce(app, &info, json, "Logged in")
+        }
+        Err(e) => {
+            let _ = sessions.audit(
+                Record::new(&profile.name, "login", "error").cause(
+                    e.causes
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| e.message.clone()),
+                ),
+            );
+            Err(e)
+        }
+    }
+}
+
+/// The client secret: `COSMOSCOPE_CLIENT_SECRET`, or stdin with `--client-secret-stdin` — never argv.
+fn client_secret(app: &App, args: &LoginArgs) -> CmdResult<SecretString> {
+    if args.client_secret_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let secret = line.trim_end_matches(['\r', '\n']).to_string();
+        if secret.is_empty() {
+            return Err(CommandError::usage("no client secret on stdin"));
+        }
+        return Ok(SecretString::from(secret));
+    }
+    app.env
+        .get(vars::COSMOSCOPE_CLIENT_SECRET)
+        .map(|s| SecretString::from(s.to_string()))
+        .ok_or_else(|| CommandError::usage("no client secret").hint("set COSMOSCOPE_CLIENT_SECRET from your CI's secret store, or pipe it with --client-secret-stdin"))
 }
 
 fn announce(app: &App, info: &crate::session::SessionInfo, json: bool, verb: &str) -> CmdResult {

@@ -33,12 +33,33 @@ impl Http {
     }
 
     pub async fn get_json(&self, url: &str, what: &'static str) -> Result<Value, IdentityError> {
-        let resp = self
+        self.send_json(self.client.get(url), url, what).await
+    }
+
+    /// A JSON request with a bearer token (a CI system's token service).
+    pub async fn bearer_json(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: &str,
+        what: &'static str,
+    ) -> Result<Value, IdentityError> {
+        let req = self
             .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| unreachable(url, &e))?;
+            .request(method, url)
+            .bearer_auth(bearer)
+            .header("accept", "application/json")
+            .header("content-type", "application/json");
+        self.send_json(req, url, what).await
+    }
+
+    async fn send_json(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        what: &'static str,
+    ) -> Result<Value, IdentityError> {
+        let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(IdentityError::HttpStatus {

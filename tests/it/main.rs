@@ -4,6 +4,7 @@
 mod harness;
 mod oidc;
 
+mod ci_login;
 mod config;
 mod docs;
 mod keyring;

@@ -353,17 +353,23 @@ await test('rotate-keys: new kid published alongside the old, used for new token
   assert.equal(decodeHeader(r4.json.id_token).kid, staged.kid);
 });
 
-await test('client credentials for cosmoscope-ci (post and basic), wrong secret rejected', async () => {
+await test('client credentials for cosmoscope-ci (post and basic; roles/tenant_id/sub claims), wrong secret rejected', async () => {
   const ks = await jwks();
   const viaPost = await post('/token', { grant_type: 'client_credentials', client_id: 'cosmoscope-ci', client_secret: 'ci-secret-for-tests', audience: RESOURCE });
   assert.equal(viaPost.status, 200, JSON.stringify(viaPost.json));
   const at = await jose.jwtVerify(viaPost.json.access_token, ks, { issuer: ISSUER, audience: RESOURCE });
   assert.equal(at.payload.client_id, 'cosmoscope-ci');
+  assert.equal(at.payload.sub, 'cosmoscope-ci');
+  assert.deepEqual(at.payload.roles, ['ci-deployer']);
+  assert.deepEqual(at.payload[ROLES], ['ci-deployer']);
+  assert.equal(at.payload.tenant_id, 't1');
   assert.ok(!viaPost.json.refresh_token && !viaPost.json.id_token);
   const basic = `Basic ${Buffer.from('cosmoscope-ci:ci-secret-for-tests').toString('base64')}`;
   const viaBasic = await post('/token', { grant_type: 'client_credentials' }, { authorization: basic });
   assert.equal(viaBasic.status, 200, JSON.stringify(viaBasic.json));
-  assert.equal(decodePayload(viaBasic.json.access_token).aud, RESOURCE);
+  const atBasic = decodePayload(viaBasic.json.access_token);
+  assert.equal(atBasic.aud, RESOURCE);
+  assert.deepEqual([atBasic.sub, atBasic.roles, atBasic[ROLES], atBasic.tenant_id], ['cosmoscope-ci', ['ci-deployer'], ['ci-deployer'], 't1']);
   const wrong = await post('/token', { grant_type: 'client_credentials', client_id: 'cosmoscope-ci', client_secret: 'nope' });
   assert.equal(wrong.status, 401);
   assert.equal(wrong.json.error, 'invalid_client');

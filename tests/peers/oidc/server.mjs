@@ -75,6 +75,8 @@ const CLI_SCOPE = 'openid profile email offline_access';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const CI_CLIENT_ID = 'cosmoscope-ci';
 const CI_SECRET = 'ci-secret-for-tests';
+const CI_ROLES = ['ci-deployer'];
+const CI_TENANT = 't1';
 
 const USERS = {
   alice: { name: 'Alice', email: 'alice@example.test', roles: ['support'], tenant_id: 't1' },
@@ -267,6 +269,11 @@ function makeConfiguration() {
       if (token.accountId) {
         const c = userClaims(token.accountId);
         return { roles: c.roles, [ROLES_CLAIM]: c[ROLES_CLAIM], tenant_id: c.tenant_id };
+      }
+      // client_credentials (no account): the CI client's tokens carry the CI role; `sub` stays
+      // the client id (oidc-provider's default)
+      if (token.kind === 'ClientCredentials' && token.clientId === CI_CLIENT_ID) {
+        return { roles: [...CI_ROLES], [ROLES_CLAIM]: [...CI_ROLES], tenant_id: CI_TENANT };
       }
       return undefined;
     },

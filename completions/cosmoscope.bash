@@ -19,6 +19,9 @@ _cosmoscope() {
             cosmoscope,completions)
                 cmd="cosmoscope__subcmd__completions"
                 ;;
+            cosmoscope,doctor)
+                cmd="cosmoscope__subcmd__doctor"
+                ;;
             cosmoscope,exec)
                 cmd="cosmoscope__subcmd__exec"
                 ;;
@@ -45,6 +48,9 @@ _cosmoscope() {
                 ;;
             cosmoscope__subcmd__help,completions)
                 cmd="cosmoscope__subcmd__help__subcmd__completions"
+                ;;
+            cosmoscope__subcmd__help,doctor)
+                cmd="cosmoscope__subcmd__help__subcmd__doctor"
                 ;;
             cosmoscope__subcmd__help,exec)
                 cmd="cosmoscope__subcmd__help__subcmd__exec"
@@ -101,7 +107,7 @@ _cosmoscope() {
 
     case "${cmd}" in
         cosmoscope)
-            opts="-o -v -q -h -V --profile --config --output --no-input --verbose --quiet --color --help --version init login logout status policy token exec completions help"
+            opts="-o -v -q -h -V --profile --config --output --no-input --verbose --quiet --color --help --version init login logout status policy token exec doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -136,6 +142,40 @@ _cosmoscope() {
             ;;
         cosmoscope__subcmd__completions)
             opts="-o -v -q -h -V --profile --config --output --no-input --verbose --quiet --color --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json ndjson csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        cosmoscope__subcmd__doctor)
+            opts="-o -v -q -h -V --profile --config --output --no-input --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -211,7 +251,7 @@ _cosmoscope() {
             return 0
             ;;
         cosmoscope__subcmd__help)
-            opts="init login logout status policy token exec completions help"
+            opts="init login logout status policy token exec doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -225,6 +265,20 @@ _cosmoscope() {
             return 0
             ;;
         cosmoscope__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        cosmoscope__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -45,6 +45,7 @@ complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "status" -d 'S
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "policy" -d 'Check queries and policy files offline: parse, normalise, partition scope, decisions'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "token" -d 'Print a temporary credential for other tools (only when the policy allows export)'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "exec" -d 'Run a command with a temporary credential in its environment (never in its arguments)'
+complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "doctor" -d 'Check the configuration, the provider (and the clock), the keyring and the session'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -l issuer -d 'OpenID issuer URL (discovery at <issuer>/.well-known/openid-configuration)' -r
@@ -227,6 +228,20 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s v -l verb
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand exec" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
@@ -241,14 +256,15 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s v 
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "policy" -d 'Check queries and policy files offline: parse, normalise, partition scope, decisions'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "token" -d 'Print a temporary credential for other tools (only when the policy allows export)'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "exec" -d 'Run a command with a temporary credential in its environment (never in its arguments)'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "policy" -d 'Check queries and policy files offline: parse, normalise, partition scope, decisions'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "token" -d 'Print a temporary credential for other tools (only when the policy allows export)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "exec" -d 'Run a command with a temporary credential in its environment (never in its arguments)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "doctor" -d 'Check the configuration, the provider (and the clock), the keyring and the session'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status policy token exec doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "explain" -d 'Parse a query, print its normalised form and the partitions it can touch; with a session and a policy file, also whether you may run it and why'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "validate" -d 'Check a policy file (default: the profile\'s); problems are reported as file:line:column'

@@ -132,6 +132,11 @@ Examples:
 The child gets COSMOS_ENDPOINT, COSMOS_TOKEN, COSMOS_TOKEN_EXPIRES_AT and COSMOSDB_SHELL_TOKEN.
 Signals are forwarded to it, and cosmoscope exits with its exit code.")]
     Exec(ExecArgs),
+    /// Check the configuration, the provider (and the clock), the keyring and the session
+    #[command(
+        after_help = "Examples:\n  cosmoscope doctor\n  cosmoscope doctor -o json\n\nPrints ✓/✗ per check with the fix for each ✗; exits 1 when any check fails."
+    )]
+    Doctor,
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""

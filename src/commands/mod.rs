@@ -1,6 +1,7 @@
 //! One file per command, each `async fn run(app: &App, args: …) -> CmdResult`.
 
 pub mod completions;
+pub mod doctor;
 pub mod exec;
 pub mod init;
 pub mod login;
@@ -33,6 +34,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Policy(args) => policy::run(app, &args),
         Command::Token(args) => token::run(app, &args).await,
         Command::Exec(args) => exec::run(app, &args).await,
+        Command::Doctor => doctor::run(app).await,
         Command::Completions(args) => completions::run(app, &args),
     }
 }

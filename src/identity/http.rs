@@ -36,6 +36,42 @@ impl Http {
         self.send_json(self.client.get(url), url, what).await
     }
 
+    /// GETs JSON and the server's `Date` header (to measure clock skew).
+    pub async fn get_json_dated(
+        &self,
+        url: &str,
+        what: &'static str,
+    ) -> Result<(Value, Option<std::time::SystemTime>), IdentityError> {
+        let resp = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| httpdate::parse_http_date(d).ok());
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(IdentityError::HttpStatus {
+                what,
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let v = resp
+            .json::<Value>()
+            .await
+            .map_err(|e| IdentityError::BadResponse {
+                what,
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+        Ok((v, date))
+    }
+
     /// A JSON request with a bearer token (a CI system's token service).
     pub async fn bearer_json(
         &self,

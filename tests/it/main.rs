@@ -7,6 +7,7 @@ mod oidc;
 mod ci_login;
 mod config;
 mod docs;
+mod doctor;
 mod init_tty;
 mod keyring;
 mod login;

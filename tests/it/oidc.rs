@@ -10,23 +10,32 @@ use serde_json::{Value, json};
 pub struct Oidc {
     child: Child,
     pub issuer: String,
+    /// The peer's whole first line (the federation peer also names its CI issuer there).
+    pub hello: Value,
     http: reqwest::blocking::Client,
 }
 
-pub fn peer_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/oidc")
+pub fn peer_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
 }
 
 pub fn available() -> bool {
-    peer_dir().join("node_modules/oidc-provider").is_dir()
+    peer_dir("oidc").join("node_modules/oidc-provider").is_dir()
 }
 
 impl Oidc {
     /// Starts the provider with a 1 s device polling interval and the given extra settings.
     pub fn start(envs: &[(&str, &str)]) -> Self {
+        Self::start_peer("oidc", envs)
+    }
+
+    /// Starts a Node peer under tests/peers/NAME that prints `{"issuer":…}` when it listens.
+    pub fn start_peer(name: &str, envs: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new("node");
         cmd.arg("server.mjs")
-            .current_dir(peer_dir())
+            .current_dir(peer_dir(name))
             .env("OIDC_DEVICE_INTERVAL", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -47,6 +56,7 @@ impl Oidc {
         Self {
             child,
             issuer,
+            hello: v,
             http: reqwest::blocking::Client::new(),
         }
     }

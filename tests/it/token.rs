@@ -173,3 +173,47 @@ fn fifty_tokens_across_an_expiry_refresh_once() {
     );
     assert_eq!(printed.len(), 1, "all fifty printed the refreshed token");
 }
+
+/// The Python venv with the second clients (scripts/test builds it).
+pub fn venv_python() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers-venv/bin/python")
+}
+
+#[test]
+fn the_kubernetes_client_loads_the_exec_credential() {
+    require!(
+        venv_python().exists(),
+        "the Python venv (target/peers-venv)"
+    );
+    let (oidc, env) = setup_or_skip!(&[], "bob");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let d = env.dir.path();
+    let kubeconfig = d.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:6443'}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: cosmos}}\ncurrent-context: c\nusers:\n- name: cosmos\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {bin}\n      args: [token, --format, exec-credential]\n      interactiveMode: Never\n      env:\n      - {{name: HOME, value: '{home}'}}\n      - {{name: XDG_CONFIG_HOME, value: '{cfg}'}}\n      - {{name: XDG_STATE_HOME, value: '{state}'}}\n",
+            bin = crate::harness::BIN,
+            home = d.join("home").display(),
+            cfg = d.join("config").display(),
+            state = d.join("state").display(),
+        ),
+    )
+    .expect("kubeconfig");
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/k8s_exec.py");
+    let out = std::process::Command::new(venv_python())
+        .arg(script)
+        .arg(&kubeconfig)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim() == access,
+        "the client did not get the session token"
+    );
+}

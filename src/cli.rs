@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
 use crate::settings::{CredentialKind, StoreKind};
 
@@ -36,7 +37,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Profile to use [default: the config file's default_profile]
-    #[arg(long, global = true, env = "COSMOSCOPE_PROFILE", value_name = "NAME")]
+    #[arg(long, global = true, env = "COSMOSCOPE_PROFILE", value_name = "NAME", add = ArgValueCompleter::new(complete_profiles))]
     pub profile: Option<String>,
     /// Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]
     #[arg(long, global = true, env = "COSMOSCOPE_CONFIG", value_name = "PATH")]
@@ -335,4 +336,27 @@ pub struct ExecArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90s, 30m, 2h)"))
+}
+
+/// The environment variable through which the shell asks cosmoscope for completions.
+pub const COMPLETE_VAR: &str = "COSMOSCOPE_COMPLETE";
+
+/// Completes `--profile` with the names in the config file (dynamic completion: the shell calls
+/// back into cosmoscope, so new profiles complete without regenerating anything).
+fn complete_profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
+    let env = crate::env::Env::from_process();
+    let explicit = env.get(crate::env::vars::CONFIG).map(PathBuf::from);
+    let Ok(path) = crate::settings::config_path(explicit.as_deref(), &env) else {
+        return Vec::new();
+    };
+    let Ok(Some(config)) = crate::settings::Config::load(&path) else {
+        return Vec::new();
+    };
+    let prefix = current.to_string_lossy();
+    config
+        .profile_names()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix.as_ref()))
+        .map(CompletionCandidate::new)
+        .collect()
 }

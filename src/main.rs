@@ -9,6 +9,10 @@ use cosmoscope::env::Env;
 use cosmoscope::error::CommandError;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (COSMOSCOPE_COMPLETE=bash …) is answered here, and we exit.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
+        .var(cosmoscope::cli::COMPLETE_VAR)
+        .complete();
     let cli = Cli::parse();
     let app = App::new(cli.global, Env::from_process());
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -69,9 +69,10 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         (clap_complete::Shell::Zsh, "_cosmoscope"),
         (clap_complete::Shell::Fish, "cosmoscope.fish"),
     ] {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "cosmoscope", &mut buf);
-        files.push((Path::new("completions").join(name), buf));
+        files.push((
+            Path::new("completions").join(name),
+            cosmoscope::commands::completions::script(shell),
+        ));
     }
     let cmd = Cli::command();
     let mut main = Vec::new();
@@ -120,4 +121,48 @@ fn completions_command_prints_the_checked_in_script() {
         run.stdout.as_bytes(),
         std::fs::read(root().join("completions/cosmoscope.bash")).expect("checked in")
     );
+}
+
+/// Runs bash with the checked-in completion script and returns what it offers for `words`.
+fn bash_complete(env: &crate::harness::TestEnv, words: &[&str]) -> Vec<String> {
+    let bin_dir = std::path::Path::new(crate::harness::BIN)
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let script = root().join("completions/cosmoscope.bash");
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cword = words.len() - 1;
+    let prog = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={cword}; COMP_TYPE=9; _clap_complete_cosmoscope cosmoscope '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words[cword],
+        words[cword.saturating_sub(1)],
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(prog)
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+        .env("HOME", env.dir.path().join("home"))
+        .env("XDG_CONFIG_HOME", env.dir.path().join("config"))
+        .output()
+        .expect("bash");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommands_and_profile_names() {
+    let env = crate::harness::TestEnv::new();
+    env.write_config("[profiles.staging]\nissuer = \"https://a.example/\"\nclient_id = \"a\"\n\n[profiles.prod]\nissuer = \"https://b.example/\"\nclient_id = \"b\"\n");
+    let offered = bash_complete(&env, &["cosmoscope", "po"]);
+    assert_eq!(offered, ["policy"], "{offered:?}");
+    let offered = bash_complete(&env, &["cosmoscope", "status", "--profile", ""]);
+    assert_eq!(offered, ["prod", "staging"], "{offered:?}");
+    let offered = bash_complete(&env, &["cosmoscope", "status", "--profile", "st"]);
+    assert_eq!(offered, ["staging"], "{offered:?}");
 }

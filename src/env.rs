@@ -23,6 +23,10 @@ pub mod vars {
     pub const BROWSER: &str = "BROWSER";
     pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
     pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
+    /// The security key's device path (hidraw node), when udev cannot find it or several are plugged in.
+    pub const FIDO2_DEVICE: &str = "COSMOSCOPE_FIDO2_DEVICE";
+    /// The security key's PIN, for automation; people get a hidden prompt.
+    pub const FIDO2_PIN: &str = "COSMOSCOPE_FIDO2_PIN";
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,8 +40,8 @@ impl Env {
     pub fn from_process() -> Self {
         use vars::{
             APPDATA, BROWSER, CI, CONFIG, COSMOS_DISABLE_IMDS, DBUS_SESSION_BUS_ADDRESS, DISPLAY,
-            HOME, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY, XDG_CONFIG_HOME,
-            XDG_RUNTIME_DIR, XDG_STATE_HOME,
+            FIDO2_DEVICE, FIDO2_PIN, HOME, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY,
+            XDG_CONFIG_HOME, XDG_RUNTIME_DIR, XDG_STATE_HOME,
         };
         let names = [
             PROFILE,
@@ -55,6 +59,8 @@ impl Env {
             BROWSER,
             DBUS_SESSION_BUS_ADDRESS,
             COSMOS_DISABLE_IMDS,
+            FIDO2_DEVICE,
+            FIDO2_PIN,
         ];
         let values = names
             .into_iter()

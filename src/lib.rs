@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod env;
 pub mod error;
+pub mod fido2;
 pub mod fsutil;
 pub mod identity;
 pub mod output;

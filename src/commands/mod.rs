@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod init;
+pub mod key;
 pub mod login;
 pub mod logout;
 pub mod status;
@@ -16,6 +17,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Login(args) => login::run(app, &args).await,
         Command::Logout(args) => logout::run(app, &args).await,
         Command::Status => status::run(app),
+        Command::Key(cmd) => key::run(app, cmd).await,
         Command::Completions(args) => completions::run(app, &args),
     }
 }

@@ -42,6 +42,7 @@ complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "init" -d 'Cre
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
+complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "key" -d 'FIDO2 security keys of cosmoscope\'s own relying party: enroll, list, remove'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c cosmoscope -n "__fish_cosmoscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand init" -l issuer -d 'OpenID issuer URL (discovery at <issuer>/.well-known/openid-configuration)' -r
@@ -123,6 +124,74 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s v -l ve
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s h -l help -d 'Print help'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand status" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -f -a "enroll" -d 'Create a credential on a security key (one touch, and its PIN if it has one) and remember it'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -f -a "list" -d 'List the keys enrolled for the profile'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -f -a "remove" -d 'Forget an enrolled key (by label or ID from `key list`); the key itself is not changed'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and not __fish_seen_subcommand_from enroll list remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l label -d 'A name for the key [default: key-N]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l device -d 'The key\'s HID device path (e.g. /dev/hidraw3) [default: the only key connected]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l alg -d 'Signature algorithm of the new credential' -r -f -a "es256\t'ECDSA P-256 with SHA-256 (COSE -7): every FIDO2 key has it'
+ed25519\t'Ed25519 (COSE -8): newer keys'"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from enroll" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
+json\t''
+ndjson\t''
+csv\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -l color -d 'When to use colour on stderr (NO_COLOR is honoured)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -l no-input -d 'Never prompt; fail with a hint instead (implied when CI=true)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Say more on stderr'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Say nothing on stderr but errors'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "enroll" -d 'Create a credential on a security key (one touch, and its PIN if it has one) and remember it'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the keys enrolled for the profile'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Forget an enrolled key (by label or ID from `key list`); the key itself is not changed'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l profile -d 'Profile to use [default: the config file\'s default_profile]' -r
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -l config -d 'Configuration file [default: $XDG_CONFIG_HOME/cosmoscope/config.toml]' -r -F
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s o -l output -d 'Output format for data on stdout' -r -f -a "table\t''
@@ -137,9 +206,13 @@ complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s v 
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s q -l quiet -d 'Say nothing on stderr but errors'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "init" -d 'Create or update a profile, step by step (or entirely from flags with --no-input)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "login" -d 'Sign in with the device-code flow and keep the session in the OS keyring'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "logout" -d 'Revoke the refresh token (where the provider supports it) and delete the stored session'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "status" -d 'Show who is signed in, with which roles, until when, and where the secrets are kept'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "key" -d 'FIDO2 security keys of cosmoscope\'s own relying party: enroll, list, remove'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and not __fish_seen_subcommand_from init login logout status key completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "enroll" -d 'Create a credential on a security key (one touch, and its PIN if it has one) and remember it'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "list" -d 'List the keys enrolled for the profile'
+complete -c cosmoscope -n "__fish_cosmoscope_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "remove" -d 'Forget an enrolled key (by label or ID from `key list`); the key itself is not changed'

@@ -15,7 +15,7 @@ use crate::env::Env;
 use crate::error::CommandError;
 
 /// How long a FIDO2 step-up touch counts when a profile says nothing.
-pub const DEFAULT_FIDO2_WINDOW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+pub const DEFAULT_FIDO2_WINDOW: std::time::Duration = std::time::Duration::from_mins(5);
 
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 

@@ -1,5 +1,7 @@
 //! `cosmoscope key enroll|list|remove`: FIDO2 keys of cosmoscope's own relying party.
 
+use std::fmt::Write as _;
+
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
@@ -74,15 +76,16 @@ fn print(app: &App, records: &[EnrolledCredential], single: bool) -> CmdResult {
         OutputFormat::Csv => {
             let mut out = String::from("id,label,algorithm,sign_count,user_verified,created_at\n");
             for c in records {
-                out.push_str(&format!(
-                    "{},{},{},{},{},{}\n",
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{}",
                     c.short_id(),
                     csv_field(&c.label),
                     c.algorithm.as_str(),
                     c.sign_count,
                     c.user_verified,
                     c.created_at
-                ));
+                );
             }
             app.ui.out(&out)
         }

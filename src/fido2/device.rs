@@ -450,8 +450,9 @@ impl Authenticator for HidAuthenticator {
         }
         let a = assertions.swap_remove(0);
         let hmac_output = a.extensions.iter().find_map(|e| match e {
-            AssertionExt::HmacSecret(Some(out)) => Some(Zeroizing::new(out.to_owned())),
-            AssertionExt::HmacSecret2(Some((out, _))) => Some(Zeroizing::new(out.to_owned())),
+            AssertionExt::HmacSecret(Some(out)) | AssertionExt::HmacSecret2(Some((out, _))) => {
+                Some(Zeroizing::new(out.to_owned()))
+            }
             _ => None,
         });
         Ok(AssertionResponse {

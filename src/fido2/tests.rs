@@ -17,6 +17,9 @@ use super::*;
 
 struct SoftDevice(Mutex<SoftAuthenticator>);
 
+/// (pinUvAuthParam with its protocol, built-in UV asked for)
+type UserVerification = (Option<(Vec<u8>, u64)>, bool);
+
 impl SoftDevice {
     fn new(a: SoftAuthenticator) -> Self {
         Self(Mutex::new(a))
@@ -24,11 +27,7 @@ impl SoftDevice {
     fn with<T>(&self, f: impl FnOnce(&mut SoftAuthenticator) -> T) -> T {
         f(&mut self.0.lock().expect("lock"))
     }
-    fn pin_param(
-        &self,
-        v: &Verification,
-        cdh: &[u8; 32],
-    ) -> Result<(Option<(Vec<u8>, u64)>, bool), DeviceError> {
+    fn pin_param(&self, v: &Verification, cdh: &[u8; 32]) -> Result<UserVerification, DeviceError> {
         match v {
             Verification::Pin(pin) => {
                 let token = self

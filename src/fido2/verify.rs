@@ -181,7 +181,7 @@ fn missing(what: &str) -> VerifyError {
     VerifyError::Malformed(format!("COSE key lacks {what}"))
 }
 
-fn get<'a>(map: &'a Value, key: i64) -> Option<&'a Value> {
+fn get(map: &Value, key: i64) -> Option<&Value> {
     match map {
         Value::Map(entries) => entries
             .iter()

@@ -45,7 +45,7 @@ const REPORT_DESCRIPTOR: [u8; 34] = [
 const ROOT: INodeNo = INodeNo::ROOT;
 const NODE: INodeNo = INodeNo(2);
 const NAME: &str = "hidraw";
-const TTL: Duration = Duration::from_secs(60);
+const TTL: Duration = Duration::from_mins(1);
 
 fn attr(ino: INodeNo, kind: FileType, perm: u16) -> FileAttr {
     FileAttr {

@@ -339,11 +339,9 @@ impl SoftAuthenticator {
         }
     }
 
-    fn flags(&self, up: bool, uv: bool, at: bool, ed: bool) -> u8 {
-        u8::from(up)
-            | (u8::from(uv && !self.behaviour.drop_uv_flag) << 2)
-            | (u8::from(at) << 6)
-            | (u8::from(ed) << 7)
+    /// Flags of a new credential: UP, UV (unless the key is told to drop it), AT, and ED.
+    fn make_credential_flags(&self, uv: bool, ed: bool) -> u8 {
+        0x01 | (u8::from(uv && !self.behaviour.drop_uv_flag) << 2) | 0x40 | (u8::from(ed) << 7)
     }
 
     fn rp_id_hash(&self, rp_id: &str) -> [u8; 32] {
@@ -394,7 +392,7 @@ impl SoftAuthenticator {
 
         let mut auth_data = Vec::new();
         auth_data.extend_from_slice(&self.rp_id_hash(&p.rp_id));
-        auth_data.push(self.flags(true, uv, true, p.hmac_secret));
+        auth_data.push(self.make_credential_flags(uv, p.hmac_secret));
         auth_data.extend_from_slice(&counter.to_be_bytes());
         auth_data.extend_from_slice(&AAGUID);
         auth_data.extend_from_slice(&u16::try_from(id.len()).expect("short id").to_be_bytes());
@@ -777,7 +775,7 @@ fn aes_cbc_encrypt(key: &[u8; 32], plain: &[u8]) -> Vec<u8> {
 }
 
 fn aes_cbc_decrypt(key: &[u8; 32], data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < 32 || data.len() % 16 != 0 {
+    if data.len() < 32 || !data.len().is_multiple_of(16) {
         return None;
     }
     let (iv, ct) = data.split_at(16);
@@ -833,13 +831,11 @@ fn p256_cose(key: &p256::PublicKey, alg: i64) -> Value {
 }
 
 fn cose_to_p256(v: &Value) -> Option<p256::PublicKey> {
-    let x = match get(v, -2)? {
-        Value::Bytes(b) => b,
-        _ => return None,
+    let Value::Bytes(x) = get(v, -2)? else {
+        return None;
     };
-    let y = match get(v, -3)? {
-        Value::Bytes(b) => b,
-        _ => return None,
+    let Value::Bytes(y) = get(v, -3)? else {
+        return None;
     };
     let mut sec1 = vec![0x04];
     sec1.extend_from_slice(x);

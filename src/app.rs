@@ -7,6 +7,8 @@ use crate::audit::Audit;
 use crate::cli::GlobalArgs;
 use crate::env::{Env, vars};
 use crate::error::{CmdResult, CommandError, Exit};
+use crate::fido2::VerifyError as VerifyErrorKind;
+use crate::fido2::{DeviceError, Fido2Context, Fido2Error, TerminalPin};
 use crate::identity::IdentityError;
 use crate::output::Ui;
 use crate::session::lock::LockError;
@@ -62,6 +64,40 @@ impl App {
         self.env.state_dir().ok_or_else(|| {
             CommandError::runtime("cannot find a state directory")
                 .hint("set HOME or XDG_STATE_HOME")
+        })
+    }
+
+    /// Everything a FIDO2 operation needs for `profile`: its key list beside the config file, the
+    /// device (`--device`, else `COSMOSCOPE_FIDO2_DEVICE`, else udev), and the PIN source.
+    pub fn fido2(
+        &self,
+        config: &Config,
+        profile: &Profile,
+        device: Option<&str>,
+    ) -> CmdResult<Fido2Context> {
+        let dir = config
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+        let can_prompt = self.ui.can_prompt();
+        Ok(Fido2Context {
+            profile: profile.name.clone(),
+            rp_id: profile.fido2_rp_id.clone(),
+            store_path: crate::fido2::KeyStore::path_for(&dir, &profile.name),
+            selection: crate::fido2::DeviceSelection {
+                path: device
+                    .or_else(|| self.env.get(vars::FIDO2_DEVICE))
+                    .map(ToString::to_string),
+                can_prompt,
+                quiet: self.ui.quiet,
+            },
+            pin: std::sync::Arc::new(TerminalPin {
+                can_prompt,
+                preset: self
+                    .env
+                    .get(vars::FIDO2_PIN)
+                    .map(|p| secrecy::SecretString::from(p.to_string())),
+            }),
         })
     }
 
@@ -181,5 +217,120 @@ impl From<SessionError> for CommandError {
                 .caused_by(&io)
                 .hint("check the permissions of $XDG_STATE_HOME/cosmoscope"),
         }
+    }
+}
+
+impl From<Fido2Error> for CommandError {
+    fn from(e: Fido2Error) -> Self {
+        let (message, hint): (&str, String) = match &e {
+            Fido2Error::Device(d) => match d {
+                DeviceError::NoDevice => (
+                    "no security key found",
+                    if cfg!(target_os = "linux") {
+                        "plug in the key; on Linux your user needs access to its /dev/hidraw node (install the udev rules of libfido2 or systemd's 70-u2f.rules, then replug), or pass --device /dev/hidrawN".into()
+                    } else {
+                        "plug in the key, or pass --device PATH".into()
+                    },
+                ),
+                DeviceError::SeveralDevices { .. } => (
+                    "several security keys are connected",
+                    "pass --device PATH (or set COSMOSCOPE_FIDO2_DEVICE) to choose one, or run in a terminal to pick from a list".into(),
+                ),
+                DeviceError::Open { .. } => (
+                    "cannot open the security key",
+                    "check the path and your access to it (Linux: udev rules for FIDO keys; Windows: raw HID needs an elevated prompt)".into(),
+                ),
+                DeviceError::PinInvalid { retries } => (
+                    "wrong PIN",
+                    match retries {
+                        Some(n) if *n <= 3 => format!("{n} attempts left; the key locks its PIN after that and must then be reset (losing its credentials)"),
+                        Some(n) => format!("{n} attempts left; try again"),
+                        None => "try again with the key's PIN".into(),
+                    },
+                ),
+                DeviceError::PinBlocked => (
+                    "the security key's PIN is blocked",
+                    "the key must be reset with its vendor's tool (this deletes its credentials), then enrolled again with `cosmoscope key enroll`".into(),
+                ),
+                DeviceError::PinAuthBlocked => (
+                    "the security key refuses more PIN attempts for now",
+                    "unplug the key, plug it in again, and retry".into(),
+                ),
+                DeviceError::PinRequired => (
+                    "the security key requires its PIN",
+                    "run in a terminal to be asked for it, or set COSMOSCOPE_FIDO2_PIN for automation".into(),
+                ),
+                DeviceError::TouchTimeout => (
+                    "the security key was not touched in time",
+                    "run the command again and touch the key when it blinks".into(),
+                ),
+                DeviceError::Denied => (
+                    "the security key refused the operation",
+                    "run the command again and confirm on the key".into(),
+                ),
+                DeviceError::NoCredentials => (
+                    "this security key holds no credential enrolled for this profile",
+                    "use the key you enrolled (see `cosmoscope key list`), or enroll this one with `cosmoscope key enroll`".into(),
+                ),
+                DeviceError::AlreadyEnrolled => (
+                    "this security key is already enrolled for this profile",
+                    "see `cosmoscope key list`; remove the old entry first to enroll it again".into(),
+                ),
+                DeviceError::UnsupportedAlgorithm => (
+                    "the security key does not support that algorithm",
+                    "try --alg es256, which every FIDO2 key supports".into(),
+                ),
+                DeviceError::UnsupportedExtension(_) => (
+                    "the security key lacks a required extension",
+                    "use a FIDO2 key with hmac-secret support (most current keys have it)".into(),
+                ),
+                DeviceError::UnsupportedOption(_) | DeviceError::Ctap { .. } | DeviceError::Transport(_) => (
+                    "the security key failed",
+                    "unplug and replug the key and retry; `cosmoscope -v` says more".into(),
+                ),
+            },
+            Fido2Error::Verify(VerifyErrorKind::SignCountRegression { .. }) => (
+                "refused: the security key's signature counter went backwards",
+                "this is how a cloned key shows; if the key was not reset or copied, report it to your security team before using it again".into(),
+            ),
+            Fido2Error::Verify(_) => (
+                "refused: the security key's answer failed verification",
+                "nothing was stored or unlocked; check the profile's fido2_rp_id and that this is the enrolled key".into(),
+            ),
+            Fido2Error::Seal(_) => (
+                "cannot open the sealed secret",
+                "it was sealed by another key or profile, or damaged; run `cosmoscope login` to obtain a new one".into(),
+            ),
+            Fido2Error::Store(_) | Fido2Error::Corrupt { .. } => (
+                "cannot use the list of enrolled keys",
+                "check the file named above; removing it forgets every enrolled key of the profile".into(),
+            ),
+            Fido2Error::NoHmacSecret { .. } => (
+                "this security key cannot seal secrets (no hmac-secret extension)",
+                "use a FIDO2 key with hmac-secret support (YubiKey 5, SoloKey, Nitrokey 3, Feitian …)".into(),
+            ),
+            Fido2Error::NotEnrolled { profile } => (
+                "no security key is enrolled",
+                format!("run `cosmoscope key enroll --profile {profile}`"),
+            ),
+            Fido2Error::RpMismatch { stored, .. } => (
+                "the profile's fido2_rp_id changed after keys were enrolled",
+                format!("set fido2_rp_id = \"{stored}\" again, or remove the enrolled keys and enroll them anew"),
+            ),
+            Fido2Error::LabelTaken(_) => (
+                "that label is taken",
+                "choose another --label, or `cosmoscope key remove` the old key".into(),
+            ),
+            Fido2Error::PinNeeded => (
+                "the security key has a PIN and no terminal is available to ask for it",
+                "run in a terminal, or set COSMOSCOPE_FIDO2_PIN for automation".into(),
+            ),
+            Fido2Error::UvUnavailable => (
+                "the security key cannot verify you",
+                "set a PIN on the key with its vendor's tool".into(),
+            ),
+            Fido2Error::Task(_) => ("the security key operation failed", "retry".into()),
+        };
+        CommandError::runtime(message).caused_by(&e).hint(hint)
     }
 }

@@ -138,6 +138,17 @@ Signals are forwarded to it, and cosmoscope exits with its exit code.")]
         after_help = "Examples:\n  cosmoscope doctor\n  cosmoscope doctor -o json\n\nPrints ✓/✗ per check with the fix for each ✗; exits 1 when any check fails."
     )]
     Doctor,
+    /// FIDO2 security keys of cosmoscope's own relying party: enroll, list, remove
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  cosmoscope key enroll --label yubikey-blue
+  cosmoscope key enroll --device /dev/hidraw3 --alg ed25519
+  cosmoscope key list -o json
+  cosmoscope key remove yubikey-blue"
+    )]
+    Key(KeyCommand),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
@@ -225,6 +236,36 @@ pub struct LogoutArgs {
     /// Log out of every profile in the config file
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a credential on a security key (one touch, and its PIN if it has one) and remember it
+    Enroll(KeyEnrollArgs),
+    /// List the keys enrolled for the profile
+    List,
+    /// Forget an enrolled key (by label or ID from `key list`); the key itself is not changed
+    Remove(KeyRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyEnrollArgs {
+    /// A name for the key [default: key-N]
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// The key's HID device path (e.g. /dev/hidraw3) [default: the only key connected]
+    #[arg(long, env = "COSMOSCOPE_FIDO2_DEVICE", value_name = "PATH")]
+    pub device: Option<String>,
+    /// Signature algorithm of the new credential
+    #[arg(long, value_enum, default_value_t = crate::fido2::Algorithm::Es256, value_name = "ALG")]
+    pub alg: crate::fido2::Algorithm,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRemoveArgs {
+    /// The key's label or ID (as `key list` shows it)
+    #[arg(value_name = "ID_OR_LABEL")]
+    pub key: String,
 }
 
 #[derive(Debug, Args)]

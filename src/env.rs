@@ -61,7 +61,13 @@ pub mod vars {
         ACTIONS_ID_TOKEN_REQUEST_TOKEN,
         SYSTEM_OIDCREQUESTURI,
         SYSTEM_ACCESSTOKEN,
+        FIDO2_DEVICE,
+        FIDO2_PIN,
     ];
+    /// The security key's device path (hidraw node), when udev cannot find it or several are plugged in.
+    pub const FIDO2_DEVICE: &str = "COSMOSCOPE_FIDO2_DEVICE";
+    /// The security key's PIN, for automation; people get a hidden prompt.
+    pub const FIDO2_PIN: &str = "COSMOSCOPE_FIDO2_PIN";
 }
 
 #[derive(Debug, Clone, Default)]

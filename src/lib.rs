@@ -10,6 +10,7 @@ pub mod commands;
 pub mod env;
 pub mod error;
 pub mod export;
+pub mod fido2;
 pub mod fsutil;
 pub mod identity;
 pub mod output;

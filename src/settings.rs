@@ -14,6 +14,9 @@ use toml::Spanned;
 use crate::env::Env;
 use crate::error::CommandError;
 
+/// How long a FIDO2 step-up touch counts when a profile says nothing.
+pub const DEFAULT_FIDO2_WINDOW: std::time::Duration = std::time::Duration::from_mins(5);
+
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
 /// Where the session's secrets live.
@@ -77,6 +80,10 @@ struct ProfileFile {
     store: StoreKind,
     cosmos: Option<CosmosFile>,
     policy: Option<PolicyFileRef>,
+    /// FIDO2 relying party id of cosmoscope's own keys [default: "cosmoscope"].
+    fido2_rp_id: Option<Spanned<String>>,
+    /// How long a FIDO2 step-up touch counts [default: "5m"].
+    fido2_window: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +120,10 @@ pub struct Profile {
     pub store: StoreKind,
     pub cosmos: Option<CosmosSettings>,
     pub policy_file: Option<PathBuf>,
+    /// The relying party id of this profile's FIDO2 keys.
+    pub fido2_rp_id: String,
+    /// How long a step-up touch lets `require_fido2` grants run.
+    pub fido2_window: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +257,32 @@ impl Config {
                 }
                 None => None,
             };
+            let fido2_rp_id = match p.fido2_rp_id {
+                Some(rp) if rp.get_ref().trim().is_empty() => {
+                    return Err(located(
+                        path,
+                        text,
+                        Some(rp.span()),
+                        "fido2_rp_id must not be empty",
+                    ));
+                }
+                Some(rp) => rp.into_inner(),
+                None => crate::fido2::DEFAULT_RP_ID.to_string(),
+            };
+            let fido2_window = match p.fido2_window {
+                Some(w) => humantime::parse_duration(w.get_ref()).map_err(|e| {
+                    located(
+                        path,
+                        text,
+                        Some(w.span()),
+                        format!(
+                            "fido2_window {:?} is not a duration like \"5m\": {e}",
+                            w.get_ref()
+                        ),
+                    )
+                })?,
+                None => DEFAULT_FIDO2_WINDOW,
+            };
             profiles.insert(
                 name.clone(),
                 Profile {
@@ -260,6 +297,8 @@ impl Config {
                     store: p.store,
                     cosmos,
                     policy_file: p.policy.map(|f| base.join(f.file)),
+                    fido2_rp_id,
+                    fido2_window,
                 },
             );
         }
@@ -462,6 +501,35 @@ file = "policy.toml"
         let c = parse(GOOD).expect("valid");
         let e = c.select(Some("prod")).unwrap_err();
         assert!(e.render().contains("defines: dev"), "{}", e.render());
+    }
+
+    #[test]
+    fn fido2_settings_default_and_parse() {
+        let p = parse(GOOD).expect("valid");
+        let dev = p.select(None).expect("dev");
+        assert_eq!(dev.fido2_rp_id, "cosmoscope");
+        assert_eq!(dev.fido2_window, DEFAULT_FIDO2_WINDOW);
+        let text = GOOD.replace(
+            "store = \"keyutils\"",
+            "store = \"keyutils\"\nfido2_rp_id = \"cosmoscope.example\"\nfido2_window = \"90s\"",
+        );
+        let p = parse(&text).expect("valid");
+        let dev = p.select(None).expect("dev");
+        assert_eq!(dev.fido2_rp_id, "cosmoscope.example");
+        assert_eq!(dev.fido2_window, std::time::Duration::from_secs(90));
+    }
+
+    #[test]
+    fn fido2_bad_window_and_unknown_keys_are_located() {
+        let text = GOOD.replace("store = \"keyutils\"", "fido2_window = \"soon\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.column), (8, 16), "{e}");
+        assert!(e.message.contains("fido2_window"), "{e}");
+        let text = GOOD.replace("store = \"keyutils\"", "fido2_rpid = \"x\"");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("fido2_rpid"), "{e}");
+        let text = GOOD.replace("store = \"keyutils\"", "fido2_rp_id = \" \"");
+        assert!(parse(&text).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod completions;
 pub mod doctor;
 pub mod exec;
 pub mod init;
+pub mod key;
 pub mod login;
 pub mod logout;
 pub mod policy;
@@ -35,6 +36,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Token(args) => token::run(app, &args).await,
         Command::Exec(args) => exec::run(app, &args).await,
         Command::Doctor => doctor::run(app).await,
+        Command::Key(cmd) => key::run(app, cmd).await,
         Command::Completions(args) => completions::run(app, &args),
     }
 }

@@ -1,13 +1,16 @@
 //! Integration tests: one binary, modules per area. Every spawned cosmoscope runs with a cleared
 //! environment and temporary HOME/XDG dirs (see `harness`), against real local peers.
 
+mod fido2_fuse;
 mod harness;
 mod oidc;
+mod soft_authenticator;
 
 mod ci_login;
 mod config;
 mod docs;
 mod doctor;
+mod fido2;
 mod init_tty;
 mod keyring;
 mod login;

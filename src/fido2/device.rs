@@ -1,0 +1,497 @@
+//! The security key: a small [`Authenticator`] trait (what cosmoscope asks of a key) and its
+//! production adapter on `ctap-hid-fido2` over USB HID.
+//!
+//! Conventions of the trait, taken from `ctap-hid-fido2` so both sides agree: the ceremony passes a
+//! random `challenge`, and the key signs `authenticatorData ‖ SHA-256(challenge)` (there is no
+//! WebAuthn clientDataJSON in a CLI).
+//!
+//! Platform notes:
+//! - Linux: the key is a `/dev/hidrawN` node; a normal user needs a udev rule granting access
+//!   (systemd's `70-u2f.rules`, or the `libfido2` package's rules). Auto-detection goes through udev
+//!   enumeration, so a node udev does not know (a test's FUSE file) must be named with `--device`.
+//! - Windows: since Windows 10 1903 raw HID access to FIDO devices is reserved to administrators
+//!   (everyone else must go through `webauthn.dll`), so this adapter only works from an elevated
+//!   prompt there; a WebAuthn-API adapter behind the same trait would lift that.
+//! - macOS: works through IOHIDManager without extra setup.
+
+use std::panic::AssertUnwindSafe;
+
+use ctap_hid_fido2::fidokey::get_assertion::get_assertion_params::Extension as AssertionExt;
+use ctap_hid_fido2::fidokey::make_credential::{CredentialSupportedKeyType, Extension as CredExt};
+use ctap_hid_fido2::fidokey::{GetAssertionArgsBuilder, MakeCredentialArgsBuilder};
+use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// A credential's signature algorithm (COSE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256 (COSE -7): every FIDO2 key has it.
+    #[default]
+    Es256,
+    /// Ed25519 (COSE -8): newer keys.
+    Ed25519,
+}
+
+impl Algorithm {
+    #[must_use]
+    pub fn cose(self) -> i64 {
+        match self {
+            Algorithm::Es256 => -7,
+            Algorithm::Ed25519 => -8,
+        }
+    }
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Es256 => "es256",
+            Algorithm::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// What the key says about itself (authenticatorGetInfo), reduced to what cosmoscope uses.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceInfo {
+    pub versions: Vec<String>,
+    pub extensions: Vec<String>,
+    pub options: Vec<(String, bool)>,
+    pub pin_protocols: Vec<u32>,
+    pub aaguid: Vec<u8>,
+}
+
+impl DeviceInfo {
+    #[must_use]
+    pub fn option(&self, name: &str) -> Option<bool> {
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+    #[must_use]
+    pub fn has_hmac_secret(&self) -> bool {
+        self.extensions.iter().any(|e| e == "hmac-secret")
+    }
+    /// A PIN is set on the key.
+    #[must_use]
+    pub fn has_pin(&self) -> bool {
+        self.option("clientPin") == Some(true)
+    }
+    /// A built-in user verification method (fingerprint) is configured.
+    #[must_use]
+    pub fn has_builtin_uv(&self) -> bool {
+        self.option("uv") == Some(true)
+    }
+}
+
+/// How the person is verified in one ceremony.
+#[derive(Debug, Clone)]
+pub enum Verification {
+    /// Presence only (a touch).
+    None,
+    /// The key's PIN, sent through PIN/UV auth protocol 2 (or 1 on keys that offer no other).
+    Pin(SecretString),
+    /// The key's own method (fingerprint).
+    BuiltIn,
+}
+
+impl Verification {
+    #[must_use]
+    pub fn verifies_user(&self) -> bool {
+        !matches!(self, Verification::None)
+    }
+}
+
+pub struct MakeCredentialRequest<'a> {
+    pub rp_id: &'a str,
+    pub challenge: &'a [u8],
+    pub user_id: &'a [u8],
+    pub user_name: &'a str,
+    pub alg: Algorithm,
+    /// Credential ids this key must not create a second credential beside.
+    pub exclude: &'a [Vec<u8>],
+    pub verification: &'a Verification,
+}
+
+/// authenticatorMakeCredential's answer, raw: `verify::verify_attestation` reads it.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationResponse {
+    pub fmt: String,
+    pub auth_data: Vec<u8>,
+    pub att_alg: i64,
+    pub att_sig: Vec<u8>,
+    pub att_x5c: Vec<Vec<u8>>,
+}
+
+pub struct GetAssertionRequest<'a> {
+    pub rp_id: &'a str,
+    pub challenge: &'a [u8],
+    /// The allow list: the credentials this profile enrolled.
+    pub credential_ids: &'a [Vec<u8>],
+    /// The hmac-secret salt; `None` for a plain assertion.
+    pub salt: Option<&'a [u8; 32]>,
+    pub verification: &'a Verification,
+}
+
+/// authenticatorGetAssertion's answer, raw: `verify::verify_assertion` reads it.
+#[derive(Debug, Clone, Default)]
+pub struct AssertionResponse {
+    pub credential_id: Vec<u8>,
+    pub auth_data: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// The hmac-secret output (already decrypted from the transport by the client).
+    pub hmac_output: Option<Zeroizing<[u8; 32]>>,
+}
+
+/// What cosmoscope needs from a FIDO2 authenticator. Blocking: call it off the async runtime.
+pub trait Authenticator: Send + Sync {
+    /// A name for messages ("/dev/hidraw3", "YubiKey 5 (/dev/hidraw3)").
+    fn describe(&self) -> String;
+    fn get_info(&self) -> Result<DeviceInfo, DeviceError>;
+    fn pin_retries(&self) -> Result<u32, DeviceError>;
+    fn make_credential(
+        &self,
+        req: &MakeCredentialRequest<'_>,
+    ) -> Result<AttestationResponse, DeviceError>;
+    fn get_assertion(
+        &self,
+        req: &GetAssertionRequest<'_>,
+    ) -> Result<AssertionResponse, DeviceError>;
+}
+
+/// Failures at the key, in the words a key owner needs.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no FIDO2 security key was found")]
+    NoDevice,
+    #[error("several FIDO2 security keys are connected: {}", devices.join("; "))]
+    SeveralDevices { devices: Vec<String> },
+    #[error("cannot open the security key at {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("the PIN is wrong{}", retries.map(|n| format!(" ({n} attempts left before the key locks its PIN)")).unwrap_or_default())]
+    PinInvalid { retries: Option<u32> },
+    #[error("the key's PIN is blocked after too many wrong attempts")]
+    PinBlocked,
+    #[error("the key refuses PIN attempts until it is unplugged and plugged in again")]
+    PinAuthBlocked,
+    #[error("the key requires its PIN for this operation")]
+    PinRequired,
+    #[error("no touch: the key timed out waiting for you")]
+    TouchTimeout,
+    #[error("the key refused the operation (the touch was declined)")]
+    Denied,
+    #[error("this key holds none of the credentials enrolled for this profile")]
+    NoCredentials,
+    #[error("this key is already enrolled for this profile")]
+    AlreadyEnrolled,
+    #[error("the key does not support the {0} extension")]
+    UnsupportedExtension(&'static str),
+    #[error("the key does not support the requested algorithm")]
+    UnsupportedAlgorithm,
+    #[error("the key rejected an option ({0})")]
+    UnsupportedOption(String),
+    #[error("the key answered with CTAP error 0x{code:02X}")]
+    Ctap { code: u8 },
+    #[error("talking to the key failed: {0}")]
+    Transport(String),
+}
+
+impl DeviceError {
+    /// The error a CTAP status byte stands for.
+    #[must_use]
+    pub fn from_ctap(code: u8) -> Self {
+        match code {
+            0x16 => DeviceError::UnsupportedExtension("requested"),
+            0x19 => DeviceError::AlreadyEnrolled,
+            0x26 => DeviceError::UnsupportedAlgorithm,
+            0x27 | 0x2D => DeviceError::Denied,
+            0x2B => DeviceError::UnsupportedOption("unsupported option".into()),
+            0x2C => DeviceError::UnsupportedOption("invalid option".into()),
+            0x2E | 0x22 => DeviceError::NoCredentials,
+            0x2F | 0x3A | 0x05 => DeviceError::TouchTimeout,
+            0x31 => DeviceError::PinInvalid { retries: None },
+            0x32 => DeviceError::PinBlocked,
+            0x34 => DeviceError::PinAuthBlocked,
+            0x35 | 0x36 => DeviceError::PinRequired,
+            code => DeviceError::Ctap { code },
+        }
+    }
+}
+
+/// `ctap-hid-fido2` reports CTAP errors as text ("response_status err = 0x31 CTAP2_ERR_PIN_INVALID
+/// …"); recover the status byte.
+fn ctap_code(message: &str) -> Option<u8> {
+    let at = message.find("err = 0x")? + "err = 0x".len();
+    let hex: String = message[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    u8::from_str_radix(&hex, 16).ok()
+}
+
+fn library_error(e: &anyhow::Error) -> DeviceError {
+    let text = format!("{e:#}");
+    match ctap_code(&text) {
+        Some(code) => DeviceError::from_ctap(code),
+        None => DeviceError::Transport(text),
+    }
+}
+
+/// Runs a `ctap-hid-fido2` call with stdout silenced (the library `println!`s diagnostics, and our
+/// stdout carries data only) and its panics (it `expect`s on malformed answers) turned into errors.
+fn call<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, DeviceError> {
+    let gag = gag::Gag::stdout().ok();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    drop(gag);
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(library_error(&e)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(DeviceError::Transport(format!(
+                "the FIDO library failed: {what}"
+            )))
+        }
+    }
+}
+
+/// Which key to use: an explicit path, or the only one connected, or the person's choice.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceSelection {
+    /// `--device PATH` / `COSMOSCOPE_FIDO2_DEVICE`.
+    pub path: Option<String>,
+    /// A person can pick from a list (a TTY and no `--no-input`).
+    pub can_prompt: bool,
+    /// Print nothing on stderr (`--quiet`): no "touch your key" line.
+    pub quiet: bool,
+}
+
+/// The production adapter: a key on USB HID through `ctap-hid-fido2` (→ hidapi → hidraw).
+pub struct HidAuthenticator {
+    key: FidoKeyHid,
+    path: String,
+    product: String,
+}
+
+impl HidAuthenticator {
+    /// Opens the selected key, and switches to PIN/UV auth protocol 2 when the key offers it
+    /// (the library defaults to protocol 1).
+    pub fn open(selection: &DeviceSelection) -> Result<Self, DeviceError> {
+        let (path, product) = match &selection.path {
+            Some(p) => (p.clone(), String::new()),
+            None => choose_device(selection.can_prompt)?,
+        };
+        let cfg = LibCfg {
+            enable_log: false,
+            enable_keep_alive_msg: !selection.quiet,
+            keep_alive_msg: "Touch your security key…".to_string(),
+            keep_alive_msg_to_stderr: true,
+            ..LibCfg::init()
+        };
+        if selection.path.is_some() && !std::path::Path::new(&path).exists() {
+            return Err(DeviceError::Open {
+                path,
+                detail: "no such file".into(),
+            });
+        }
+        let key = call(|| FidoKeyHid::new(&[HidParam::Path(path.clone())], &cfg)).map_err(|e| {
+            DeviceError::Open {
+                path: path.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        let mut this = Self { key, path, product };
+        let info = this.get_info()?;
+        if info.pin_protocols.contains(&2) {
+            this.key = this.key.with_pin_protocol_version(2);
+        }
+        Ok(this)
+    }
+}
+
+/// Lists FIDO keys through udev; one is taken, several are chosen from (or refused without a TTY).
+fn choose_device(can_prompt: bool) -> Result<(String, String), DeviceError> {
+    let devices = call(|| Ok(ctap_hid_fido2::get_fidokey_devices()))?;
+    let mut found: Vec<(String, String)> = devices
+        .into_iter()
+        .filter_map(|d| match d.param {
+            HidParam::Path(p) => Some((p, d.product_string)),
+            HidParam::VidPid { .. } => None,
+        })
+        .collect();
+    found.dedup_by(|a, b| a.0 == b.0);
+    match found.len() {
+        0 => Err(DeviceError::NoDevice),
+        1 => Ok(found.remove(0)),
+        _ if can_prompt => {
+            let items: Vec<String> = found
+                .iter()
+                .map(|(p, name)| {
+                    if name.is_empty() {
+                        p.clone()
+                    } else {
+                        format!("{name} ({p})")
+                    }
+                })
+                .collect();
+            let choice = dialoguer::Select::new()
+                .with_prompt("Several security keys are connected; which one?")
+                .items(&items)
+                .default(0)
+                .interact()
+                .map_err(|e| DeviceError::Transport(format!("cannot prompt: {e}")))?;
+            Ok(found.remove(choice))
+        }
+        _ => Err(DeviceError::SeveralDevices {
+            devices: found.into_iter().map(|(p, _)| p).collect(),
+        }),
+    }
+}
+
+impl Authenticator for HidAuthenticator {
+    fn describe(&self) -> String {
+        if self.product.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{} ({})", self.product, self.path)
+        }
+    }
+
+    fn get_info(&self) -> Result<DeviceInfo, DeviceError> {
+        let info = call(|| self.key.get_info())?;
+        Ok(DeviceInfo {
+            versions: info.versions,
+            extensions: info.extensions,
+            options: info.options,
+            pin_protocols: info.pin_uv_auth_protocols,
+            aaguid: info.aaguid,
+        })
+    }
+
+    fn pin_retries(&self) -> Result<u32, DeviceError> {
+        let n = call(|| self.key.get_pin_retries())?;
+        Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    fn make_credential(
+        &self,
+        req: &MakeCredentialRequest<'_>,
+    ) -> Result<AttestationResponse, DeviceError> {
+        let pin = match req.verification {
+            Verification::Pin(p) => Some(Zeroizing::new(p.expose_secret().to_string())),
+            _ => None,
+        };
+        let user =
+            ctap_hid_fido2::public_key_credential_user_entity::PublicKeyCredentialUserEntity::new(
+                Some(req.user_id),
+                Some(req.user_name),
+                Some(req.user_name),
+            );
+        let mut builder = MakeCredentialArgsBuilder::new(req.rp_id, req.challenge)
+            .key_type(match req.alg {
+                Algorithm::Es256 => CredentialSupportedKeyType::Ecdsa256,
+                Algorithm::Ed25519 => CredentialSupportedKeyType::Ed25519,
+            })
+            .user_entity(&user)
+            .extensions(&[CredExt::HmacSecret(Some(true))]);
+        for id in req.exclude {
+            builder = builder.exclude_authenticator(id);
+        }
+        builder = match (req.verification, pin.as_deref()) {
+            (Verification::Pin(_), Some(pin)) => builder.pin(pin),
+            (Verification::BuiltIn, _) => builder,
+            _ => builder.without_pin_and_uv(),
+        };
+        let args = builder.build();
+        let result = call(|| self.key.make_credential_with_args(&args));
+        let att = self.with_retries(result)?;
+        Ok(AttestationResponse {
+            fmt: att.fmt,
+            auth_data: att.auth_data,
+            att_alg: i64::from(att.attstmt_alg),
+            att_sig: att.attstmt_sig,
+            att_x5c: att.attstmt_x5c,
+        })
+    }
+
+    fn get_assertion(
+        &self,
+        req: &GetAssertionRequest<'_>,
+    ) -> Result<AssertionResponse, DeviceError> {
+        let pin = match req.verification {
+            Verification::Pin(p) => Some(Zeroizing::new(p.expose_secret().to_string())),
+            _ => None,
+        };
+        let mut builder = GetAssertionArgsBuilder::new(req.rp_id, req.challenge);
+        for id in req.credential_ids {
+            builder = builder.add_credential_id(id);
+        }
+        let extensions;
+        if let Some(salt) = req.salt {
+            extensions = [AssertionExt::HmacSecret(Some(*salt))];
+            builder = builder.extensions(&extensions);
+        }
+        builder = match (req.verification, pin.as_deref()) {
+            (Verification::Pin(_), Some(pin)) => builder.pin(pin),
+            (Verification::BuiltIn, _) => builder,
+            _ => builder.without_pin_and_uv(),
+        };
+        let args = builder.build();
+        let result = call(|| self.key.get_assertion_with_args(&args));
+        let mut assertions = self.with_retries(result)?;
+        if assertions.is_empty() {
+            return Err(DeviceError::NoCredentials);
+        }
+        let a = assertions.swap_remove(0);
+        let hmac_output = a.extensions.iter().find_map(|e| match e {
+            AssertionExt::HmacSecret(Some(out)) | AssertionExt::HmacSecret2(Some((out, _))) => {
+                Some(Zeroizing::new(out.to_owned()))
+            }
+            _ => None,
+        });
+        Ok(AssertionResponse {
+            credential_id: a.credential_id,
+            auth_data: a.auth_data,
+            signature: a.signature,
+            hmac_output,
+        })
+    }
+}
+
+impl HidAuthenticator {
+    /// A wrong PIN is reported with the attempts left, which the key knows.
+    fn with_retries<T>(&self, r: Result<T, DeviceError>) -> Result<T, DeviceError> {
+        match r {
+            Err(DeviceError::PinInvalid { retries: None }) => Err(DeviceError::PinInvalid {
+                retries: self.pin_retries().ok(),
+            }),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctap_codes_are_read_from_the_library_text() {
+        assert_eq!(
+            ctap_code("response_status err = 0x31 CTAP2_ERR_PIN_INVALID   PIN Invalid."),
+            Some(0x31)
+        );
+        assert_eq!(ctap_code("response_status err = 0x2F"), Some(0x2F));
+        assert_eq!(ctap_code("Failed to open device."), None);
+        assert!(matches!(DeviceError::from_ctap(0x27), DeviceError::Denied));
+        assert!(matches!(
+            DeviceError::from_ctap(0x2E),
+            DeviceError::NoCredentials
+        ));
+    }
+}

@@ -1,0 +1,246 @@
+//! FIDO2 security keys for cosmoscope's own relying party (default rp id `cosmoscope`, per profile
+//! `fido2_rp_id`): enrolling keys, step-up touches, and sealing secrets to a key.
+//!
+//! - [`device`]: the [`Authenticator`] trait and the `ctap-hid-fido2` adapter (USB HID).
+//! - [`verify`]: our verification of every answer (rp, UP, UV, signature, counter).
+//! - [`seal`]: hmac-secret output → HKDF → XChaCha20-Poly1305.
+//! - [`store`]: the enrolled credentials, public data in the config directory.
+//! - [`ceremony`]: enroll and assert over any authenticator.
+//!
+//! For integration (login/refresh, query step-up), use [`Fido2Context`] with
+//! [`seal_for_profile`], [`unseal_for_profile`] and [`step_up`]; they open the key off the async
+//! runtime, prompt for a PIN on stderr when the key has one, and verify everything.
+
+pub mod ceremony;
+pub mod device;
+pub mod seal;
+pub mod store;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+pub use ceremony::{AssertOptions, Ceremony, PinPrompt};
+pub use device::{Algorithm, Authenticator, DeviceError, DeviceSelection, HidAuthenticator};
+pub use seal::SealError;
+pub use store::{KeyStore, KeyStoreError};
+pub use verify::VerifyError;
+
+/// The relying party id when a profile names none.
+pub const DEFAULT_RP_ID: &str = "cosmoscope";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Fido2Error {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("the key's answer failed verification: {0}")]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Store(#[from] KeyStoreError),
+    #[error("the security key {device} does not support the hmac-secret extension")]
+    NoHmacSecret { device: String },
+    #[error("no security key is enrolled for profile {profile:?}")]
+    NotEnrolled { profile: String },
+    #[error(
+        "the enrolled keys belong to relying party {stored:?}, but the profile now says {configured:?}"
+    )]
+    RpMismatch { stored: String, configured: String },
+    #[error("a key labelled {0:?} is already enrolled")]
+    LabelTaken(String),
+    #[error("the key has a PIN, and no PIN can be asked for here")]
+    PinNeeded,
+    #[error(
+        "this operation needs user verification, and the key has neither a PIN nor a built-in method"
+    )]
+    UvUnavailable,
+    #[error("the enrolled key list is damaged: {detail}")]
+    Corrupt { detail: String },
+    #[error("the security key task failed: {0}")]
+    Task(String),
+}
+
+/// Asks for the PIN with a hidden prompt on stderr; `COSMOSCOPE_FIDO2_PIN` serves automation.
+pub struct TerminalPin {
+    pub can_prompt: bool,
+    pub preset: Option<SecretString>,
+}
+
+impl PinPrompt for TerminalPin {
+    fn pin(&self, device: &str) -> Result<SecretString, Fido2Error> {
+        if let Some(pin) = &self.preset {
+            return Ok(pin.clone());
+        }
+        if !self.can_prompt {
+            return Err(Fido2Error::PinNeeded);
+        }
+        dialoguer::Password::new()
+            .with_prompt(format!("PIN of the security key {device}"))
+            .interact()
+            .map(SecretString::from)
+            .map_err(|e| Fido2Error::Task(format!("cannot read the PIN: {e}")))
+    }
+}
+
+/// Everything a FIDO2 operation needs for one profile, resolved once (see `App::fido2`).
+#[derive(Clone)]
+pub struct Fido2Context {
+    pub profile: String,
+    pub rp_id: String,
+    pub store_path: PathBuf,
+    pub selection: DeviceSelection,
+    pub pin: Arc<dyn PinPrompt>,
+}
+
+impl Fido2Context {
+    /// Loads the profile's key list and checks it belongs to the configured relying party.
+    pub fn load_store(&self) -> Result<KeyStore, Fido2Error> {
+        let store = KeyStore::load(&self.store_path, &self.profile, &self.rp_id)?;
+        if store.file.rp_id != self.rp_id {
+            return Err(Fido2Error::RpMismatch {
+                stored: store.file.rp_id.clone(),
+                configured: self.rp_id.clone(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Runs `f` with the opened key, off the async runtime (the key blocks while it waits for a
+    /// touch).
+    pub async fn with_key<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ceremony<'_>, &mut KeyStore) -> Result<T, Fido2Error> + Send + 'static,
+    ) -> Result<T, Fido2Error> {
+        let ctx = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = ctx.load_store()?;
+            let auth = HidAuthenticator::open(&ctx.selection)?;
+            f(
+                &Ceremony {
+                    auth: &auth,
+                    pin: ctx.pin.as_ref(),
+                },
+                &mut store,
+            )
+        })
+        .await
+        .map_err(|e| Fido2Error::Task(e.to_string()))?
+    }
+}
+
+/// A verified step-up touch.
+#[derive(Debug, Clone)]
+pub struct StepUp {
+    /// Unix seconds at which the verified assertion was received: compare with the profile's
+    /// `fido2_window` to decide whether a grant with `require_fido2 = true` may run.
+    pub at: u64,
+    pub label: String,
+    pub user_verified: bool,
+}
+
+/// Seals `secret` (a refresh token, a Cosmos account key) to one of the profile's enrolled keys:
+/// one touch (and the PIN if the key has one). Store the returned string in the keyring instead
+/// of the secret; [`seal::is_sealed`] tells a reader that it must call [`unseal_for_profile`].
+pub async fn seal_for_profile(
+    ctx: &Fido2Context,
+    secret: SecretString,
+) -> Result<String, Fido2Error> {
+    let profile = ctx.profile.clone();
+    ctx.with_key(move |c, store| seal_with(c, store, &profile, &secret))
+        .await
+}
+
+/// Opens a value made by [`seal_for_profile`]: one touch of the key that sealed it (another key
+/// answers "credential not on this key"), with the same verification mode as when sealing.
+pub async fn unseal_for_profile(
+    ctx: &Fido2Context,
+    sealed: &str,
+) -> Result<SecretString, Fido2Error> {
+    let profile = ctx.profile.clone();
+    let sealed = sealed.to_string();
+    ctx.with_key(move |c, store| unseal_with(c, store, &profile, &sealed))
+        .await
+}
+
+/// A fresh, fully verified assertion from any enrolled key (step-up before a grant that says
+/// `require_fido2 = true`). Returns when it happened; the caller keeps it (e.g. in the session
+/// file) and asks again once `fido2_window` has passed.
+pub async fn step_up(ctx: &Fido2Context) -> Result<StepUp, Fido2Error> {
+    ctx.with_key(step_up_with).await
+}
+
+/// [`seal_for_profile`] with a given authenticator.
+pub fn seal_with(
+    c: &Ceremony<'_>,
+    store: &mut KeyStore,
+    profile: &str,
+    secret: &SecretString,
+) -> Result<String, Fido2Error> {
+    let touch = ceremony::assert(
+        c,
+        store,
+        AssertOptions {
+            hmac_secret: true,
+            ..AssertOptions::default()
+        },
+    )?;
+    let output = touch.hmac_output.ok_or(VerifyError::HmacSecretMissing)?;
+    let id = store.file.credentials[touch.credential]
+        .id_bytes()
+        .map_err(|detail| Fido2Error::Corrupt { detail })?;
+    Ok(seal::seal(
+        &output,
+        &seal::SealContext {
+            profile,
+            credential_id: &id,
+            user_verified: touch.verified.user_verified,
+        },
+        secret,
+    ))
+}
+
+/// [`unseal_for_profile`] with a given authenticator.
+pub fn unseal_with(
+    c: &Ceremony<'_>,
+    store: &mut KeyStore,
+    profile: &str,
+    sealed: &str,
+) -> Result<SecretString, Fido2Error> {
+    let header = seal::header(sealed)?;
+    if store.find_by_id(&header.credential_id).is_none() {
+        return Err(Fido2Error::NotEnrolled {
+            profile: profile.to_string(),
+        });
+    }
+    let touch = ceremony::assert(
+        c,
+        store,
+        AssertOptions {
+            credential_id: Some(&header.credential_id),
+            hmac_secret: true,
+            user_verification: Some(header.user_verified),
+        },
+    )?;
+    let output = touch.hmac_output.ok_or(VerifyError::HmacSecretMissing)?;
+    Ok(seal::unseal(&output, profile, sealed)?)
+}
+
+/// [`step_up`] with a given authenticator.
+pub fn step_up_with(c: &Ceremony<'_>, store: &mut KeyStore) -> Result<StepUp, Fido2Error> {
+    let touch = ceremony::assert(c, store, AssertOptions::default())?;
+    Ok(StepUp {
+        at: crate::identity::verify::now_unix(),
+        label: store.file.credentials[touch.credential].label.clone(),
+        user_verified: touch.verified.user_verified,
+    })
+}
+
+#[cfg(test)]
+#[path = "../../tests/it/soft_authenticator.rs"]
+pub(crate) mod soft;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! FIDO2 through the production HID path: `cosmoscope key …` (and the library's seal/unseal/step-up)
+//! → ctap-hid-fido2 → hidapi → a FUSE hidraw node → the software authenticator.
+
+use cosmoscope::fido2::{
+    self, Algorithm, Ceremony, DeviceError, DeviceSelection, Fido2Error, HidAuthenticator,
+    KeyStore, PinPrompt, VerifyError, ceremony,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::fido2_fuse::{self, HIDIOCGRDESCSIZE, HidNode};
+use crate::harness::{Run, TestEnv};
+use crate::require;
+use crate::soft_authenticator::{Behaviour, Counter, SoftAuthenticator, Touch};
+
+fn mount(auth: SoftAuthenticator) -> Option<HidNode> {
+    match HidNode::mount(auth) {
+        Ok(node) => Some(node),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI cannot mount the FUSE HID node: {e}"
+            );
+            eprintln!("SKIPPED: cannot mount the FUSE HID node: {e}");
+            None
+        }
+    }
+}
+
+fn env() -> TestEnv {
+    let env = TestEnv::new();
+    env.write_profile("http://127.0.0.1:9/", "cosmoscope-cli", "auto");
+    env
+}
+
+fn enroll(env: &TestEnv, node: &HidNode, extra: &[&str]) -> Run {
+    let path = node.path_str();
+    let mut args = vec!["key", "enroll", "--device", path.as_str()];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
+#[test]
+fn fido2_fuse_key_enroll_list_remove_through_the_real_hid_stack() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let env = env();
+    let run = enroll(&env, &node, &["--label", "blue"]);
+    run.ok();
+    eprintln!(
+        "--- key enroll stdout ---\n{}--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr.contains("Enrolled key \"blue\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("Touch"), "stdout is data only");
+    let stats = node.stats();
+    assert!(stats.ioctls.contains(&HIDIOCGRDESCSIZE), "{stats:?}");
+    assert!(stats.keepalives_sent >= 1, "{stats:?}");
+    assert_eq!(node.with(|a| a.credential_count()), 1);
+
+    enroll(&env, &node, &["--label", "green", "--alg", "ed25519"]).ok();
+    let list = env.run(&["key", "list"]);
+    list.ok();
+    eprintln!("--- key list ---\n{}", list.stdout);
+    assert!(list.stdout.contains("blue") && list.stdout.contains("green"));
+    let json = env.run(&["key", "list", "-o", "json"]);
+    json.ok();
+    let keys = json.json();
+    assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    assert_eq!(keys[0]["algorithm"], "es256");
+    assert_eq!(keys[1]["algorithm"], "ed25519");
+    assert_eq!(keys[0]["rp_id"], "cosmoscope");
+    assert_eq!(keys[0]["sign_count"], 1);
+    assert_eq!(keys[0]["attestation"], "packed (self)");
+
+    // The list on disk holds public data only.
+    let file = std::fs::read_to_string(env.config_dir().join("fido2/dev.json")).expect("key list");
+    assert!(file.contains("\"public_key\"") && file.contains("\"salt\""));
+
+    let id = keys[1]["id"].as_str().expect("id").to_string();
+    env.run(&["key", "remove", &id]).ok();
+    env.run(&["key", "remove", "nope"])
+        .code(1)
+        .stderr_has("hint: run `cosmoscope key list`");
+    let keys = env.run(&["key", "list", "-o", "json"]).json();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn fido2_fuse_pin_uses_protocol_2_and_a_wrong_pin_reports_retries() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::default().with_pin("4321")) else {
+        return;
+    };
+    let env = env();
+    // No terminal and no PIN: a clear error, nothing sent to the key but getInfo.
+    enroll(&env, &node, &[])
+        .code(1)
+        .stderr_has("no terminal is available")
+        .stderr_has("COSMOSCOPE_FIDO2_PIN");
+
+    let wrong = TestEnv::new().with_env("COSMOSCOPE_FIDO2_PIN", "0000");
+    wrong.write_profile("http://127.0.0.1:9/", "cosmoscope-cli", "auto");
+    enroll(&wrong, &node, &[])
+        .code(1)
+        .stderr_has("error: wrong PIN")
+        .stderr_has("7 attempts left");
+
+    let right = TestEnv::new().with_env("COSMOSCOPE_FIDO2_PIN", "4321");
+    right.write_profile("http://127.0.0.1:9/", "cosmoscope-cli", "auto");
+    enroll(&right, &node, &["--label", "pinned"]).ok();
+    let keys = right.run(&["key", "list", "-o", "json"]).json();
+    assert_eq!(keys[0]["user_verified"], true);
+    let protocols = node.with(|a| a.protocols_seen.clone());
+    assert!(
+        !protocols.is_empty() && protocols.iter().all(|p| *p == 2),
+        "{protocols:?}"
+    );
+
+    node.with(|a| a.set_pin_retries(1));
+    enroll(&wrong, &node, &[])
+        .code(1)
+        .stderr_has("PIN is blocked")
+        .stderr_has("hint:");
+}
+
+#[test]
+fn fido2_fuse_refused_touch_timeout_and_missing_hmac_secret() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::new(Behaviour {
+        touch: Touch::Deny,
+        ..Behaviour::default()
+    })) else {
+        return;
+    };
+    let env = env();
+    enroll(&env, &node, &[])
+        .code(1)
+        .stderr_has("refused the operation")
+        .stderr_has("hint:");
+    node.with(|a| a.behaviour.touch = Touch::Timeout);
+    enroll(&env, &node, &[])
+        .code(1)
+        .stderr_has("not touched in time");
+    node.with(|a| {
+        a.behaviour.touch = Touch::Approve;
+        a.behaviour.hmac_secret = false;
+    });
+    enroll(&env, &node, &[])
+        .code(1)
+        .stderr_has("no hmac-secret");
+    assert!(
+        !env.config_dir().join("fido2/dev.json").exists(),
+        "nothing was enrolled"
+    );
+    // A path that is no key.
+    env.run(&["key", "enroll", "--device", "/nonexistent/hidraw9"])
+        .code(1)
+        .stderr_has("cannot open the security key");
+}
+
+struct Pin(Option<&'static str>);
+impl PinPrompt for Pin {
+    fn pin(&self, _device: &str) -> Result<SecretString, Fido2Error> {
+        self.0.map(SecretString::from).ok_or(Fido2Error::PinNeeded)
+    }
+}
+
+/// The library API the login and query step-up build on, through the production adapter.
+#[test]
+fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::default().with_pin("4321")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = KeyStore::load(
+        &KeyStore::path_for(dir.path(), "dev"),
+        "dev",
+        fido2::DEFAULT_RP_ID,
+    )
+    .expect("store");
+    let auth = HidAuthenticator::open(&DeviceSelection {
+        path: Some(node.path_str()),
+        can_prompt: false,
+        quiet: true,
+    })
+    .expect("open the FUSE key");
+    let pin = Pin(Some("4321"));
+    let c = Ceremony {
+        auth: &auth,
+        pin: &pin,
+    };
+    ceremony::enroll(&c, &mut store, "blue", Algorithm::Es256).expect("enroll");
+
+    // hmac-secret over the wire (protocol 2 encryption both ways) seals and opens.
+    let secret = SecretString::from("refresh-token-through-fuse-0123456789");
+    let sealed = fido2::seal_with(&c, &mut store, "dev", &secret).expect("seal");
+    let opened = fido2::unseal_with(&c, &mut store, "dev", &sealed).expect("unseal");
+    assert_eq!(opened.expose_secret(), secret.expose_secret());
+    let up = fido2::step_up_with(&c, &mut store).expect("step up");
+    assert!(up.user_verified);
+
+    node.with(|a| a.behaviour.tamper_signature = true);
+    assert!(matches!(
+        fido2::step_up_with(&c, &mut store).err(),
+        Some(Fido2Error::Verify(VerifyError::BadSignature))
+    ));
+    node.with(|a| {
+        a.behaviour.tamper_signature = false;
+        a.behaviour.rp_id_override = Some("evil.example".into());
+    });
+    assert!(matches!(
+        fido2::step_up_with(&c, &mut store).err(),
+        Some(Fido2Error::Verify(VerifyError::RpIdMismatch))
+    ));
+    node.with(|a| {
+        a.behaviour.rp_id_override = None;
+        a.behaviour.counter = Counter::Fixed(1);
+    });
+    assert!(matches!(
+        fido2::step_up_with(&c, &mut store).err(),
+        Some(Fido2Error::Verify(VerifyError::SignCountRegression { .. }))
+    ));
+    node.with(|a| {
+        a.behaviour.counter = Counter::Increment;
+        a.behaviour.drop_uv_flag = true;
+    });
+    assert!(matches!(
+        fido2::step_up_with(&c, &mut store).err(),
+        Some(Fido2Error::Verify(VerifyError::UserNotVerified))
+    ));
+    node.with(|a| {
+        a.behaviour.drop_uv_flag = false;
+        a.forget_credentials();
+    });
+    assert!(matches!(
+        fido2::unseal_with(&c, &mut store, "dev", &sealed).err(),
+        Some(Fido2Error::Device(DeviceError::NoCredentials))
+    ));
+}
+
+/// With a real key plugged in: `COSMOSCOPE_FIDO2_DEVICE=/dev/hidrawN cargo nextest run --run-ignored
+/// only -E 'test(fido2_real_key)'` (touch it twice; set COSMOSCOPE_FIDO2_PIN if it has a PIN).
+#[test]
+#[ignore = "needs a real FIDO2 key and a person to touch it"]
+fn fido2_real_key_enroll_seal_unseal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = KeyStore::load(
+        &KeyStore::path_for(dir.path(), "real"),
+        "real",
+        fido2::DEFAULT_RP_ID,
+    )
+    .expect("store");
+    let auth = HidAuthenticator::open(&DeviceSelection {
+        path: std::env::var("COSMOSCOPE_FIDO2_DEVICE").ok(),
+        can_prompt: false,
+        quiet: false,
+    })
+    .expect("a key");
+    let pin_value: Option<&'static str> = std::env::var("COSMOSCOPE_FIDO2_PIN")
+        .ok()
+        .map(|p| &*Box::leak(p.into_boxed_str()));
+    let pin = Pin(pin_value);
+    let c = Ceremony {
+        auth: &auth,
+        pin: &pin,
+    };
+    ceremony::enroll(&c, &mut store, "real", Algorithm::Es256).expect("enroll");
+    let secret = SecretString::from("a-secret-for-a-real-key");
+    let sealed = fido2::seal_with(&c, &mut store, "real", &secret).expect("seal");
+    let opened = fido2::unseal_with(&c, &mut store, "real", &sealed).expect("unseal");
+    assert_eq!(opened.expose_secret(), secret.expose_secret());
+}

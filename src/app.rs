@@ -101,6 +101,23 @@ impl App {
         })
     }
 
+    /// The session manager of `profile`, with its security keys when any are enrolled.
+    pub fn sessions<'a>(
+        &self,
+        config: &Config,
+        profile: &'a Profile,
+        audit: &'a Audit,
+        device: Option<&str>,
+    ) -> CmdResult<crate::session::Sessions<'a>> {
+        let sessions = crate::session::Sessions::new(&self.state_dir()?, profile, audit);
+        Ok(match self.fido2(config, profile, device) {
+            Ok(ctx) if crate::fido2::has_keys(&ctx) => {
+                sessions.with_fido2(ctx, self.ui.can_prompt())
+            }
+            _ => sessions,
+        })
+    }
+
     #[must_use]
     pub fn audit(&self, config: &Config) -> Audit {
         Audit::new(
@@ -210,6 +227,13 @@ impl From<SessionError> for CommandError {
             SessionError::NoIdentity => CommandError::runtime("cannot establish who signed in")
                 .cause(&e)
                 .hint("request the openid scope, or configure the audience of a JWT access token"),
+            SessionError::TouchRequired => CommandError::login_required("the session needs a touch of your security key to renew")
+                .cause(&e)
+                .hint("run `cosmoscope login --fido2` at a terminal with the key plugged in"),
+            SessionError::NothingSealed(_) => CommandError::login_required("there is no sealed session to renew with a security key")
+                .cause(&e)
+                .hint("run `cosmoscope login` once (device code): with a key enrolled, it seals the session to it"),
+            SessionError::Fido2(f) => f.into(),
             SessionError::Store(s) => s.into(),
             SessionError::Identity(i) => i.into(),
             SessionError::Lock(l) => l.into(),

@@ -201,6 +201,13 @@ pub struct LoginArgs {
     /// Renew the stored session with its refresh token now, without a browser
     #[arg(long, conflicts_with_all = ["client_credentials", "federated"])]
     pub refresh: bool,
+    /// Log in with a touch of your security key: unseal the stored refresh token and renew the
+    /// session, no browser (run a device-code login once first; with a key enrolled it seals)
+    #[arg(long, conflicts_with_all = ["refresh", "client_credentials", "federated"])]
+    pub fido2: bool,
+    /// The security key's device path (hidraw node) [env: COSMOSCOPE_FIDO2_DEVICE]
+    #[arg(long, value_name = "PATH")]
+    pub device: Option<String>,
     /// CI: log in as the profile's confidential client; the secret comes from
     /// COSMOSCOPE_CLIENT_SECRET or, with --client-secret-stdin, from stdin (never from a flag)
     #[arg(long, conflicts_with = "federated")]

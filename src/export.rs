@@ -11,7 +11,6 @@ use crate::cli::{ExportResource, TokenFormat};
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::identity::verify::now_unix;
 use crate::policy::{self, Action, Request};
-use crate::session::Sessions;
 use crate::session::manager::rfc3339;
 use crate::settings::{Config, CredentialKind, Profile};
 
@@ -43,8 +42,7 @@ pub async fn issue(
     min_ttl: u64,
 ) -> CmdResult<Exported> {
     let audit = app.audit(config);
-    let state_dir = app.state_dir()?;
-    let sessions = Sessions::new(&state_dir, profile, &audit);
+    let sessions = app.sessions(config, profile, &audit, None)?;
     let mut record = Record::new(&profile.name, "export", "denied");
     record.detail = Some(format!("resource={}", resource.as_str()));
 

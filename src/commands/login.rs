@@ -11,19 +11,34 @@ use secrecy::SecretString;
 use crate::env::vars;
 use crate::identity::{ClientGrant, Provider, ci};
 use crate::session::manager::rfc3339;
-use crate::session::{SecretStore, Sessions};
+use crate::session::{SecretStore, SessionError, Sessions};
 use crate::settings::Profile;
 
 pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     let (config, profile) = app.profile()?;
     let audit = app.audit(&config);
-    let state_dir = app.state_dir()?;
-    let sessions = Sessions::new(&state_dir, &profile, &audit);
+    let sessions = app.sessions(&config, &profile, &audit, args.device.as_deref())?;
     let json = matches!(
         app.ui.format(OutputFormat::Table),
         OutputFormat::Json | OutputFormat::Ndjson
     );
 
+    if args.fido2 {
+        // Touch (and PIN) → unseal the refresh token → refresh → seal its successor: no browser.
+        let sealed = sessions
+            .current()?
+            .is_some_and(|i| i.sealed && i.refreshable);
+        if !sealed {
+            return Err(SessionError::NothingSealed(profile.name.clone()).into());
+        }
+        let (info, _access) = sessions.fresh(0, true).await?;
+        let _ = sessions.audit(
+            Record::new(&profile.name, "login", "ok")
+                .who(Some(&info.subject), &info.roles)
+                .detail("fido2"),
+        );
+        return announce(app, &info, json, "Logged in with your security key");
+    }
     if args.refresh {
         let (info, _access) = sessions.fresh(0, true).await?;
         return announce(app, &info, json, "Session refreshed");
@@ -77,8 +92,17 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
 
     let outcome = async {
         let tokens = provider.poll_device(&device).await?;
+        // With a security key enrolled, one touch seals the refresh token before it is stored.
+        let sealing = sessions.sealing_key(None).await?;
         sessions
-            .establish(&provider, &store, tokens, "device_code", None)
+            .establish(
+                &provider,
+                &store,
+                tokens,
+                "device_code",
+                None,
+                sealing.as_ref(),
+            )
             .await
     }
     .await;
@@ -133,7 +157,7 @@ async fn ci_login(
         };
         let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
         let tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
-        Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None).await?)
+        Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None, None).await?)
     }
     .await;
     match result {

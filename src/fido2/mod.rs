@@ -172,6 +172,94 @@ pub async fn step_up(ctx: &Fido2Context) -> Result<StepUp, Fido2Error> {
     ctx.with_key(step_up_with).await
 }
 
+/// The key material of one verified touch with hmac-secret: it opens what that credential sealed
+/// and seals anew, so a refresh (unseal the old refresh token, seal the rotated one) costs one touch.
+/// It lives in memory only for the length of one command and is zeroized on drop.
+pub struct SealingKey {
+    output: zeroize::Zeroizing<[u8; 32]>,
+    credential_id: Vec<u8>,
+    user_verified: bool,
+    profile: String,
+    /// The touch also counts as a step-up.
+    pub step_up: StepUp,
+}
+
+impl SealingKey {
+    #[must_use]
+    pub fn seal(&self, secret: &SecretString) -> String {
+        let ctx = seal::SealContext {
+            profile: &self.profile,
+            credential_id: &self.credential_id,
+            user_verified: self.user_verified,
+        };
+        seal::seal(&self.output, &ctx, secret)
+    }
+
+    pub fn unseal(&self, sealed: &str) -> Result<SecretString, Fido2Error> {
+        Ok(seal::unseal(&self.output, &self.profile, sealed)?)
+    }
+}
+
+/// One touch of an enrolled key with hmac-secret. With `sealed`, the touch must come from the
+/// credential (and in the verification mode) that sealed it.
+pub fn sealing_key_with(
+    c: &Ceremony<'_>,
+    store: &mut KeyStore,
+    profile: &str,
+    sealed: Option<&str>,
+) -> Result<SealingKey, Fido2Error> {
+    let header = sealed.map(seal::header).transpose()?;
+    if let Some(h) = &header
+        && store.find_by_id(&h.credential_id).is_none()
+    {
+        return Err(Fido2Error::NotEnrolled {
+            profile: profile.to_string(),
+        });
+    }
+    let touch = ceremony::assert(
+        c,
+        store,
+        AssertOptions {
+            credential_id: header.as_ref().map(|h| h.credential_id.as_slice()),
+            hmac_secret: true,
+            user_verification: header.as_ref().map(|h| h.user_verified),
+        },
+    )?;
+    let output = touch.hmac_output.ok_or(VerifyError::HmacSecretMissing)?;
+    let credential = &store.file.credentials[touch.credential];
+    let credential_id = credential
+        .id_bytes()
+        .map_err(|detail| Fido2Error::Corrupt { detail })?;
+    Ok(SealingKey {
+        output,
+        credential_id,
+        user_verified: touch.verified.user_verified,
+        profile: profile.to_string(),
+        step_up: StepUp {
+            at: crate::identity::verify::now_unix(),
+            label: credential.label.clone(),
+            user_verified: touch.verified.user_verified,
+        },
+    })
+}
+
+/// [`sealing_key_with`] on the profile's device, off the async runtime.
+pub async fn sealing_key(
+    ctx: &Fido2Context,
+    sealed: Option<String>,
+) -> Result<SealingKey, Fido2Error> {
+    let profile = ctx.profile.clone();
+    ctx.with_key(move |c, store| sealing_key_with(c, store, &profile, sealed.as_deref()))
+        .await
+}
+
+/// Whether the profile has any enrolled key (then refresh tokens are sealed to it).
+#[must_use]
+pub fn has_keys(ctx: &Fido2Context) -> bool {
+    ctx.load_store()
+        .is_ok_and(|s| !s.file.credentials.is_empty())
+}
+
 /// [`seal_for_profile`] with a given authenticator.
 pub fn seal_with(
     c: &Ceremony<'_>,
@@ -179,27 +267,7 @@ pub fn seal_with(
     profile: &str,
     secret: &SecretString,
 ) -> Result<String, Fido2Error> {
-    let touch = ceremony::assert(
-        c,
-        store,
-        AssertOptions {
-            hmac_secret: true,
-            ..AssertOptions::default()
-        },
-    )?;
-    let output = touch.hmac_output.ok_or(VerifyError::HmacSecretMissing)?;
-    let id = store.file.credentials[touch.credential]
-        .id_bytes()
-        .map_err(|detail| Fido2Error::Corrupt { detail })?;
-    Ok(seal::seal(
-        &output,
-        &seal::SealContext {
-            profile,
-            credential_id: &id,
-            user_verified: touch.verified.user_verified,
-        },
-        secret,
-    ))
+    Ok(sealing_key_with(c, store, profile, None)?.seal(secret))
 }
 
 /// [`unseal_for_profile`] with a given authenticator.
@@ -209,23 +277,7 @@ pub fn unseal_with(
     profile: &str,
     sealed: &str,
 ) -> Result<SecretString, Fido2Error> {
-    let header = seal::header(sealed)?;
-    if store.find_by_id(&header.credential_id).is_none() {
-        return Err(Fido2Error::NotEnrolled {
-            profile: profile.to_string(),
-        });
-    }
-    let touch = ceremony::assert(
-        c,
-        store,
-        AssertOptions {
-            credential_id: Some(&header.credential_id),
-            hmac_secret: true,
-            user_verification: Some(header.user_verified),
-        },
-    )?;
-    let output = touch.hmac_output.ok_or(VerifyError::HmacSecretMissing)?;
-    Ok(seal::unseal(&output, profile, sealed)?)
+    sealing_key_with(c, store, profile, Some(sealed))?.unseal(sealed)
 }
 
 /// [`step_up`] with a given authenticator.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::lock::{LockError, RefreshLock};
 use super::{SecretStore, Secrets, SessionInfo, SessionPaths, StoreError, TokenKind};
 use crate::audit::{Audit, Record};
+use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
 use crate::identity::verify::{is_jwt, now_unix, unverified_claims};
 use crate::identity::{Claims, IdentityError, Provider, TokenSet, roles_from_claims};
 use crate::settings::Profile;
@@ -37,6 +38,12 @@ pub enum SessionError {
     Lock(#[from] LockError),
     #[error("cannot write the session file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the refresh token is sealed to a security key, and renewing it needs a touch")]
+    TouchRequired,
+    #[error("no refresh token sealed to a security key is stored for profile {0:?}")]
+    NothingSealed(String),
+    #[error(transparent)]
+    Fido2(#[from] Fido2Error),
 }
 
 impl SessionError {
@@ -66,6 +73,10 @@ pub struct Sessions<'a> {
     pub profile: &'a Profile,
     pub paths: SessionPaths,
     audit: &'a Audit,
+    /// The profile's security keys, when FIDO2 is in use: refresh tokens are then sealed to them.
+    fido2: Option<Fido2Context>,
+    /// Whether a touch may be asked for (a person at a terminal).
+    interactive: bool,
 }
 
 /// What `logout` did.
@@ -88,6 +99,28 @@ impl<'a> Sessions<'a> {
             profile,
             paths: SessionPaths::new(state_dir, profile),
             audit,
+            fido2: None,
+            interactive: false,
+        }
+    }
+
+    /// Uses the profile's FIDO2 keys: refresh tokens are sealed to them, and opening one takes a
+    /// touch (asked for only when `interactive`).
+    #[must_use]
+    pub fn with_fido2(mut self, ctx: Fido2Context, interactive: bool) -> Self {
+        self.fido2 = Some(ctx);
+        self.interactive = interactive;
+        self
+    }
+
+    /// When the profile has enrolled keys: one touch that can seal (and open) its secrets.
+    pub async fn sealing_key(
+        &self,
+        sealed: Option<String>,
+    ) -> Result<Option<SealingKey>, SessionError> {
+        match &self.fido2 {
+            Some(ctx) if fido2::has_keys(ctx) => Ok(Some(fido2::sealing_key(ctx, sealed).await?)),
+            _ => Ok(None),
         }
     }
 
@@ -121,6 +154,7 @@ impl<'a> Sessions<'a> {
         tokens: TokenSet,
         method: &str,
         previous: Option<&SessionInfo>,
+        sealing: Option<&SealingKey>,
     ) -> Result<SessionInfo, SessionError> {
         let mut verifier = provider.verifier(Some(self.paths.jwks.clone()));
         let mut claims = Claims::new();
@@ -172,9 +206,16 @@ impl<'a> Sessions<'a> {
             .unwrap_or_default()
             .to_string();
         let roles = roles_from_claims(&claims, self.profile.roles_claim.as_deref());
+        // With a security key enrolled, the refresh token is stored sealed: the keyring entry
+        // alone is useless without the key.
+        let sealed = sealing.is_some() && tokens.refresh_token.is_some();
+        let refresh = match (tokens.refresh_token, sealing) {
+            (Some(r), Some(key)) => Some(SecretString::from(key.seal(&r))),
+            (r, _) => r,
+        };
         let secrets = Secrets {
             access: tokens.access_token,
-            refresh: tokens.refresh_token,
+            refresh,
             id: tokens.id_token,
         };
         // Secrets first, then the file that points at them: a crash in between leaves an old file
@@ -194,6 +235,10 @@ impl<'a> Sessions<'a> {
             refreshed_at: previous.map(|_| now),
             refresh_seq: previous.map_or(0, |p| p.refresh_seq + 1),
             method: previous.map_or_else(|| method.to_string(), |p| p.method.clone()),
+            sealed,
+            fido2_at: sealing
+                .map(|k| k.step_up.at)
+                .or_else(|| previous.and_then(|p| p.fido2_at)),
         };
         self.paths.write_info(&info)?;
         Ok(info)
@@ -238,15 +283,35 @@ impl<'a> Sessions<'a> {
                 .ok_or(SessionError::SecretMissing("access"))?;
             return Ok((latest, access));
         }
-        let refresh = store
+        let stored = store
             .get(&self.paths.entry(TokenKind::Refresh))?
             .ok_or(SessionError::SecretMissing("refresh"))?;
         let result = async {
+            // A sealed refresh token opens with one touch, which also seals its successor.
+            let (refresh, sealing) = if fido2::seal::is_sealed(stored.expose_secret()) {
+                if !self.interactive && !force {
+                    return Err(SessionError::TouchRequired);
+                }
+                let key = self
+                    .sealing_key(Some(stored.expose_secret().to_string()))
+                    .await?
+                    .ok_or(SessionError::TouchRequired)?;
+                (key.unseal(stored.expose_secret())?, Some(key))
+            } else {
+                (stored, None)
+            };
             let provider =
                 Provider::discover(&self.profile.issuer, &self.profile.client_id).await?;
             let tokens = provider.refresh(&refresh, &self.profile.scopes).await?;
-            self.establish(&provider, &store, tokens, "refresh", Some(&latest))
-                .await
+            self.establish(
+                &provider,
+                &store,
+                tokens,
+                "refresh",
+                Some(&latest),
+                sealing.as_ref(),
+            )
+            .await
         }
         .await;
         match result {

@@ -66,6 +66,12 @@ pub struct SessionInfo {
     pub refresh_seq: u64,
     /// How the session was obtained: `device_code`, `client_credentials`, …
     pub method: String,
+    /// The refresh token in the keyring is sealed to a security key (renewing needs a touch).
+    #[serde(default)]
+    pub sealed: bool,
+    /// Unix seconds of the last verified security-key touch (step-up for `require_fido2` grants).
+    #[serde(default)]
+    pub fido2_at: Option<u64>,
 }
 
 impl SessionInfo {

@@ -277,3 +277,78 @@ fn fido2_real_key_enroll_seal_unseal() {
     let opened = fido2::unseal_with(&c, &mut store, "real", &sealed).expect("unseal");
     assert_eq!(opened.expose_secret(), secret.expose_secret());
 }
+
+/// The whole issue-6 flow from the binary: enrol → device-code login seals the refresh token →
+/// after expiry, a CI-style `token` refuses (a touch is needed) → `login --fido2` renews with one
+/// touch and no browser, sealing the rotated refresh token again.
+#[test]
+fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(setup) = crate::login::setup(&[], "cosmoscope-cli") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI lacks the OpenID peer or a session keyring"
+        );
+        return;
+    };
+    let (oidc, env) = setup;
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let device = node.path_str();
+    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:8081/\"\ndatabase = \"shop\"\ncredential = \"entra\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
+    env.write_config(&cfg);
+    enroll(&env, &node, &["--label", "blue"]).ok();
+
+    let run = crate::login::login_with(&env, &["--device", &device], |code| {
+        oidc.approve(code, "bob")
+    });
+    run.ok();
+    let tokens = crate::login::stored_tokens(&env, &oidc.issuer);
+    assert!(
+        tokens[1].starts_with("cs1."),
+        "the refresh token is stored sealed"
+    );
+
+    // Expire the access token: a non-interactive renewal needs a touch it may not ask for.
+    let path = env.state_dir().join("sessions/dev.json");
+    let expire = || {
+        let mut info: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("session")).expect("json");
+        info["expires_at"] = serde_json::Value::from(1_000_000_000u64);
+        std::fs::write(&path, serde_json::to_vec(&info).expect("json")).expect("write");
+    };
+    expire();
+    env.run(&["token", "--resource", "idp"])
+        .code(3)
+        .stderr_has("login --fido2");
+    assert_eq!(oidc.token_requests("refresh_token"), 0);
+
+    let run = env.run(&["login", "--fido2", "--device", &device]);
+    run.ok()
+        .stderr_has("Logged in with your security key as bob");
+    assert_eq!(oidc.token_requests("refresh_token"), 1);
+    let after = crate::login::stored_tokens(&env, &oidc.issuer);
+    assert!(
+        after[1].starts_with("cs1.") && after[1] != tokens[1],
+        "the rotated refresh token is sealed again"
+    );
+    // (The credential command prints a token by design: run it outside the leak-checked record.)
+    let token = env
+        .cmd()
+        .args(["token", "--resource", "idp"])
+        .output()
+        .expect("token");
+    assert_eq!(token.status.code(), Some(0));
+
+    // Without a sealed session there is nothing to unseal.
+    env.run(&["logout"]).ok();
+    env.run(&["login", "--fido2", "--device", &device])
+        .code(3)
+        .stderr_has("run `cosmoscope login` once");
+    let mut secrets = tokens;
+    secrets.extend(after);
+    env.assert_no_secrets(&secrets);
+}

@@ -303,7 +303,7 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     enroll(&env, &node, &["--label", "blue"]).ok();
 
     let run = crate::login::login_with(&env, &["--device", &device], |code| {
-        oidc.approve(code, "bob")
+        oidc.approve(code, "bob");
     });
     run.ok();
     let tokens = crate::login::stored_tokens(&env, &oidc.issuer);

@@ -23,11 +23,24 @@ pub mod vars {
     pub const BROWSER: &str = "BROWSER";
     pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
     pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
+    // Broker identities (azure_identity's conventions); secrets only ever from here, never argv.
+    pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+    pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+    pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+    pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+    pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     values: BTreeMap<&'static str, String>,
+}
+
+/// Names only: some values are secrets (`AZURE_CLIENT_SECRET`).
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
 }
 
 impl Env {
@@ -38,6 +51,10 @@ impl Env {
             APPDATA, BROWSER, CI, CONFIG, COSMOS_DISABLE_IMDS, DBUS_SESSION_BUS_ADDRESS, DISPLAY,
             HOME, LOCALAPPDATA, NO_COLOR, PROFILE, WAYLAND_DISPLAY, XDG_CONFIG_HOME,
             XDG_RUNTIME_DIR, XDG_STATE_HOME,
+        };
+        use vars::{
+            AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE,
+            AZURE_TENANT_ID,
         };
         let names = [
             PROFILE,
@@ -55,6 +72,11 @@ impl Env {
             BROWSER,
             DBUS_SESSION_BUS_ADDRESS,
             COSMOS_DISABLE_IMDS,
+            AZURE_AUTHORITY_HOST,
+            AZURE_TENANT_ID,
+            AZURE_CLIENT_ID,
+            AZURE_CLIENT_SECRET,
+            AZURE_FEDERATED_TOKEN_FILE,
         ];
         let values = names
             .into_iter()

@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         tokio::select! {
+            // The command first: one that handles Ctrl-C itself (a streamed query closes its
+            // output and reports what it fetched) gets to finish before this fallback fires.
+            biased;
             r = cosmoscope::commands::dispatch(&app, cli.command) => r,
             _ = tokio::signal::ctrl_c() => Err(CommandError::new(Exit::Interrupted, "interrupted")),
         }

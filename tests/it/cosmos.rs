@@ -14,7 +14,7 @@ use cosmoscope::settings::{CosmosSettings, CredentialKind};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::cosmos_peer::{CliEnv, Peer, PeerOptions, certs, parse_ndjson};
+use crate::cosmos_peer::{CliEnv, JwtKeys, Peer, PeerOptions, TokenEndpoint, certs, parse_ndjson};
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -520,4 +520,130 @@ async fn cross_partition_aggregate_suggests_a_partition_key() {
         Some(&json!("t1")),
     );
     assert_eq!(got, expected);
+}
+
+const AAD_AUDIENCE: &str = "https://cosmos.azure.com";
+const AAD_ISSUER: &str = "http://127.0.0.1/test-issuer";
+
+/// `credential = "entra"`: the session's own token reaches Cosmos through the TokenCredential.
+#[tokio::test]
+async fn entra_session_token_reaches_cosmos() {
+    use cosmoscope::cosmos::credential::{SessionTokenCredential, TokenSource};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let keys = JwtKeys::generate();
+    let peer = Peer::start_with(PeerOptions {
+        jwks_file: Some(keys.jwks()),
+        audience: Some(AAD_AUDIENCE.into()),
+        issuer: Some(AAD_ISSUER.into()),
+        ..PeerOptions::default()
+    });
+    peer.seed_shop();
+
+    let session = |token: String, calls: Arc<AtomicUsize>| -> TokenSource {
+        Arc::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let token = token.clone();
+            Box::pin(async move { Ok((SecretString::from(token), 4_000_000_000)) })
+        })
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let good = keys.sign(AAD_AUDIENCE, AAD_ISSUER);
+    let cosmos = client::build(
+        &settings(&peer),
+        CosmosAuth::Token(SessionTokenCredential::new(session(good, calls.clone()))),
+    )
+    .await
+    .expect("client with the session token");
+    let (got, _) = ndjson(
+        &cosmos,
+        &plan("orders", "SELECT * FROM c"),
+        ExecOptions::default(),
+    )
+    .await
+    .expect("query with the session token");
+    assert_eq!(got.len(), 30);
+    assert!(
+        calls.load(Ordering::SeqCst) >= 1,
+        "the session was asked for its token"
+    );
+    let s = peer.stats().await;
+    assert_eq!(s["auth_failures"], json!(0), "{s}");
+
+    // A token for another audience: 401 → exit 5, with a hint about the Cosmos scope.
+    let wrong = keys.sign("https://graph.example", AAD_ISSUER);
+    let err: CommandError = match client::build(
+        &settings(&peer),
+        CosmosAuth::Token(SessionTokenCredential::new(session(wrong, calls.clone()))),
+    )
+    .await
+    {
+        Err(e) => e.into(),
+        Ok(cosmos) => ndjson(
+            &cosmos,
+            &plan("orders", "SELECT * FROM c"),
+            ExecOptions::default(),
+        )
+        .await
+        .expect_err("wrong audience refused"),
+    };
+    assert_eq!(err.exit.code(), 5, "{}", err.render());
+    assert!(
+        err.render().contains("another audience"),
+        "{}",
+        err.render()
+    );
+    assert!(
+        err.render().contains("cosmos.azure.com/.default"),
+        "{}",
+        err.render()
+    );
+}
+
+/// `credential = "client-secret"`: azure_identity's ClientSecretCredential against a local
+/// authority host; the secret comes from AZURE_CLIENT_SECRET only.
+#[tokio::test]
+async fn cli_client_secret_broker_identity() {
+    let keys = JwtKeys::generate();
+    let peer = Peer::start_with(PeerOptions {
+        jwks_file: Some(keys.jwks()),
+        audience: Some(AAD_AUDIENCE.into()),
+        issuer: Some(AAD_ISSUER.into()),
+        deny_local_auth: true,
+        ..PeerOptions::default()
+    });
+    let tokens = TokenEndpoint::start(&keys, "broker-app", "s3cret-value", AAD_ISSUER);
+    let env = CliEnv::new(&peer, "");
+    let config = std::fs::read_to_string(&env.config).expect("config").replace(
+        "credential = \"key\"",
+        &format!(
+            "credential = \"client-secret\"\ntenant_id = \"test-tenant\"\nclient_id = \"broker-app\"\nauthority_host = \"{}\"",
+            tokens.authority_host
+        ),
+    );
+    std::fs::write(&env.config, config).expect("config");
+
+    let (code, out, err) = env.run_env(
+        &["ls", "databases", "-o", "json"],
+        "",
+        &[("AZURE_CLIENT_SECRET", "s3cret-value")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).expect("json"),
+        json!([])
+    );
+
+    let (code, _, err) = env.run_env(
+        &["ls", "databases"],
+        "",
+        &[("AZURE_CLIENT_SECRET", "wrong")],
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("cannot get a token"), "{err}");
+    assert!(!err.contains("wrong"), "the secret is never echoed: {err}");
+
+    let (code, _, err) = env.run(&["ls", "databases"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
 }

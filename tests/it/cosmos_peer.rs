@@ -104,6 +104,7 @@ pub struct PeerOptions {
     pub deny_local_auth: bool,
     pub gateway_query_limits: bool,
     pub jwks_uri: Option<String>,
+    pub jwks_file: Option<PathBuf>,
     pub audience: Option<String>,
     pub issuer: Option<String>,
 }
@@ -151,6 +152,9 @@ impl Peer {
         }
         if let Some(u) = &options.jwks_uri {
             cmd.args(["--jwks-uri", u]);
+        }
+        if let Some(f) = &options.jwks_file {
+            cmd.arg("--jwks-file").arg(f);
         }
         if let Some(a) = &options.audience {
             cmd.args(["--audience", a]);
@@ -362,9 +366,20 @@ http2 = false
 
     /// Runs cosmoscope with `stdin` text; returns (exit code, stdout, stderr).
     pub fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// [`Self::run`] with extra environment variables.
+    pub fn run_env(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        envs: &[(&str, &str)],
+    ) -> (i32, String, String) {
         use std::io::Write as _;
         let mut child = self
             .command(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -426,4 +441,114 @@ http2 = false
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// RS256 keys for AAD-style tokens (jwt-tool.mjs), and tokens signed with them.
+pub struct JwtKeys {
+    dir: tempfile::TempDir,
+}
+
+impl JwtKeys {
+    pub fn generate() -> JwtKeys {
+        ensure_installed();
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_ok(
+            Command::new("node")
+                .arg("jwt-tool.mjs")
+                .arg("keygen")
+                .arg(dir.path())
+                .current_dir(peer_dir()),
+            "jwt-tool keygen",
+        );
+        JwtKeys { dir }
+    }
+
+    pub fn jwks(&self) -> PathBuf {
+        self.dir.path().join("jwks.json")
+    }
+
+    pub fn private(&self) -> PathBuf {
+        self.dir.path().join("private.jwk.json")
+    }
+
+    pub fn sign(&self, audience: &str, issuer: &str) -> String {
+        let out = Command::new("node")
+            .arg("jwt-tool.mjs")
+            .arg("sign")
+            .arg(self.private())
+            .args(["--aud", audience, "--iss", issuer])
+            .current_dir(peer_dir())
+            .output()
+            .expect("jwt-tool sign");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// tests/peers/cosmos/token-endpoint.mjs: a loopback HTTPS Entra-style token endpoint.
+pub struct TokenEndpoint {
+    child: Child,
+    pub authority_host: String,
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TokenEndpoint {
+    pub fn start(
+        keys: &JwtKeys,
+        client_id: &str,
+        client_secret: &str,
+        issuer: &str,
+    ) -> TokenEndpoint {
+        let certs = certs();
+        let mut child = Command::new("node")
+            .arg("token-endpoint.mjs")
+            .arg("--cert")
+            .arg(&certs.cert)
+            .arg("--key")
+            .arg(&certs.key)
+            .arg("--jwk")
+            .arg(keys.private())
+            .args([
+                "--client-id",
+                client_id,
+                "--client-secret",
+                client_secret,
+                "--iss",
+                issuer,
+            ])
+            .current_dir(peer_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start token-endpoint.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the token endpoint started");
+        let v: Value = serde_json::from_str(&line).expect("start-up line");
+        TokenEndpoint {
+            child,
+            authority_host: v["authority_host"]
+                .as_str()
+                .expect("authority_host")
+                .to_string(),
+        }
+    }
 }

@@ -70,7 +70,7 @@ async fn get(app: &App, target: &ItemTarget) -> CmdResult {
                 Box::new(std::io::stdout()),
                 TableOptions {
                     width: None,
-                    show_system: true,
+                    show_system: false,
                 },
             );
             w.write_page(std::slice::from_ref(&doc))?;
@@ -125,7 +125,7 @@ fn confirm(app: &App, question: &str, yes: bool) -> CmdResult {
     if ok {
         Ok(())
     } else {
-        Err(CommandError::usage("cancelled; nothing was written"))
+        Err(CommandError::usage("cancelled; nothing was changed"))
     }
 }
 

@@ -647,3 +647,44 @@ async fn cli_client_secret_broker_identity() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
 }
+
+/// TLS trust and reachability failures get their own messages and next steps.
+#[tokio::test]
+async fn cli_untrusted_certificate_and_unreachable_endpoint() {
+    let peer = Peer::start();
+    let env = CliEnv::new(&peer, "");
+    let other_ca = tempfile::tempdir().expect("tempdir");
+    let status = std::process::Command::new("bash")
+        .arg(crate::cosmos_peer::peer_dir().join("gen-cert.sh"))
+        .arg(other_ca.path())
+        .output()
+        .expect("gen-cert.sh");
+    assert!(status.status.success());
+    let other = other_ca.path().join("ca.pem");
+    let start = std::time::Instant::now();
+    let (code, _, err) = {
+        let script_env = [("SSL_CERT_FILE", other.to_str().expect("utf-8"))];
+        env.run_with_key_env(&peer.key, &["ls", "databases"], "", &script_env)
+    };
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TLS connection"), "{err}");
+    assert!(err.contains("SSL_CERT_FILE"), "{err}");
+
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let cfg = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace(&peer.endpoint, &format!("https://127.0.0.1:{closed}/"));
+    std::fs::write(&env.config, cfg).expect("config");
+    let (code, _, err) = env.run_with_key_env(&peer.key, &["ls", "databases"], "", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot reach Cosmos DB"), "{err}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "failures are reported promptly: {:?}",
+        start.elapsed()
+    );
+}

@@ -401,6 +401,17 @@ http2 = false
 
     /// Runs `account-key set` then `args` in one session keyring (keyutils keys live in it).
     pub fn run_with_key(&self, key: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.run_with_key_env(key, args, stdin, &[])
+    }
+
+    /// [`Self::run_with_key`] with extra environment variables.
+    pub fn run_with_key_env(
+        &self,
+        key: &str,
+        args: &[&str],
+        stdin: &str,
+        envs: &[(&str, &str)],
+    ) -> (i32, String, String) {
         use std::io::Write as _;
         let exe = env!("CARGO_BIN_EXE_cosmoscope");
         let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
@@ -418,6 +429,7 @@ http2 = false
             }
         }
         sh.env("KEY", key);
+        sh.envs(envs.iter().copied());
         let mut child = sh
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -683,7 +683,7 @@ async fn cli_untrusted_certificate_and_unreachable_endpoint() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot reach Cosmos DB"), "{err}");
     assert!(
-        start.elapsed() < std::time::Duration::from_secs(60),
+        start.elapsed() < std::time::Duration::from_mins(1),
         "failures are reported promptly: {:?}",
         start.elapsed()
     );

@@ -116,7 +116,8 @@ const SUBSTATUS_WRONG_AUDIENCE: u32 = 5008;
 /// The SDK's own codes for failures before or under HTTP (azure_data_cosmos_driver status_codes).
 const SUBSTATUS_CLIENT_401: u32 = 20401;
 const SUBSTATUS_TOKEN_ACQUISITION: u32 = 20402;
-const SUBSTATUS_TRANSPORT_FIRST: u32 = 20010;
+/// Transport-generated 503s (20003) and the transport failures under them (20010…).
+const SUBSTATUS_TRANSPORT_FIRST: u32 = 20001;
 const SUBSTATUS_TRANSPORT_LAST: u32 = 20019;
 
 impl CosmosError {

@@ -149,6 +149,24 @@ Examples:
   cosmoscope key remove yubikey-blue"
     )]
     Key(KeyCommand),
+    /// Point operations on one item: get, upsert (create or replace), delete
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  cosmoscope item get --container customers --partition-key '\"t1\"' c1\n  cosmoscope item upsert --container customers --partition-key '\"t1\"' c1 --file c1.json\n  cosmoscope item delete --container customers --partition-key '\"t1\"' c1 --yes"
+    )]
+    Item(ItemCommand),
+    /// List databases, or the containers of a database
+    #[command(
+        after_help = "Examples:\n  cosmoscope ls databases\n  cosmoscope ls containers --database shop -o json"
+    )]
+    Ls(LsArgs),
+    /// Keep a Cosmos DB account key in the OS keyring for credential = "key" profiles
+    #[command(
+        subcommand,
+        name = "account-key",
+        after_help = "The key is read from stdin or a hidden prompt, never from the command line.\n\nExamples:\n  cosmoscope account-key set < key.txt\n  cosmoscope account-key set            (prompts, hidden)\n  cosmoscope account-key remove"
+    )]
+    AccountKey(AccountKeyCommand),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
@@ -407,4 +425,75 @@ fn complete_profiles(current: &std::ffi::OsStr) -> Vec<CompletionCandidate> {
         .filter(|n| n.starts_with(prefix.as_ref()))
         .map(CompletionCandidate::new)
         .collect()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ItemCommand {
+    /// Print one item
+    Get(ItemTarget),
+    /// Create the item, or replace it after confirmation (the document from --file or stdin)
+    Upsert(UpsertArgs),
+    /// Delete one item (asks first unless --yes)
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ItemTarget {
+    /// The item's id
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Container holding the item
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub container: String,
+    /// The item's partition-key value as JSON ('"t1"', 42, or an array for hierarchical keys)
+    #[arg(long, value_name = "JSON", allow_hyphen_values = true)]
+    pub partition_key: String,
+    /// Database [default: the profile's database]
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpsertArgs {
+    #[command(flatten)]
+    pub target: ItemTarget,
+    /// Read the document from this file (`-` for stdin) [default: stdin]
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Replace an existing item without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub target: ItemTarget,
+    /// Delete without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// What to list [default: containers when a database is known, else databases]
+    #[arg(value_enum)]
+    pub what: Option<LsWhat>,
+    /// Database whose containers to list [default: the profile's database]
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LsWhat {
+    Databases,
+    Containers,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountKeyCommand {
+    /// Store the profile's account key (from stdin, or a hidden prompt)
+    Set,
+    /// Delete the profile's account key from the keyring
+    Remove,
 }

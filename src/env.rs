@@ -63,16 +63,32 @@ pub mod vars {
         SYSTEM_ACCESSTOKEN,
         FIDO2_DEVICE,
         FIDO2_PIN,
+        AZURE_AUTHORITY_HOST,
+        AZURE_TENANT_ID,
+        AZURE_CLIENT_ID,
+        AZURE_CLIENT_SECRET,
     ];
     /// The security key's device path (hidraw node), when udev cannot find it or several are plugged in.
     pub const FIDO2_DEVICE: &str = "COSMOSCOPE_FIDO2_DEVICE";
     /// The security key's PIN, for automation; people get a hidden prompt.
     pub const FIDO2_PIN: &str = "COSMOSCOPE_FIDO2_PIN";
+    // Broker identities (azure_identity's conventions); secrets only ever from here, never argv.
+    pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+    pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+    pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+    pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     values: BTreeMap<&'static str, String>,
+}
+
+/// Names only: some values are secrets (`AZURE_CLIENT_SECRET`).
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.values.keys()).finish()
+    }
 }
 
 impl Env {

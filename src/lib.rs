@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod cosmos;
 pub mod env;
 pub mod error;
 pub mod export;

@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         .complete();
     let cli = Cli::parse();
     let app = App::new(cli.global, Env::from_process());
+    // Before any thread exists: the Cosmos SDK's instance-metadata probe is switched off through
+    // the environment only (see cosmos::client).
+    cosmoscope::cosmos::client::disable_imds_probe_before_threads(app.wants_region_proximity());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

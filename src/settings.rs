@@ -92,6 +92,19 @@ struct CosmosFile {
     endpoint: Spanned<String>,
     database: Option<String>,
     credential: CredentialKind,
+    /// Broker identities (`client-secret`, `workload-identity`, `azure-cli`): the Entra tenant.
+    tenant_id: Option<String>,
+    /// Broker identities: the application (client) id; for `managed-identity` a user-assigned one.
+    client_id: Option<String>,
+    /// Broker identities: the Entra authority host (sovereign clouds, local test token endpoints).
+    authority_host: Option<Spanned<String>>,
+    /// Ask Azure's instance metadata service where we are and route to the nearest region.
+    #[serde(default)]
+    region_proximity: bool,
+    /// The application's region for proximity routing (e.g. "West Europe").
+    region: Option<String>,
+    /// Allow HTTP/2 to the gateway (the default); `false` forces HTTP/1.1.
+    http2: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +144,31 @@ pub struct CosmosSettings {
     pub endpoint: String,
     pub database: Option<String>,
     pub credential: CredentialKind,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub authority_host: Option<String>,
+    /// Whether the SDK may probe the instance metadata service (169.254.169.254) for the region.
+    pub region_proximity: bool,
+    pub region: Option<String>,
+    pub http2: bool,
+}
+
+impl CosmosSettings {
+    /// Settings for an endpoint with everything else at its default.
+    #[must_use]
+    pub fn new(endpoint: impl Into<String>, credential: CredentialKind) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            database: None,
+            credential,
+            tenant_id: None,
+            client_id: None,
+            authority_host: None,
+            region_proximity: false,
+            region: None,
+            http2: true,
+        }
+    }
 }
 
 /// The whole configuration file, validated.
@@ -249,10 +287,26 @@ impl Config {
                 Some(c) => {
                     check_url(c.endpoint.get_ref(), "cosmos endpoint")
                         .map_err(|m| located(path, text, Some(c.endpoint.span()), m))?;
+                    if let Some(host) = &c.authority_host
+                        && !host.get_ref().starts_with("https://")
+                    {
+                        return Err(located(
+                            path,
+                            text,
+                            Some(host.span()),
+                            "authority_host must be an https URL",
+                        ));
+                    }
                     Some(CosmosSettings {
                         endpoint: c.endpoint.into_inner(),
                         database: c.database,
                         credential: c.credential,
+                        tenant_id: c.tenant_id.filter(|t| !t.is_empty()),
+                        client_id: c.client_id.filter(|t| !t.is_empty()),
+                        authority_host: c.authority_host.map(Spanned::into_inner),
+                        region_proximity: c.region_proximity,
+                        region: c.region.filter(|r| !r.is_empty()),
+                        http2: c.http2.unwrap_or(true),
                     })
                 }
                 None => None,

@@ -1,13 +1,17 @@
 //! One file per command, each `async fn run(app: &App, args: …) -> CmdResult`.
 
+pub mod account_key;
 pub mod completions;
 pub mod doctor;
 pub mod exec;
 pub mod init;
+pub mod item;
 pub mod key;
 pub mod login;
 pub mod logout;
+pub mod ls;
 pub mod policy;
+pub mod run_query;
 pub mod status;
 pub mod token;
 
@@ -21,6 +25,9 @@ pub async fn run(app: &App, command: Command) -> CmdResult {
         return dispatch(app, command).await;
     }
     tokio::select! {
+        // The command first: one that handles Ctrl-C itself (a streamed query closes its output
+        // and reports what it fetched) gets to finish before this fallback fires.
+        biased;
         r = dispatch(app, command) => r,
         _ = tokio::signal::ctrl_c() => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
     }
@@ -38,5 +45,8 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Doctor => doctor::run(app).await,
         Command::Key(cmd) => key::run(app, cmd).await,
         Command::Completions(args) => completions::run(app, &args),
+        Command::Item(command) => item::run(app, command).await,
+        Command::Ls(args) => ls::run(app, &args).await,
+        Command::AccountKey(command) => account_key::run(app, &command),
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, modules per area. Every spawned cosmoscope runs with a cleared
 //! environment and temporary HOME/XDG dirs (see `harness`), against real local peers.
 
+mod cosmos_peer;
 mod fido2_fuse;
 mod harness;
 mod oidc;
@@ -8,6 +9,7 @@ mod soft_authenticator;
 
 mod ci_login;
 mod config;
+mod cosmos;
 mod docs;
 mod doctor;
 mod fido2;

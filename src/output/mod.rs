@@ -1,6 +1,11 @@
 //! The terminal: data on stdout, everything else on stderr (uv's Printer, jj's Ui).
 //! A closed stdout (`cosmoscope status -o json | head -c1`) ends the command quietly with exit 0.
 
+pub mod csv;
+pub mod documents;
+pub mod json;
+pub mod table;
+
 use std::io::{IsTerminal as _, Write as _};
 
 use crate::cli::{ColorChoice, OutputFormat};
@@ -60,6 +65,12 @@ impl Ui {
         self.stderr_tty
     }
 
+    /// Whether a spinner may be drawn: stderr is a terminal and `--quiet` is off.
+    #[must_use]
+    pub fn can_animate(&self) -> bool {
+        self.stderr_tty && !self.quiet
+    }
+
     /// A message for the person (stderr), unless `--quiet`.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
@@ -114,10 +125,36 @@ impl Ui {
     }
 }
 
-fn stdout_error(e: &std::io::Error) -> CommandError {
+/// The error for a failed write to stdout: a closed pipe ends quietly.
+pub(crate) fn stdout_error(e: &std::io::Error) -> CommandError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         CommandError::broken_pipe()
     } else {
         CommandError::runtime("cannot write to stdout").caused_by(e)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::{Arc, Mutex};
+
+    /// A `Write` whose bytes the test can read after the writer is gone.
+    #[derive(Clone, Default)]
+    pub struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+    impl SharedBuf {
+        pub fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8")
+        }
+    }
+
+    impl std::io::Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# bench/export.sh — export N ~1 KB documents as NDJSON from the local Cosmos DB peer with
+# cosmoscope's streaming query path (examples/export_bench.rs) and with the Python SDK
+# (tests/peers/cosmos/pyquery.py: a plain query_items loop) in the same run, and report the
+# wall-time ratio and peak RSS of each (/usr/bin/time -v), plus cosmoscope's peak RSS at
+# SMALL vs LARGE documents (flat memory means roughly equal).
+#
+#   bench/export.sh [LARGE=50000] [SMALL=5000] [PAGE_SIZE=1000]
+#
+# Against the local peer, seeding is quadratic (each insert scans the container): 20,000 documents
+# take ~2.5 min, and near 50,000 seed.py's 3 s read timeout fires. Run `bench/export.sh 20000 2000`
+# here; 50,000 needs a faster peer. Last run (debug build, 2 shared cores, 20,000 docs, pages of
+# 1,000): cosmoscope 6.51 s / 21.5 MiB, Python SDK 6.88 s / 46.1 MiB, ratio 0.95; cosmoscope peak
+# RSS 21.8 MiB at 2,000 docs vs 21.5 MiB at 20,000 (flat). Output identical.
+#
+# Loopback only. Needs node, python3, openssl, /usr/bin/time. Uses a debug build (the machine is
+# shared; release numbers will be better for cosmoscope).
+set -euo pipefail
+LARGE="${1:-50000}"
+SMALL="${2:-5000}"
+PAGE="${3:-1000}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+peer="$root/tests/peers/cosmos"
+work="$(mktemp -d)"
+trap 'kill "${peer_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+(cd "$peer" && { [ -d node_modules ] || npm ci --silent; })
+py="$root/target/peers-venv/bin/python"
+[ -x "$py" ] || { python3 -m venv "$root/target/peers-venv" && "$root/target/peers-venv/bin/pip" install -q -r "$root/tests/peers/requirements.txt"; }
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+(cd "$root" && cargo build -q --example export_bench)
+bin="$CARGO_TARGET_DIR/debug/examples/export_bench"
+
+bash "$peer/gen-cert.sh" "$work/certs" >/dev/null
+node "$peer/server.mjs" --port 0 --cert "$work/certs/server.pem" --key "$work/certs/server-key.pem" \
+  > "$work/peer.out" 2> "$work/peer.err" &
+peer_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/peer.out" ] && break; sleep 0.1; done
+endpoint="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$work/peer.out")"
+key="C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+export COSMOS_DISABLE_IMDS=1 SSL_CERT_FILE="$work/certs/ca.pem" REQUESTS_CA_BUNDLE="$work/certs/ca.pem" COSMOS_KEY="$key"
+
+echo "seeding $SMALL and $LARGE documents into $endpoint …" >&2
+(cd "$peer" && "$py" seed.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
+   --database bench --container small --generate "$SMALL" >/dev/null)
+(cd "$peer" && "$py" seed.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
+   --database bench --container large --generate "$LARGE" >/dev/null)
+
+# measure NAME OUTFILE CMD… -> prints "wall_seconds peak_kib lines"
+measure() {
+  local name="$1" out="$2"; shift 2
+  /usr/bin/time -v -o "$work/$name.time" "$@" > "$out" 2> "$work/$name.err" || {
+    echo "$name failed:" >&2; cat "$work/$name.err" >&2; exit 1; }
+  local wall rss
+  wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/$name.time" \
+    | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')"
+  rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/$name.time")"
+  echo "$wall $rss $(wc -l < "$out")"
+}
+
+read -r c_small_wall c_small_rss c_small_n < <(measure cosmoscope-small "$work/c-small.ndjson" \
+  "$bin" "$endpoint" bench small "SELECT * FROM c" "$PAGE")
+read -r c_wall c_rss c_n < <(measure cosmoscope-large "$work/c-large.ndjson" \
+  "$bin" "$endpoint" bench large "SELECT * FROM c" "$PAGE")
+read -r p_wall p_rss p_n < <(cd "$peer" && measure python-large "$work/p-large.ndjson" \
+  "$py" pyquery.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
+  --database bench --container large --query "SELECT * FROM c" --max-item-count "$PAGE")
+
+[ "$c_n" = "$LARGE" ] && [ "$p_n" = "$LARGE" ] && [ "$c_small_n" = "$SMALL" ] || {
+  echo "document counts differ: cosmoscope $c_n/$c_small_n, python $p_n (expected $LARGE/$SMALL)" >&2; exit 1; }
+cmp <(jq -c -S . "$work/c-large.ndjson" 2>/dev/null | sort) <(jq -c -S . "$work/p-large.ndjson" 2>/dev/null | sort) >/dev/null \
+  && same="identical" || same="DIFFERENT"
+
+printf '\nexport of %d documents (page size %d), NDJSON to a file; contents %s\n' "$LARGE" "$PAGE" "$same"
+printf '%-22s %10s %14s\n' "client" "wall (s)" "peak RSS (MiB)"
+printf '%-22s %10.2f %14.1f\n' "cosmoscope (debug)" "$c_wall" "$(echo "$c_rss / 1024" | bc -l)"
+printf '%-22s %10.2f %14.1f\n' "python azure-cosmos" "$p_wall" "$(echo "$p_rss / 1024" | bc -l)"
+printf 'wall-time ratio cosmoscope/python: %.2f\n' "$(echo "$c_wall / $p_wall" | bc -l)"
+printf 'cosmoscope peak RSS: %.1f MiB at %d docs vs %.1f MiB at %d docs\n' \
+  "$(echo "$c_small_rss / 1024" | bc -l)" "$SMALL" "$(echo "$c_rss / 1024" | bc -l)" "$LARGE"

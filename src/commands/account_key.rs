@@ -1,0 +1,69 @@
+//! `cosmoscope account-key set|remove`: keeps a Cosmos account key in the OS keyring for
+//! `credential = "key"` profiles. The key is read from stdin or a hidden prompt — never argv.
+
+use std::io::{IsTerminal as _, Read as _};
+
+use crate::app::App;
+use crate::cli::AccountKeyCommand;
+use crate::cosmos::credential::{account_key_entry, parse_account_key};
+use crate::error::{CmdResult, CommandError};
+use crate::session::SecretStore;
+use crate::settings::CredentialKind;
+
+pub fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
+    let (_config, profile, settings) = app.cosmos_settings()?;
+    let entry = account_key_entry(&profile.name, &settings.endpoint);
+    match command {
+        AccountKeyCommand::Set => {
+            if settings.credential != CredentialKind::Key {
+                app.ui.warn(format!(
+                    "profile {:?} uses credential = {:?}; the key is used only with credential = \"key\"",
+                    profile.name, settings.credential
+                ));
+            }
+            let key = parse_account_key(&read_key(app)?.0)?;
+            let store = SecretStore::open(profile.store)?;
+            store.set(&entry, &key)?;
+            app.ui.success(format!(
+                "stored the account key for {} in the {} store",
+                settings.endpoint,
+                store.kind().as_str()
+            ));
+        }
+        AccountKeyCommand::Remove => {
+            let store = SecretStore::open(profile.store)?;
+            if store.delete(&entry)? {
+                app.ui.success(format!(
+                    "removed the account key of profile {:?}",
+                    profile.name
+                ));
+            } else {
+                app.ui.info(format!(
+                    "no account key was stored for profile {:?}",
+                    profile.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A wrapper so the raw text never gets a `Debug`/`Display`.
+struct RawKey(String);
+
+fn read_key(app: &App) -> CmdResult<RawKey> {
+    if !std::io::stdin().is_terminal() {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        return Ok(RawKey(s));
+    }
+    if !app.ui.can_prompt() {
+        return Err(CommandError::usage("no key given")
+            .hint("pipe the key on stdin: `cosmoscope account-key set < keyfile`"));
+    }
+    let key = dialoguer::Password::new()
+        .with_prompt("Account key (hidden)")
+        .interact()
+        .map_err(|e| CommandError::runtime("cannot read the key").cause(e))?;
+    Ok(RawKey(key))
+}

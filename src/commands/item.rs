@@ -1,0 +1,194 @@
+//! `cosmoscope item get|upsert|delete`: point operations on one item.
+//!
+//! TODO(policy): once the policy engine lands, check the `read`/`upsert`/`delete` grant here
+//! before connecting.
+
+use std::io::{IsTerminal as _, Read as _};
+
+use serde_json::Value;
+
+use crate::app::App;
+use crate::cli::{ItemCommand, ItemTarget, OutputFormat};
+use crate::commands::run_query::summary;
+use crate::cosmos::QueryStats;
+use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg};
+use crate::error::{CmdResult, CommandError};
+use crate::output::documents::{self, TableOptions};
+
+pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
+    match command {
+        ItemCommand::Get(target) => get(app, &target).await,
+        ItemCommand::Upsert(args) => {
+            let document = read_document(args.file.as_deref())?;
+            upsert(app, &args.target, document, args.yes).await
+        }
+        ItemCommand::Delete(args) => delete(app, &args.target, args.yes).await,
+    }
+}
+
+fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {
+    let partition_key = parse_partition_key_arg(&target.partition_key).map_err(|m| {
+        CommandError::usage("the partition key is not valid JSON")
+            .cause(m)
+            .hint("strings need JSON quotes: --partition-key '\"t1\"'")
+    })?;
+    Ok(ItemRef {
+        database: app_db,
+        container: target.container.clone(),
+        partition_key,
+        id: target.id.clone(),
+    })
+}
+
+fn charge_line(rc: f64) -> String {
+    summary(&QueryStats {
+        items: 1,
+        request_charge: rc,
+        pages: 1,
+        truncated: false,
+    })
+}
+
+async fn get(app: &App, target: &ItemTarget) -> CmdResult {
+    let conn = app.cosmos().await?;
+    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
+    let Some((doc, _etag, rc)) = items::get(&conn.cosmos, &item).await? else {
+        return Err(crate::cosmos::CosmosError::NotFound {
+            resource: crate::cosmos::Resource::Item {
+                database: item.database,
+                container: item.container,
+                id: item.id,
+            },
+        }
+        .into());
+    };
+    match app.ui.format(OutputFormat::Json) {
+        OutputFormat::Json => app.ui.out_json_pretty(&doc)?,
+        format => {
+            let mut w = documents::writer(
+                format,
+                Box::new(std::io::stdout()),
+                TableOptions {
+                    width: None,
+                    show_system: false,
+                },
+            );
+            w.write_page(std::slice::from_ref(&doc))?;
+            w.finish()?;
+        }
+    }
+    app.ui.info(charge_line(rc));
+    Ok(())
+}
+
+/// The document from `--file` (`-` is stdin) or piped stdin.
+fn read_document(file: Option<&std::path::Path>) -> CmdResult<Value> {
+    let text = match file {
+        Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p).map_err(|e| {
+            CommandError::runtime(format!("cannot read {}", p.display())).caused_by(&e)
+        })?,
+        _ => {
+            if std::io::stdin().is_terminal() && file.is_none() {
+                return Err(CommandError::usage("no document given")
+                    .hint("pipe the JSON document on stdin, or pass --file PATH"));
+            }
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+    };
+    let doc: Value = serde_json::from_str(&text).map_err(|e| {
+        CommandError::usage("the document is not valid JSON")
+            .cause(e)
+            .hint("pass one JSON object")
+    })?;
+    if !doc.is_object() {
+        return Err(CommandError::usage("the document must be a JSON object"));
+    }
+    Ok(doc)
+}
+
+/// Asks before overwriting or deleting: `--yes` skips; `--no-input` (or no terminal) refuses.
+fn confirm(app: &App, question: &str, yes: bool) -> CmdResult {
+    if yes {
+        return Ok(());
+    }
+    if !app.ui.can_prompt() {
+        return Err(CommandError::usage(format!("{question} — needs confirmation"))
+            .hint("pass --yes to confirm without a prompt (stdin carrying the document cannot answer one)"));
+    }
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .map_err(|e| CommandError::runtime("cannot read the answer").cause(e))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(CommandError::usage("cancelled; nothing was changed"))
+    }
+}
+
+async fn upsert(app: &App, target: &ItemTarget, mut document: Value, yes: bool) -> CmdResult {
+    match document.get("id") {
+        Some(Value::String(id)) if id != &target.id => {
+            return Err(CommandError::usage(format!(
+                "the document's id {id:?} differs from the ID argument {:?}",
+                target.id
+            ))
+            .hint("make them the same, or leave id out of the document"));
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(CommandError::usage("the document's id must be a string")),
+        None => {
+            if let Some(map) = document.as_object_mut() {
+                map.insert("id".into(), Value::String(target.id.clone()));
+            }
+        }
+    }
+    let conn = app.cosmos().await?;
+    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
+    let (plan, read_rc) = items::upsert_target(&conn.cosmos, &item).await?;
+    if let UpsertTarget::Replace { .. } = plan {
+        confirm(
+            app,
+            &format!(
+                "item {:?} exists in {}/{}; replace it",
+                item.id, item.database, item.container
+            ),
+            yes,
+        )?;
+    }
+    let rc = items::write(&conn.cosmos, &item, &document, &plan).await?;
+    let verb = match plan {
+        UpsertTarget::Create => "created",
+        UpsertTarget::Replace { .. } => "replaced",
+    };
+    app.ui.success(format!(
+        "{verb} item {:?} in {}/{} ({:.1} RU)",
+        item.id,
+        item.database,
+        item.container,
+        read_rc + rc
+    ));
+    Ok(())
+}
+
+async fn delete(app: &App, target: &ItemTarget, yes: bool) -> CmdResult {
+    let conn = app.cosmos().await?;
+    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
+    confirm(
+        app,
+        &format!(
+            "delete item {:?} from {}/{}",
+            item.id, item.database, item.container
+        ),
+        yes,
+    )?;
+    let rc = items::delete(&conn.cosmos, &item).await?;
+    app.ui.success(format!(
+        "deleted item {:?} from {}/{} ({rc:.1} RU)",
+        item.id, item.database, item.container
+    ));
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Executing an allowed query and printing its documents: the function the `query` command calls
+//! once the policy engine has turned the user's query into a [`QueryPlan`].
+
+use std::io::{IsTerminal as _, Write};
+use std::time::Duration;
+
+use crate::app::App;
+use crate::cli::OutputFormat;
+use crate::cosmos::query::execute;
+use crate::cosmos::{Cosmos, ExecOptions, QueryPlan, QueryStats};
+use crate::error::{CmdResult, CommandError, Exit};
+use crate::output::Ui;
+use crate::output::documents::{self, TableOptions};
+
+/// Runs `plan` against the selected profile's account and writes the documents to stdout in
+/// `format`; the item count and RU charge go to stderr. Returns what it cost (for the audit log).
+pub async fn run_query(app: &App, plan: QueryPlan, format: OutputFormat) -> CmdResult<QueryStats> {
+    run_query_with(app, plan, format, ExecOptions::default()).await
+}
+
+/// [`run_query`] with execution options (page size).
+pub async fn run_query_with(
+    app: &App,
+    plan: QueryPlan,
+    format: OutputFormat,
+    exec: ExecOptions,
+) -> CmdResult<QueryStats> {
+    let conn = app.cosmos().await?;
+    stream_query(
+        &app.ui,
+        &conn.cosmos,
+        &plan,
+        format,
+        exec,
+        Box::new(std::io::stdout()),
+    )
+    .await
+}
+
+/// Streams `plan`'s documents to `out`. Ctrl-C ends the output cleanly (a JSON array is closed,
+/// the count so far is reported) and returns exit 130.
+pub async fn stream_query(
+    ui: &Ui,
+    cosmos: &Cosmos,
+    plan: &QueryPlan,
+    format: OutputFormat,
+    exec: ExecOptions,
+    out: Box<dyn Write>,
+) -> CmdResult<QueryStats> {
+    let table = TableOptions {
+        width: std::io::stdout()
+            .is_terminal()
+            .then(|| comfy_table::Table::new().width())
+            .flatten(),
+        show_system: false,
+    };
+    let mut writer = documents::writer(format, out, table);
+    let spinner = ui.can_animate().then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message("querying…");
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    });
+    let mut stats = QueryStats::default();
+    let finished = {
+        let writer = &mut writer;
+        let spinner = spinner.as_ref();
+        let mut seen: u64 = 0;
+        let run = execute(cosmos, plan, exec, &mut stats, |docs| -> CmdResult {
+            seen += docs.len() as u64;
+            match spinner {
+                Some(pb) => {
+                    pb.set_message(format!("{seen} items…"));
+                    pb.suspend(|| writer.write_page(&docs))
+                }
+                None => writer.write_page(&docs),
+            }
+        });
+        tokio::select! {
+            r = run => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    if let Some(pb) = &spinner {
+        pb.finish_and_clear();
+    }
+    // Close the output even after an error or Ctrl-C, so what was printed stays valid JSON.
+    let closed = writer.finish();
+    if let Some(note) = writer.note() {
+        ui.warn(note);
+    }
+    let interrupted = match finished {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(())) => false,
+        None => true,
+    };
+    closed?;
+    ui.info(summary(&stats));
+    if interrupted {
+        return Err(CommandError::new(Exit::Interrupted, "interrupted")
+            .cause(format!("stopped after {}", summary(&stats))));
+    }
+    Ok(stats)
+}
+
+/// "42 items · 12.3 RU" (and "(truncated by --max-items)").
+#[must_use]
+pub fn summary(stats: &QueryStats) -> String {
+    let noun = if stats.items == 1 { "item" } else { "items" };
+    let mut s = format!("{} {noun} · {:.1} RU", stats.items, stats.request_charge);
+    if stats.truncated {
+        s.push_str(" (stopped at --max-items)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reads_well() {
+        let s = QueryStats {
+            items: 42,
+            request_charge: 12.34,
+            pages: 1,
+            truncated: false,
+        };
+        assert_eq!(summary(&s), "42 items · 12.3 RU");
+        let one = QueryStats { items: 1, ..s };
+        assert_eq!(summary(&one), "1 item · 12.3 RU");
+    }
+}

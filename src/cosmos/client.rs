@@ -1,0 +1,139 @@
+//! Building the Cosmos DB client for a profile: the one place that knows the SDK's knobs.
+//!
+//! - Instance metadata (IMDS, 169.254.169.254): the SDK probes it when its runtime starts unless
+//!   `COSMOS_DISABLE_IMDS` is set — there is no option for it. cosmoscope's `main` sets the variable
+//!   before any thread exists unless the profile asks for `region_proximity`
+//!   ([`disable_imds_probe_before_threads`]); [`build`] refuses to build a client while the probe is
+//!   still enabled for a profile that did not ask for it, so a library caller cannot probe by accident.
+//! - HTTP/2 is on by default; `http2 = false` in the profile forces HTTP/1.1 (local emulators).
+//! - Binary encoding is off: cosmoscope prints JSON, and not every endpoint speaks the binary format.
+//! - TLS trust: the SDK's rustls stack uses the platform verifier, which honours `SSL_CERT_FILE`.
+//! - Throttling (429) is retried by the SDK with the server's `x-ms-retry-after-ms`, bounded here to
+//!   [`THROTTLE_RETRIES`] retries and [`THROTTLE_WAIT`] of waiting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_data_cosmos::options::{
+    BinaryEncodingOptions, ConnectionPoolOptions, OperationOptionsBuilder, Region,
+    ThrottlingRetryOptionsBuilder,
+};
+use azure_data_cosmos::{
+    AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, CosmosRuntime,
+    RoutingStrategy,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::error::{CosmosError, Resource};
+use crate::settings::CosmosSettings;
+
+/// The variable the SDK reads before probing the instance metadata service.
+pub const DISABLE_IMDS_VAR: &str = "COSMOS_DISABLE_IMDS";
+/// Retries after a 429 (so at most this + 1 tries).
+pub const THROTTLE_RETRIES: u32 = 4;
+/// Total time spent waiting on `retry-after` before a 429 is reported.
+pub const THROTTLE_WAIT: Duration = Duration::from_secs(30);
+
+/// Longest a single data-plane request may take (the SDK allows up to 65 s).
+pub const DATAPLANE_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// How the client proves itself to Cosmos DB.
+pub enum CosmosAuth {
+    /// An account key (base64), from the keyring.
+    Key(SecretString),
+    /// An Entra token source: the session's own token, or a broker identity.
+    Token(Arc<dyn TokenCredential>),
+}
+
+impl std::fmt::Debug for CosmosAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CosmosAuth::Key(_) => f.write_str("CosmosAuth::Key(<redacted>)"),
+            CosmosAuth::Token(t) => write!(f, "CosmosAuth::Token({t:?})"),
+        }
+    }
+}
+
+/// A connected client and what it points at.
+pub struct Cosmos {
+    pub client: CosmosClient,
+    pub endpoint: String,
+}
+
+/// Sets `COSMOS_DISABLE_IMDS=1` for this process unless the profile wants region proximity or
+/// the variable is already set. Call it from `main` before the async runtime (or any other
+/// thread) starts: changing the environment is only sound while the process is single-threaded.
+pub fn disable_imds_probe_before_threads(region_proximity: bool) {
+    if region_proximity || std::env::var_os(DISABLE_IMDS_VAR).is_some() {
+        return;
+    }
+    set_disable_imds();
+}
+
+#[allow(unsafe_code)]
+fn set_disable_imds() {
+    // SAFETY: called from `main` before the tokio runtime is built; no other thread exists that
+    // could read the environment concurrently. The SDK offers no option for this probe.
+    unsafe { std::env::set_var(DISABLE_IMDS_VAR, "1") };
+}
+
+/// Builds a client for the profile's endpoint with `auth`.
+pub async fn build(settings: &CosmosSettings, auth: CosmosAuth) -> Result<Cosmos, CosmosError> {
+    // Read the real process environment on purpose: this is the variable the SDK itself reads.
+    if !settings.region_proximity && std::env::var_os(DISABLE_IMDS_VAR).is_none() {
+        return Err(CosmosError::Config(format!(
+            "{DISABLE_IMDS_VAR} is not set, so the SDK would probe the Azure instance metadata \
+             service; set {DISABLE_IMDS_VAR}=1 (cosmoscope does this itself) or region_proximity = true"
+        )));
+    }
+    let endpoint: AccountEndpoint = settings
+        .endpoint
+        .parse()
+        .map_err(|e| CosmosError::Config(format!("endpoint {:?}: {e}", settings.endpoint)))?;
+    let account = match auth {
+        CosmosAuth::Key(key) => AccountReference::with_authentication_key(
+            endpoint,
+            Secret::new(key.expose_secret().to_string()),
+        ),
+        CosmosAuth::Token(cred) => AccountReference::with_credential(endpoint, cred),
+    };
+    let sdk = |e: azure_data_cosmos::CosmosError| {
+        CosmosError::from_sdk(&e, Resource::Account, &settings.endpoint)
+    };
+    let pool = ConnectionPoolOptions::builder()
+        .with_is_http2_allowed(settings.http2)
+        // The SDK's 6 s default cuts off a slow first page of a large export; people wait longer.
+        .with_max_dataplane_request_timeout(DATAPLANE_TIMEOUT)
+        .build()
+        .map_err(sdk)?;
+    let throttling = ThrottlingRetryOptionsBuilder::new()
+        .with_max_retry_count(THROTTLE_RETRIES)
+        .with_max_retry_wait_time(THROTTLE_WAIT)
+        .build();
+    let operation = OperationOptionsBuilder::new()
+        .with_throttling_retry_options(throttling)
+        .build();
+    let runtime = CosmosRuntime::builder()
+        .with_connection_pool(pool)
+        .with_default_operation_options(operation)
+        .build()
+        .await
+        .map_err(sdk)?;
+    let routing = match &settings.region {
+        Some(region) if settings.region_proximity => {
+            RoutingStrategy::ProximityTo(Region::from(region.clone()))
+        }
+        _ => RoutingStrategy::PreferredRegions(Vec::new()),
+    };
+    let client = CosmosClientBuilder::new()
+        .with_runtime(runtime)
+        .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false))
+        .build(account, routing)
+        .await
+        .map_err(sdk)?;
+    Ok(Cosmos {
+        client,
+        endpoint: settings.endpoint.clone(),
+    })
+}

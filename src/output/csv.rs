@@ -1,0 +1,122 @@
+//! `-o csv`: flattened dotted columns (`address.city`), chosen from the first page; arrays and
+//! empty objects as JSON text.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use super::documents::{DocumentWriter, cell_text, flatten, io, lookup};
+use crate::error::CmdResult;
+
+pub struct CsvWriter {
+    out: csv::Writer<Box<dyn Write>>,
+    columns: Option<Vec<String>>,
+    dropped: std::collections::BTreeSet<String>,
+}
+
+impl CsvWriter {
+    #[must_use]
+    pub fn new(out: Box<dyn Write>) -> Self {
+        Self {
+            out: csv::Writer::from_writer(out),
+            columns: None,
+            dropped: std::collections::BTreeSet::new(),
+        }
+    }
+}
+
+fn csv_err(e: csv::Error) -> crate::error::CommandError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io_err) => io(&io_err),
+        other => crate::error::CommandError::runtime(format!("cannot write CSV: {other:?}")),
+    }
+}
+
+/// The union of the flattened paths of `docs`, in order of first appearance.
+#[must_use]
+pub fn columns_of(docs: &[Value]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut cols = Vec::new();
+    for d in docs {
+        let mut flat = Vec::new();
+        if d.is_object() {
+            flatten("", d, &mut flat);
+        } else {
+            flat.push(("value".to_string(), d.clone()));
+        }
+        for (k, _) in flat {
+            if seen.insert(k.clone()) {
+                cols.push(k);
+            }
+        }
+    }
+    cols
+}
+
+impl DocumentWriter for CsvWriter {
+    fn write_page(&mut self, docs: &[Value]) -> CmdResult {
+        if self.columns.is_none() {
+            let cols = columns_of(docs);
+            self.out.write_record(&cols).map_err(csv_err)?;
+            self.columns = Some(cols);
+        }
+        let cols = self.columns.as_deref().unwrap_or_default();
+        for d in docs {
+            let row: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    if c == "value" && !d.is_object() {
+                        cell_text(d)
+                    } else {
+                        lookup(d, c).map(cell_text).unwrap_or_default()
+                    }
+                })
+                .collect();
+            self.out.write_record(&row).map_err(csv_err)?;
+            if d.is_object() {
+                let mut flat = Vec::new();
+                flatten("", d, &mut flat);
+                for (k, _) in flat {
+                    if !cols.contains(&k) {
+                        self.dropped.insert(k);
+                    }
+                }
+            }
+        }
+        self.out.flush().map_err(|e| io(&e))
+    }
+    fn finish(&mut self) -> CmdResult {
+        self.out.flush().map_err(|e| io(&e))
+    }
+    fn note(&self) -> Option<String> {
+        (!self.dropped.is_empty()).then(|| {
+            format!(
+                "columns come from the first page; later documents also had: {} (use -o ndjson for everything)",
+                self.dropped.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::test_support::SharedBuf;
+    use serde_json::json;
+
+    #[test]
+    fn csv_flattens_nested_fields() {
+        let buf = SharedBuf::default();
+        let mut w = CsvWriter::new(Box::new(buf.clone()));
+        w.write_page(&[
+            json!({"id": "1", "address": {"city": "Oslo, N"}, "tags": ["a", "b"]}),
+            json!({"id": "2", "extra": true}),
+        ])
+        .expect("page");
+        w.finish().expect("finish");
+        assert_eq!(
+            buf.text(),
+            "id,address.city,tags,extra\n1,\"Oslo, N\",\"[\"\"a\"\",\"\"b\"\"]\",\n2,,,true\n"
+        );
+    }
+}

@@ -1,0 +1,552 @@
+//! The local Cosmos DB peer (tests/peers/cosmos): certificates from gen-cert.sh, `server.mjs` on
+//! an ephemeral HTTPS port (killed on drop), seeding and cross-checks through the Python SDK.
+//!
+//! The process environment gets `COSMOS_DISABLE_IMDS=1` and `SSL_CERT_FILE=<test CA>` once, before
+//! the first in-process client is built (the SDK reads both from the environment only).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The emulator's well-known key: the peer's default master key.
+pub const EMULATOR_KEY: &str =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+pub fn peer_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cosmos")
+}
+
+pub struct Certs {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn run_ok(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The peer's npm packages and the Python venv come from scripts/test (never installed from a
+/// test: parallel test processes would race).
+fn ensure_installed() {
+    let venv = crate::token::venv_python();
+    assert!(
+        peer_dir().join("node_modules").exists() && venv.exists(),
+        "the Cosmos peer is not installed: run ./scripts/test (npm ci in tests/peers/cosmos, and the venv {})",
+        venv.display()
+    );
+}
+
+/// One CA and server certificate per test process; the process trusts the CA from here on.
+pub fn certs() -> &'static Certs {
+    static CERTS: OnceLock<Certs> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_ok(
+            Command::new("bash")
+                .arg(peer_dir().join("gen-cert.sh"))
+                .arg(dir.path()),
+            "gen-cert.sh",
+        );
+        let certs = Certs {
+            ca: dir.path().join("ca.pem"),
+            cert: dir.path().join("server.pem"),
+            key: dir.path().join("server-key.pem"),
+            _dir: dir,
+        };
+        set_process_env(&certs.ca);
+        certs
+    })
+}
+
+#[allow(unsafe_code)]
+fn set_process_env(ca: &Path) {
+    // SAFETY: done once, inside a OnceLock initialiser that every Cosmos test passes before it
+    // builds a client. The SDK reads these two variables from the process environment only:
+    // COSMOS_DISABLE_IMDS keeps it off 169.254.169.254 (network rule), SSL_CERT_FILE makes its
+    // rustls verifier trust the test CA. Tests that spawn cosmoscope pass them explicitly.
+    unsafe {
+        std::env::set_var("COSMOS_DISABLE_IMDS", "1");
+        std::env::set_var("SSL_CERT_FILE", ca);
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct PeerOptions {
+    pub master_key: Option<String>,
+    pub deny_local_auth: bool,
+    pub gateway_query_limits: bool,
+    pub jwks_uri: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+}
+
+pub struct Peer {
+    child: Child,
+    pub endpoint: String,
+    pub port: u16,
+    pub key: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    pub fn start() -> Peer {
+        Self::start_with(PeerOptions::default())
+    }
+
+    pub fn start_with(options: PeerOptions) -> Peer {
+        ensure_installed();
+        let certs = certs();
+        let mut cmd = Command::new("node");
+        cmd.arg("server.mjs")
+            .args(["--port", "0", "--cert"])
+            .arg(&certs.cert)
+            .arg("--key")
+            .arg(&certs.key)
+            .current_dir(peer_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(k) = &options.master_key {
+            cmd.args(["--master-key", k]);
+        }
+        if options.deny_local_auth {
+            cmd.arg("--deny-local-auth");
+        }
+        if options.gateway_query_limits {
+            cmd.arg("--gateway-query-limits");
+        }
+        if let Some(u) = &options.jwks_uri {
+            cmd.args(["--jwks-uri", u]);
+        }
+        if let Some(f) = &options.jwks_file {
+            cmd.arg("--jwks-file").arg(f);
+        }
+        if let Some(a) = &options.audience {
+            cmd.args(["--audience", a]);
+        }
+        if let Some(i) = &options.issuer {
+            cmd.args(["--issuer", i]);
+        }
+        let mut child = cmd.spawn().expect("start node server.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the peer printed its start-up line within 30 s");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up line {line:?}: {e}"));
+        let endpoint = v["endpoint"].as_str().expect("endpoint").to_string();
+        let port = u16::try_from(v["port"].as_u64().expect("port")).expect("port");
+        Peer {
+            child,
+            endpoint,
+            port,
+            key: options
+                .master_key
+                .unwrap_or_else(|| EMULATOR_KEY.to_string()),
+        }
+    }
+
+    fn python() -> Command {
+        let mut cmd = Command::new(crate::token::venv_python());
+        cmd.current_dir(peer_dir())
+            .env("REQUESTS_CA_BUNDLE", &certs().ca)
+            .env("COSMOS_DISABLE_IMDS", "1");
+        cmd
+    }
+
+    /// Seeds fixtures/shop.json (database `shop`).
+    pub fn seed_shop(&self) {
+        let mut cmd = Self::python();
+        cmd.arg("seed.py")
+            .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
+            .arg(&certs().ca)
+            .args(["--fixture", "fixtures/shop.json"]);
+        run_ok(&mut cmd, "seed.py");
+    }
+
+    /// Generates `n` ~1 KB documents into `database`/`container` (pk `/pk`).
+    pub fn seed_generated(&self, database: &str, container: &str, n: usize) {
+        let mut cmd = Self::python();
+        cmd.arg("seed.py")
+            .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
+            .arg(&certs().ca)
+            .args([
+                "--database",
+                database,
+                "--container",
+                container,
+                "--generate",
+                &n.to_string(),
+            ]);
+        run_ok(&mut cmd, "seed.py --generate");
+    }
+
+    /// What the Python SDK returns for a query (the independent second client).
+    pub fn pyquery(
+        &self,
+        database: &str,
+        container: &str,
+        sql: &str,
+        params: &[(&str, Value)],
+        partition_key: Option<&Value>,
+    ) -> Vec<Value> {
+        let mut cmd = Self::python();
+        cmd.arg("pyquery.py")
+            .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
+            .arg(&certs().ca)
+            .args([
+                "--database",
+                database,
+                "--container",
+                container,
+                "--query",
+                sql,
+            ]);
+        for (name, value) in params {
+            cmd.arg("--param").arg(format!("{name}={value}"));
+        }
+        if let Some(pk) = partition_key {
+            cmd.arg("--partition-key").arg(pk.to_string());
+        }
+        let out = cmd.output().expect("pyquery.py");
+        assert!(
+            out.status.success(),
+            "pyquery.py {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_ndjson(&out.stdout)
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let ca = std::fs::read(&certs().ca).expect("ca.pem");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
+            .build()
+            .expect("client");
+        let mut req = client.request(
+            method,
+            format!("{}{}", self.endpoint, path.trim_start_matches('/')),
+        );
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin request");
+        assert!(
+            resp.status().is_success(),
+            "admin {path}: {}",
+            resp.status()
+        );
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn clear_faults(&self) {
+        self.admin(reqwest::Method::DELETE, "/__admin/faults", None)
+            .await;
+    }
+
+    /// Queues faults (`POST /__admin/faults`).
+    pub async fn fault(&self, fault: Value) {
+        self.admin(reqwest::Method::POST, "/__admin/faults", Some(fault))
+            .await;
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/__admin/stats", None)
+            .await
+    }
+
+    pub async fn reset_stats(&self) {
+        self.admin(reqwest::Method::DELETE, "/__admin/stats", None)
+            .await;
+    }
+}
+
+pub fn parse_ndjson(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// A temporary HOME with XDG dirs and a config file for a `credential = "key"` profile.
+pub struct CliEnv {
+    pub home: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl CliEnv {
+    pub fn new(peer: &Peer, extra_cosmos: &str) -> CliEnv {
+        let home = tempfile::tempdir().expect("home");
+        let config_dir = home.path().join(".config/cosmoscope");
+        std::fs::create_dir_all(&config_dir).expect("config dir");
+        std::fs::create_dir_all(home.path().join(".local/state")).expect("state dir");
+        let config = config_dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"default_profile = "local"
+
+[profiles.local]
+issuer = "https://127.0.0.1:1/"
+client_id = "cosmoscope-tests"
+store = "keyutils"
+
+[profiles.local.cosmos]
+endpoint = "{}"
+database = "shop"
+credential = "key"
+http2 = false
+{extra_cosmos}
+"#,
+                peer.endpoint
+            ),
+        )
+        .expect("config");
+        CliEnv { home, config }
+    }
+
+    /// `cosmoscope ARGS…` inside a fresh session keyring, with a cleared environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("keyctl");
+        cmd.args(["session", "-"])
+            .arg(env!("CARGO_BIN_EXE_cosmoscope"))
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
+            .env("XDG_STATE_HOME", self.home.path().join(".local/state"))
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("COSMOS_DISABLE_IMDS", "1")
+            .env("SSL_CERT_FILE", &certs().ca)
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs cosmoscope with `stdin` text; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.run_env(args, stdin, &[])
+    }
+
+    /// [`Self::run`] with extra environment variables.
+    pub fn run_env(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        envs: &[(&str, &str)],
+    ) -> (i32, String, String) {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cosmoscope");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `account-key set` then `args` in one session keyring (keyutils keys live in it).
+    pub fn run_with_key(&self, key: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+        self.run_with_key_env(key, args, stdin, &[])
+    }
+
+    /// [`Self::run_with_key`] with extra environment variables.
+    pub fn run_with_key_env(
+        &self,
+        key: &str,
+        args: &[&str],
+        stdin: &str,
+        envs: &[(&str, &str)],
+    ) -> (i32, String, String) {
+        use std::io::Write as _;
+        let exe = env!("CARGO_BIN_EXE_cosmoscope");
+        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        let script = format!(
+            "printf '%s' \"$KEY\" | {exe} account-key set >/dev/null 2>&1 || exit 99; \
+             {exe} {}; rc=$?; {exe} account-key remove >/dev/null 2>&1; exit $rc",
+            quoted.join(" ")
+        );
+        let template = self.command(&[]);
+        let mut sh = Command::new("keyctl");
+        sh.args(["session", "-", "sh", "-c", &script]).env_clear();
+        for (k, v) in template.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        sh.env("KEY", key);
+        sh.envs(envs.iter().copied());
+        let mut child = sh
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("stdin");
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// RS256 keys for AAD-style tokens (jwt-tool.mjs), and tokens signed with them.
+pub struct JwtKeys {
+    dir: tempfile::TempDir,
+}
+
+impl JwtKeys {
+    pub fn generate() -> JwtKeys {
+        ensure_installed();
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_ok(
+            Command::new("node")
+                .arg("jwt-tool.mjs")
+                .arg("keygen")
+                .arg(dir.path())
+                .current_dir(peer_dir()),
+            "jwt-tool keygen",
+        );
+        JwtKeys { dir }
+    }
+
+    pub fn jwks(&self) -> PathBuf {
+        self.dir.path().join("jwks.json")
+    }
+
+    pub fn private(&self) -> PathBuf {
+        self.dir.path().join("private.jwk.json")
+    }
+
+    pub fn sign(&self, audience: &str, issuer: &str) -> String {
+        let out = Command::new("node")
+            .arg("jwt-tool.mjs")
+            .arg("sign")
+            .arg(self.private())
+            .args(["--aud", audience, "--iss", issuer])
+            .current_dir(peer_dir())
+            .output()
+            .expect("jwt-tool sign");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// tests/peers/cosmos/token-endpoint.mjs: a loopback HTTPS Entra-style token endpoint.
+pub struct TokenEndpoint {
+    child: Child,
+    pub authority_host: String,
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TokenEndpoint {
+    pub fn start(
+        keys: &JwtKeys,
+        client_id: &str,
+        client_secret: &str,
+        issuer: &str,
+    ) -> TokenEndpoint {
+        let certs = certs();
+        let mut child = Command::new("node")
+            .arg("token-endpoint.mjs")
+            .arg("--cert")
+            .arg(&certs.cert)
+            .arg("--key")
+            .arg(&certs.key)
+            .arg("--jwk")
+            .arg(keys.private())
+            .args([
+                "--client-id",
+                client_id,
+                "--client-secret",
+                client_secret,
+                "--iss",
+                issuer,
+            ])
+            .current_dir(peer_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start token-endpoint.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the token endpoint started");
+        let v: Value = serde_json::from_str(&line).expect("start-up line");
+        TokenEndpoint {
+            child,
+            authority_host: v["authority_host"]
+                .as_str()
+                .expect("authority_host")
+                .to_string(),
+        }
+    }
+}

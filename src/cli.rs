@@ -149,6 +149,17 @@ Examples:
   cosmoscope key remove yubikey-blue"
     )]
     Key(KeyCommand),
+    /// Run a query inside your grants: checked by the policy, pinned to your partitions, audited
+    #[command(after_help = "\
+Examples:
+  cosmoscope query --container orders \"SELECT c.id, c.total FROM c WHERE c.status = 'open'\"
+  cosmoscope query --container orders -o ndjson --file report.sql > out.ndjson
+  cosmoscope query --container orders --param tenant='\"t1\"' \"SELECT * FROM c WHERE c.tenant_id = @tenant\"
+  echo \"SELECT VALUE COUNT(1) FROM c\" | cosmoscope query --container orders --partition-key '\"t1\"' -
+
+Results stream page by page (memory stays flat); the item count and RU charge go to stderr.
+Exits 4 when the policy denies the query (every failed rule is listed), 2 on a syntax error.")]
+    Query(QueryArgs),
     /// Point operations on one item: get, upsert (create or replace), delete
     #[command(
         subcommand,
@@ -496,4 +507,29 @@ pub enum AccountKeyCommand {
     Set,
     /// Delete the profile's account key from the keyring
     Remove,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The query ("-" reads it from stdin)
+    #[arg(value_name = "SQL")]
+    pub sql: Option<String>,
+    /// Read the query from a file
+    #[arg(long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    /// Database [default: the profile's]
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Container to query
+    #[arg(long, short = 'c', value_name = "NAME")]
+    pub container: String,
+    /// Run in one partition: a JSON value (an array for hierarchical keys)
+    #[arg(long, value_name = "JSON")]
+    pub partition_key: Option<String>,
+    /// Query parameter as NAME=JSON, e.g. --param tenant='"t1"'
+    #[arg(long = "param", value_name = "NAME=JSON")]
+    pub params: Vec<String>,
+    /// Stop after this many items (the grant's max_items also applies)
+    #[arg(long, value_name = "N")]
+    pub max_items: Option<u64>,
 }

@@ -11,6 +11,7 @@ pub mod login;
 pub mod logout;
 pub mod ls;
 pub mod policy;
+pub mod query;
 pub mod run_query;
 pub mod status;
 pub mod token;
@@ -45,6 +46,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Doctor => doctor::run(app).await,
         Command::Key(cmd) => key::run(app, cmd).await,
         Command::Completions(args) => completions::run(app, &args),
+        Command::Query(args) => query::run(app, &args).await,
         Command::Item(command) => item::run(app, command).await,
         Command::Ls(args) => ls::run(app, &args).await,
         Command::AccountKey(command) => account_key::run(app, &command),

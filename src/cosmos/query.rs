@@ -29,8 +29,24 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// The plan of a query the policy engine allowed: its normalised text (what was analysed is
+    /// what runs), parameters, and the partitions it is pinned to.
     #[must_use]
-    #[allow(dead_code)] // the policy engine's `ScopedQuery` is its caller
+    pub(crate) fn from_scoped(s: &crate::policy::ScopedQuery) -> Option<Self> {
+        Some(Self::new(
+            s.database().to_string(),
+            s.container().to_string(),
+            s.sql()?.to_string(),
+            s.params()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            s.partition_keys().map(<[Vec<Value>]>::to_vec),
+            s.max_items(),
+        ))
+    }
+
+    #[must_use]
     pub(crate) fn new(
         database: String,
         container: String,

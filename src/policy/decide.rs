@@ -205,6 +205,9 @@ pub fn decide(policy: &Policy, claims: &Value, req: &Request) -> Decision {
         let paths: Vec<&str> = q.partition_key_paths.iter().map(String::as_str).collect();
         partition_scope(&q.ast, &paths, &q.params)
     });
+    // Every grant that allows the request is a candidate; the broadest wins (one not pinned to
+    // partitions over one that is), so a person with two roles gets what the wider role grants.
+    let mut best: Option<(usize, &Role, usize, ScopedQuery)> = None;
     for role in &policy.roles {
         if !role.when.matches(claims) {
             not_matched.push(Reason {
@@ -222,31 +225,37 @@ pub fn decide(policy: &Policy, claims: &Value, req: &Request) -> Decision {
         for (i, grant) in role.grants.iter().enumerate() {
             match check_grant(role, i, grant, claims, req, scope.as_ref()) {
                 Ok(scoped) => {
-                    let pin = match scoped.partition_keys() {
-                        None => "any partition".to_string(),
-                        Some(p) => format!("partition keys {}", values_list(p)),
-                    };
-                    let what = match req.action {
-                        Action::Query => "query".to_string(),
-                        a => a.to_string(),
-                    };
-                    return Decision {
-                        allowed: true,
-                        reasons: vec![Reason {
-                            kind: ReasonKind::Allowed,
-                            role: Some(role.name.clone()),
-                            grant: Some(i + 1),
-                            message: format!(
-                                "{} allows {what} on {}/{} ({pin})",
-                                scoped.grant, req.database, req.container
-                            ),
-                        }],
-                        scoped: Some(scoped),
-                    };
+                    let breadth = usize::from(scoped.partition_keys().is_none());
+                    if best.as_ref().is_none_or(|(b, ..)| breadth > *b) {
+                        best = Some((breadth, role, i, scoped));
+                    }
                 }
                 Err(mut f) => failures.append(&mut f),
             }
         }
+    }
+    if let Some((_, role, i, scoped)) = best {
+        let pin = match scoped.partition_keys() {
+            None => "any partition".to_string(),
+            Some(p) => format!("partition keys {}", values_list(p)),
+        };
+        let what = match req.action {
+            Action::Query => "query".to_string(),
+            a => a.to_string(),
+        };
+        return Decision {
+            allowed: true,
+            reasons: vec![Reason {
+                kind: ReasonKind::Allowed,
+                role: Some(role.name.clone()),
+                grant: Some(i + 1),
+                message: format!(
+                    "{} allows {what} on {}/{} ({pin})",
+                    scoped.grant, req.database, req.container
+                ),
+            }],
+            scoped: Some(scoped),
+        };
     }
     if failures.is_empty() {
         failures.push(Reason {

@@ -113,6 +113,25 @@ impl<'a> Sessions<'a> {
         self
     }
 
+    /// A verified security-key touch for `require_fido2` grants: asks for it (when a person is
+    /// there) and records when it happened in the session file.
+    pub async fn step_up(&self) -> Result<u64, SessionError> {
+        let ctx = match &self.fido2 {
+            Some(ctx) if self.interactive => ctx,
+            _ => return Err(SessionError::TouchRequired),
+        };
+        let touch = fido2::step_up(ctx).await?;
+        if let Some(mut info) = self.current()? {
+            info.fido2_at = Some(touch.at);
+            self.paths.write_info(&info)?;
+        }
+        let _ = self.audit(
+            Record::new(&self.profile.name, "step_up", "ok")
+                .detail(format!("key {:?}", touch.label)),
+        );
+        Ok(touch.at)
+    }
+
     /// When the profile has enrolled keys: one touch that can seal (and open) its secrets.
     pub async fn sealing_key(
         &self,

@@ -19,4 +19,5 @@ mod login;
 mod policy;
 mod policy_corpus;
 mod policy_props;
+mod scoped;
 mod token;

@@ -1,0 +1,274 @@
+//! The main job end to end: a device-code login at the real OpenID provider, then `query` against
+//! the Cosmos DB peer, which verifies the session's own token (`credential = "entra"`) against the
+//! provider's JWKS. The policy decides; partition-scoped grants are pinned so Cosmos itself enforces
+//! the scope; every run is audited. Credentials printed by `token`/`exec` are used by the Python SDK.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::cosmos_peer::{Peer, PeerOptions, certs, parse_ndjson};
+use crate::harness::TestEnv;
+use crate::login::{login_as, setup, stored_tokens};
+use crate::oidc::Oidc;
+use crate::policy::POLICY;
+use crate::require;
+
+const AUDIENCE: &str = "https://cosmos-gateway.test";
+
+/// Provider + Cosmos peer (seeded with the shop fixture) + a `dev` profile using the session token.
+fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
+    let (oidc, env) = setup(&[], "cosmoscope-cli")?;
+    if !crate::cosmos_peer::peer_dir().join("node_modules").exists()
+        || !crate::token::venv_python().exists()
+    {
+        return None;
+    }
+    let peer = Peer::start_with(PeerOptions {
+        jwks_uri: Some(format!("{}/jwks", oidc.issuer)),
+        audience: Some(AUDIENCE.into()),
+        issuer: Some(oidc.issuer.clone()),
+        ..PeerOptions::default()
+    });
+    peer.seed_shop();
+    let env = env.with_env("SSL_CERT_FILE", certs().ca.to_str().expect("utf8"));
+    std::fs::write(env.config_dir().join("policy.toml"), POLICY).expect("policy");
+    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    use std::fmt::Write as _;
+    let _ = write!(
+        cfg,
+        "\n[profiles.dev.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\ncredential = \"entra\"\nhttp2 = false\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n",
+        peer.endpoint
+    );
+    env.write_config(&cfg);
+    login_as(&env, &oidc, user).ok();
+    Some((oidc, peer, env))
+}
+
+macro_rules! stack_or_skip {
+    ($user:expr) => {{
+        let s = stack($user);
+        require!(
+            s.is_some(),
+            "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
+        );
+        s.expect("checked")
+    }};
+}
+
+fn tenants(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter()
+        .filter_map(|d| d["tenant_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_partition_scoped_grant_reads_only_its_partitions() {
+    let (_oidc, peer, env) = stack_or_skip!("alice");
+    // The query's text touches every tenant; alice's grant is pinned to her tenant_id claim (t1).
+    let run = env.run(&[
+        "query",
+        "--container",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.id, c.tenant_id, c.total FROM c",
+    ]);
+    run.ok();
+    let docs = parse_ndjson(run.stdout.as_bytes());
+    assert!(!docs.is_empty());
+    assert_eq!(
+        tenants(&docs),
+        BTreeSet::from(["t1".to_string()]),
+        "only alice's partition"
+    );
+    let expected = peer.pyquery(
+        "shop",
+        "orders",
+        "SELECT c.id, c.tenant_id, c.total FROM c",
+        &[],
+        Some(&json!("t1")),
+    );
+    assert_eq!(
+        docs, expected,
+        "the same documents the Python SDK reads from partition t1"
+    );
+    run.stderr_has(&format!("{} items", docs.len()));
+
+    let last = env.audit().last().cloned().expect("audited");
+    assert_eq!(
+        (last["action"].as_str(), last["decision"].as_str()),
+        (Some("query"), Some("allowed"))
+    );
+    assert_eq!(last["items"].as_u64(), Some(docs.len() as u64));
+    assert!(
+        last["request_charge"].as_f64().is_some() && last["duration_ms"].as_u64().is_some(),
+        "{last}"
+    );
+    assert_eq!(last["container"], "orders");
+    assert!(
+        last["query"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("SELECT"))
+    );
+}
+
+#[test]
+fn denials_exit_4_with_every_reason_and_are_audited() {
+    let (_oidc, _peer, env) = stack_or_skip!("alice");
+    env.run(&["query", "-c", "orders", "SELECT * FROM c"])
+        .code(4)
+        .stderr_has("denied by policy")
+        .stderr_has("card_number");
+    env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "SELECT c.id FROM c WHERE c.tenant_id = 't2'",
+    ])
+    .code(4)
+    .stderr_has("outside the grant's keys");
+    env.run(&["query", "-c", "payments", "SELECT c.id FROM c"])
+        .code(1)
+        .stderr_has("not found");
+    env.run(&["query", "-c", "orders", "SELECT c.id FROM c WHERE"])
+        .code(2)
+        .stderr_has("syntax error");
+    let denied: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| r["action"] == "query" && r["decision"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert!(denied[0]["reasons"].to_string().contains("card_number"));
+}
+
+#[test]
+fn an_unrestricted_grant_reads_every_partition_with_parameters() {
+    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let sql = "SELECT c.id, c.tenant_id FROM c WHERE c.total > @min";
+    let run = env.run(&[
+        "query", "-c", "orders", "-o", "ndjson", sql, "--param", "min=50",
+    ]);
+    run.ok();
+    let docs = parse_ndjson(run.stdout.as_bytes());
+    let expected = peer.pyquery("shop", "orders", sql, &[("@min", json!(50))], None);
+    assert_eq!(docs, expected);
+    assert!(tenants(&docs).len() > 1, "bob sees every tenant");
+    let json = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "json",
+        "SELECT VALUE c.id FROM c",
+        "--max-items",
+        "3",
+    ]);
+    json.ok();
+    assert_eq!(
+        serde_json::from_str::<Value>(&json.stdout)
+            .expect("json array")
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    let table = env.run(&[
+        "query",
+        "-c",
+        "customers",
+        "SELECT c.id, c.name FROM c WHERE c.tenant_id = 't2'",
+    ]);
+    table.ok();
+    assert!(
+        table.stdout.contains("ID")
+            && table.stdout.contains("NAME")
+            && table.stdout.contains("c002"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
+    let (oidc, peer, env) = stack_or_skip!("bob");
+    let token: Value = serde_json::from_slice(
+        &env.cmd()
+            .args(["token", "--format", "json"])
+            .output()
+            .expect("token")
+            .stdout,
+    )
+    .expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let pyquery = |auth: &[&str], extra_env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(crate::token::venv_python());
+        cmd.current_dir(crate::cosmos_peer::peer_dir())
+            .env("REQUESTS_CA_BUNDLE", &certs().ca)
+            .env("COSMOS_DISABLE_IMDS", "1")
+            .arg("pyquery.py")
+            .args(["--endpoint", &peer.endpoint, "--ca"])
+            .arg(&certs().ca)
+            .args(auth)
+            .args([
+                "--database",
+                "shop",
+                "--container",
+                "customers",
+                "--query",
+                "SELECT VALUE c.id FROM c",
+            ]);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("python")
+    };
+    let ok = pyquery(&["--token", &token], &[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(parse_ndjson(&ok.stdout).len(), 12);
+    // A token with one character changed is refused by the server (401 → the script's exit 5).
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let bad = pyquery(
+        &["--token", &String::from_utf8(forged).expect("ascii")],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(5));
+
+    // Inside `cosmoscope exec`, the child reads COSMOS_TOKEN from its environment.
+    let script = crate::cosmos_peer::peer_dir().join("pyquery.py");
+    let run = env
+        .cmd()
+        .current_dir(crate::cosmos_peer::peer_dir())
+        .env("REQUESTS_CA_BUNDLE", &certs().ca)
+        .args(["exec", "--"])
+        .arg(crate::token::venv_python())
+        .arg(script)
+        .args(["--endpoint", &peer.endpoint, "--ca"])
+        .arg(&certs().ca)
+        .args([
+            "--token-env",
+            "COSMOS_TOKEN",
+            "--database",
+            "shop",
+            "--container",
+            "orders",
+            "--query",
+            "SELECT VALUE c.id FROM c",
+        ])
+        .output()
+        .expect("exec");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(parse_ndjson(&run.stdout).len(), 30);
+    let _ = &oidc;
+    env.assert_no_secrets(&stored_tokens(&env, &oidc.issuer));
+}

@@ -4,6 +4,7 @@
 //! the scope; every run is audited. Credentials printed by `token`/`exec` are used by the Python SDK.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -34,7 +35,6 @@ fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
     let env = env.with_env("SSL_CERT_FILE", certs().ca.to_str().expect("utf8"));
     std::fs::write(env.config_dir().join("policy.toml"), POLICY).expect("policy");
     let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
-    use std::fmt::Write as _;
     let _ = write!(
         cfg,
         "\n[profiles.dev.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\ncredential = \"entra\"\nhttp2 = false\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n",

@@ -1,29 +1,67 @@
-//! `cosmoscope item get|upsert|delete`: point operations on one item.
-//!
-//! TODO(policy): once the policy engine lands, check the `read`/`upsert`/`delete` grant here
-//! before connecting.
+//! `cosmoscope item get|upsert|delete`: point operations on one item, each checked by the policy
+//! (`read`, `upsert`, `delete` on that container and partition key) and audited.
 
 use std::io::{IsTerminal as _, Read as _};
 
 use serde_json::Value;
 
 use crate::app::App;
+use crate::audit::Record;
 use crate::cli::{ItemCommand, ItemTarget, OutputFormat};
+use crate::commands::guard::{self, Guard};
 use crate::commands::run_query::summary;
 use crate::cosmos::QueryStats;
 use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg};
 use crate::error::{CmdResult, CommandError};
 use crate::output::documents::{self, TableOptions};
+use crate::policy::{Action, Request};
 
 pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
-    match command {
-        ItemCommand::Get(target) => get(app, &target).await,
-        ItemCommand::Upsert(args) => {
-            let document = read_document(args.file.as_deref())?;
-            upsert(app, &args.target, document, args.yes).await
+    let (target, action) = match &command {
+        ItemCommand::Get(t) => (t, Action::Read),
+        ItemCommand::Upsert(a) => (&a.target, Action::Upsert),
+        ItemCommand::Delete(a) => (&a.target, Action::Delete),
+    };
+    let started = std::time::Instant::now();
+    let (config, profile) = app.profile()?;
+    let audit = app.audit(&config);
+    let mut record = Record::new(&profile.name, &format!("item.{action}"), "denied");
+    record.container = Some(target.container.clone());
+    record.detail = Some(format!("id {:?}", target.id));
+    let outcome = async {
+        let guard = Guard::open(app, &config, &profile, &audit, &mut record).await?;
+        let database = target
+            .database
+            .clone()
+            .or_else(|| profile.cosmos.as_ref().and_then(|c| c.database.clone()))
+            .ok_or_else(|| {
+                CommandError::usage("no database given")
+                    .hint("pass --database NAME, or set database in the profile's [cosmos] table")
+            })?;
+        record.database = Some(database.clone());
+        let item = item_ref(database.clone(), target)?;
+        let request = Request {
+            database,
+            container: target.container.clone(),
+            action,
+            query: None,
+            partition_key: Some(item.partition_key.clone()),
+            max_items: None,
+            fido2_fresh: false,
+        };
+        guard.allow(request, &mut record).await?;
+        match &command {
+            ItemCommand::Get(target) => get(app, target).await,
+            ItemCommand::Upsert(args) => {
+                let document = read_document(args.file.as_deref())?;
+                upsert(app, &args.target, document, args.yes).await
+            }
+            ItemCommand::Delete(args) => delete(app, &args.target, args.yes).await,
         }
-        ItemCommand::Delete(args) => delete(app, &args.target, args.yes).await,
     }
+    .await;
+    guard::finish(app, &audit, record, &outcome, started);
+    outcome
 }
 
 fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {

@@ -1,16 +1,36 @@
-//! `cosmoscope ls [databases|containers]`: what the account holds.
-//!
-//! TODO(policy): once the policy engine lands, show only what the session's grants name.
+//! `cosmoscope ls [databases|containers]`: what the account holds that the session's grants name
+//! (a grant for `"*"` shows everything at its level).
 
 use comfy_table::{Table, presets::NOTHING};
 use serde_json::json;
 
 use crate::app::App;
+use crate::audit::Record;
 use crate::cli::{LsArgs, LsWhat, OutputFormat};
+use crate::commands::guard::Guard;
 use crate::cosmos::items;
 use crate::error::CmdResult;
+use crate::policy::Grant;
 
 pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
+    let (config, profile) = app.profile()?;
+    let audit = app.audit(&config);
+    let mut record = Record::new(&profile.name, "ls", "ok");
+    let guard = Guard::open(app, &config, &profile, &audit, &mut record).await?;
+    let grants: Vec<&Grant> = guard
+        .policy
+        .roles
+        .iter()
+        .filter(|r| r.when.matches(guard.claims()))
+        .flat_map(|r| r.grants.iter())
+        .collect();
+    let db_visible = |db: &str| grants.iter().any(|g| g.database == "*" || g.database == db);
+    let container_visible = |db: &str, c: &str| {
+        grants.iter().any(|g| {
+            (g.database == "*" || g.database == db)
+                && g.containers.iter().any(|x| x == "*" || x == c)
+        })
+    };
     let conn = app.cosmos().await?;
     let what = args.what.unwrap_or(
         if args.database.is_some() || conn.settings.database.is_some() {
@@ -23,6 +43,7 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
         LsWhat::Databases => items::list_databases(&conn.cosmos)
             .await?
             .into_iter()
+            .filter(|id| db_visible(id))
             .map(|id| json!({"id": id}))
             .collect(),
         LsWhat::Containers => {
@@ -30,6 +51,7 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
             items::list_containers(&conn.cosmos, &database)
                 .await?
                 .into_iter()
+                .filter(|(id, _)| container_visible(&database, id))
                 .map(|(id, paths)| json!({"id": id, "database": database, "partition_key_paths": paths}))
                 .collect()
         }

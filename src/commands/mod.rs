@@ -4,6 +4,7 @@ pub mod account_key;
 pub mod completions;
 pub mod doctor;
 pub mod exec;
+pub mod guard;
 pub mod init;
 pub mod item;
 pub mod key;

@@ -300,10 +300,13 @@ pub fn parse_ndjson(bytes: &[u8]) -> Vec<Value> {
 pub struct CliEnv {
     pub home: tempfile::TempDir,
     pub config: PathBuf,
+    /// The provider `bob` (roles admin, support) is logged in at: data commands need a session.
+    _oidc: crate::oidc::Oidc,
 }
 
 impl CliEnv {
     pub fn new(peer: &Peer, extra_cosmos: &str) -> CliEnv {
+        let oidc = crate::oidc::Oidc::start(&[]);
         let home = tempfile::tempdir().expect("home");
         let config_dir = home.path().join(".config/cosmoscope");
         std::fs::create_dir_all(&config_dir).expect("config dir");
@@ -315,9 +318,14 @@ impl CliEnv {
                 r#"default_profile = "local"
 
 [profiles.local]
-issuer = "https://127.0.0.1:1/"
-client_id = "cosmoscope-tests"
-store = "keyutils"
+issuer = "{issuer}"
+client_id = "cosmoscope-cli"
+audience = "https://cosmos-gateway.test"
+roles_claim = "https://cosmoscope.test/roles"
+store = "secret-service"
+
+[profiles.local.policy]
+file = "policy.toml"
 
 [profiles.local.cosmos]
 endpoint = "{}"
@@ -326,11 +334,44 @@ credential = "key"
 http2 = false
 {extra_cosmos}
 "#,
-                peer.endpoint
+                peer.endpoint,
+                issuer = oidc.issuer,
             ),
         )
         .expect("config");
-        CliEnv { home, config }
+        std::fs::write(config_dir.join("policy.toml"), crate::policy::POLICY).expect("policy");
+        let env = CliEnv {
+            home,
+            config,
+            _oidc: oidc,
+        };
+        env.login_as("bob");
+        env
+    }
+
+    /// A device-code login approved at the provider.
+    fn login_as(&self, user: &str) {
+        use std::io::BufRead as _;
+        let mut child = self
+            .command(&["login", "-o", "json", "--no-browser"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("login");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("event");
+        let ev: Value = serde_json::from_str(&first).expect("device_code event");
+        self._oidc
+            .approve(ev["user_code"].as_str().expect("user_code"), user);
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `cosmoscope ARGS…` inside a fresh session keyring, with a cleared environment.
@@ -347,6 +388,9 @@ http2 = false
             .env("COSMOS_DISABLE_IMDS", "1")
             .env("SSL_CERT_FILE", &certs().ca)
             .env("NO_COLOR", "1");
+        if let Some(bus) = std::env::var_os("DBUS_SESSION_BUS_ADDRESS") {
+            cmd.env("DBUS_SESSION_BUS_ADDRESS", bus);
+        }
         cmd
     }
 

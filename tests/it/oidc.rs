@@ -12,7 +12,6 @@ pub struct Oidc {
     pub issuer: String,
     /// The peer's whole first line (the federation peer also names its CI issuer there).
     pub hello: Value,
-    http: reqwest::blocking::Client,
 }
 
 pub fn peer_dir(name: &str) -> PathBuf {
@@ -57,30 +56,36 @@ impl Oidc {
             child,
             issuer,
             hello: v,
-            http: reqwest::blocking::Client::new(),
         }
+    }
+
+    /// One admin request on a thread of its own: the blocking client must never live inside an
+    /// async test's runtime.
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/__admin/{path}", self.issuer);
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut req = client.request(method, &url);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().expect("admin call");
+            let status = resp.status();
+            let v: Value = resp.json().unwrap_or(Value::Null);
+            assert!(status.is_success(), "admin {url} failed: {status} {v}");
+            v
+        })
+        .join()
+        .expect("admin thread")
     }
 
     #[allow(clippy::needless_pass_by_value)] // json!() literals read best inline
     pub fn admin(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/__admin/{path}", self.issuer))
-            .json(&body)
-            .send()
-            .expect("admin call");
-        let status = resp.status();
-        let v: Value = resp.json().unwrap_or(Value::Null);
-        assert!(status.is_success(), "admin {path} failed: {status} {v}");
-        v
+        self.call(reqwest::Method::POST, path, Some(body))
     }
 
     pub fn stats(&self) -> Value {
-        self.http
-            .get(format!("{}/__admin/stats", self.issuer))
-            .send()
-            .and_then(reqwest::blocking::Response::json)
-            .expect("stats")
+        self.call(reqwest::Method::GET, "stats", None)
     }
 
     pub fn token_requests(&self, grant: &str) -> u64 {

@@ -272,3 +272,68 @@ fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
     let _ = &oidc;
     env.assert_no_secrets(&stored_tokens(&env, &oidc.issuer));
 }
+
+#[test]
+fn point_operations_and_listing_follow_the_grants() {
+    let (_oidc, _peer, env) = stack_or_skip!("alice");
+    // alice's support grant: query and read in her tenant, no delete; deny_fields forbid point
+    // reads (a point read returns the whole document, card_number included).
+    env.run(&[
+        "item",
+        "delete",
+        "--container",
+        "orders",
+        "--partition-key",
+        "\"t1\"",
+        "o007",
+        "--yes",
+    ])
+    .code(4)
+    .stderr_has("action \"delete\"");
+    env.run(&[
+        "item",
+        "get",
+        "--container",
+        "customers",
+        "--partition-key",
+        "\"t1\"",
+        "c001",
+    ])
+    .code(4);
+    let ls = env.run(&["ls", "containers", "-o", "json"]);
+    ls.ok();
+    let ids: Vec<String> = serde_json::from_str::<Vec<Value>>(&ls.stdout)
+        .expect("json")
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids, ["customers", "orders"]);
+    let audited: Vec<(String, String)> = env
+        .audit()
+        .iter()
+        .filter(|r| r["action"].as_str().is_some_and(|a| a.starts_with("item.")))
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").to_string(),
+                r["decision"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("item.delete".to_string(), "denied".to_string()),
+            ("item.read".to_string(), "denied".to_string())
+        ]
+    );
+}
+
+#[test]
+fn without_a_session_nothing_runs() {
+    let (_oidc, _peer, env) = stack_or_skip!("bob");
+    env.run(&["logout"]).ok();
+    env.run(&["query", "-c", "orders", "SELECT c.id FROM c"])
+        .code(3)
+        .stderr_has("cosmoscope login");
+    env.run(&["ls"]).code(3);
+}

@@ -301,7 +301,7 @@ pub struct CliEnv {
     pub home: tempfile::TempDir,
     pub config: PathBuf,
     /// The provider `bob` (roles admin, support) is logged in at: data commands need a session.
-    _oidc: crate::oidc::Oidc,
+    oidc: crate::oidc::Oidc,
 }
 
 impl CliEnv {

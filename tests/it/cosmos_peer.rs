@@ -340,11 +340,7 @@ http2 = false
         )
         .expect("config");
         std::fs::write(config_dir.join("policy.toml"), crate::policy::POLICY).expect("policy");
-        let env = CliEnv {
-            home,
-            config,
-            _oidc: oidc,
-        };
+        let env = CliEnv { home, config, oidc };
         env.login_as("bob");
         env
     }
@@ -364,7 +360,7 @@ http2 = false
             .read_line(&mut first)
             .expect("event");
         let ev: Value = serde_json::from_str(&first).expect("device_code event");
-        self._oidc
+        self.oidc
             .approve(ev["user_code"].as_str().expect("user_code"), user);
         let out = child.wait_with_output().expect("wait");
         assert!(

@@ -71,18 +71,20 @@ pub async fn issue(
             return Err(err.hint("an export needs a grant on all containers (containers = [\"*\"]) with actions including \"export\" and partition_key = \"any\""));
         }
         let endpoint = profile.cosmos.as_ref().map(|c| c.endpoint.clone());
-        match (resource, profile.cosmos.as_ref().map(|c| c.credential)) {
-            (ExportResource::Idp, _) | (ExportResource::Cosmos, Some(CredentialKind::Entra)) => {}
+        match (resource, profile.cosmos.as_ref()) {
+            (ExportResource::Idp, _) => {}
             (ExportResource::Cosmos, None) => {
-                return Err(CommandError::usage(format!("profile {:?} has no [cosmos] section", profile.name)).hint("use --resource idp, or add [profiles.NAME.cosmos]"));
+                return Err(CommandError::usage(format!("profile {:?} has no [cosmos] section", profile.name))
+                    .hint("use --resource idp, or add [profiles.NAME.cosmos]"));
             }
-            (ExportResource::Cosmos, Some(CredentialKind::Key)) => {
+            (ExportResource::Cosmos, Some(c)) if c.credential == CredentialKind::Entra => {}
+            (ExportResource::Cosmos, Some(c)) if c.credential == CredentialKind::Key => {
                 return Err(CommandError::usage("a key profile has no token to export: account keys never leave cosmoscope")
                     .hint("use credential = \"entra\" (your own token) or a broker identity for tokens other tools can use"));
             }
-            (ExportResource::Cosmos, Some(kind)) => {
-                return Err(CommandError::usage(format!("exporting a {kind:?} broker token is not available in this build"))
-                    .hint("use credential = \"entra\", or --resource idp"));
+            (ExportResource::Cosmos, Some(settings)) => {
+                // A broker identity's token (azure_identity), handed out only because a grant allows export.
+                return broker_token(app, settings, min_ttl, endpoint).await;
             }
         }
         // For `entra` the session's access token is the Cosmos token (scope https://cosmos.azure.com/.default).
@@ -113,6 +115,38 @@ pub async fn issue(
         .caused_by(&e));
     }
     result
+}
+
+/// The broker identity's Cosmos token, fresh enough for `min_ttl`.
+async fn broker_token(
+    app: &App,
+    settings: &crate::settings::CosmosSettings,
+    min_ttl: u64,
+    endpoint: Option<String>,
+) -> CmdResult<Exported> {
+    let credential = crate::cosmos::credential::broker(settings, &app.env)?;
+    let token = credential
+        .get_token(&[crate::cosmos::credential::COSMOS_SCOPE], None)
+        .await
+        .map_err(|e| {
+            CommandError::from(crate::cosmos::CosmosError::Token {
+                detail: e.to_string(),
+            })
+        })?;
+    let expires_at = u64::try_from(token.expires_on.unix_timestamp()).unwrap_or(0);
+    if expires_at < now_unix() + min_ttl {
+        return Err(CommandError::login_required(format!(
+            "the broker's token lives until {}, short of --min-ttl",
+            rfc3339(expires_at)
+        ))
+        .hint("lower --min-ttl"));
+    }
+    Ok(Exported {
+        token: SecretString::from(token.token.secret().to_string()),
+        expires_at,
+        resource: ExportResource::Cosmos,
+        endpoint,
+    })
 }
 
 /// Quotes a value for sh, bash and zsh: single quotes, with `'` written as `'\''`.

@@ -139,6 +139,9 @@ fn required(value: Option<String>, what: &str, kind: &str) -> Result<String, Cos
     })
 }
 
+/// The scope of a Cosmos DB data-plane token.
+pub const COSMOS_SCOPE: &str = "https://cosmos.azure.com/.default";
+
 /// A broker identity for `credential = azure-cli | managed-identity | workload-identity |
 /// client-secret`. Building one makes no network request.
 pub fn broker(
@@ -287,10 +290,7 @@ mod tests {
             Box::pin(async { Ok((SecretString::from("tok".to_string()), 2_000_000_000)) })
         });
         let cred = SessionTokenCredential::new(source);
-        let t = cred
-            .get_token(&["https://cosmos.azure.com/.default"], None)
-            .await
-            .expect("token");
+        let t = cred.get_token(&[COSMOS_SCOPE], None).await.expect("token");
         assert_eq!(t.token.secret(), "tok");
         assert_eq!(t.expires_on.unix_timestamp(), 2_000_000_000);
     }

@@ -646,6 +646,19 @@ async fn cli_client_secret_broker_identity() {
     let (code, _, err) = env.run(&["ls", "databases"], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("AZURE_CLIENT_SECRET"), "{err}");
+
+    // The broker's token leaves only through `token`, because bob's grant allows export.
+    let (code, out, err) = env.run_env(
+        &["token", "--format", "json"],
+        "",
+        &[("AZURE_CLIENT_SECRET", "s3cret-value")],
+    );
+    assert_eq!(code, 0, "{err}");
+    let printed: Value = serde_json::from_str(&out).expect("json");
+    let token = printed["token"].as_str().expect("token");
+    let claims = cosmoscope::identity::verify::unverified_claims(token).expect("a JWT");
+    assert_eq!(claims["iss"], json!(AAD_ISSUER));
+    assert!(!err.contains("s3cret-value"));
 }
 
 /// TLS trust and reachability failures get their own messages and next steps.

@@ -44,11 +44,17 @@ fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -
 pub async fn run(app: &App) -> CmdResult {
     let mut checks = Vec::new();
     let selected = check_config(app, &mut checks);
-    if let Some((_config, profile)) = &selected {
+    if let Some((config, profile)) = &selected {
         checks.push(check_provider(profile).await);
         checks.push(check_keyring(profile));
         if let Ok(state) = app.state_dir() {
             checks.push(check_session(&state, profile));
+        }
+        if let Some(c) = check_fido2(app, config, profile).await {
+            checks.push(c);
+        }
+        if profile.cosmos.is_some() {
+            checks.push(check_cosmos(app).await);
         }
     }
     let all_ok = checks.iter().all(|c| c.ok);
@@ -204,6 +210,65 @@ async fn check_provider(profile: &Profile) -> Check {
                     ),
                 ),
             }
+        }
+    }
+}
+
+/// When keys are enrolled: is one of them plugged in and answering?
+async fn check_fido2(app: &App, config: &Config, profile: &Profile) -> Option<Check> {
+    let ctx = app.fido2(config, profile, None).ok()?;
+    let enrolled = ctx.load_store().ok()?.file.credentials.len();
+    if enrolled == 0 {
+        return None;
+    }
+    let selection = ctx.selection.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::fido2::HidAuthenticator::open(&selection).map(|_| ())
+    })
+    .await;
+    Some(match opened {
+        Ok(Ok(())) => pass(
+            "fido2",
+            format!("{enrolled} key(s) enrolled; a security key answers"),
+        ),
+        Ok(Err(e)) => fail(
+            "fido2",
+            e.to_string(),
+            "plug in an enrolled key (Linux: udev rules for hidraw access), or pass --device via COSMOSCOPE_FIDO2_DEVICE",
+        ),
+        Err(e) => fail("fido2", e.to_string(), "retry"),
+    })
+}
+
+/// Can the profile's credential reach the account? (Lists databases: the cheapest authenticated call.)
+async fn check_cosmos(app: &App) -> Check {
+    let conn = match app.cosmos().await {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                "cosmos",
+                e.causes.first().cloned().unwrap_or(e.message),
+                e.hint.unwrap_or_default(),
+            );
+        }
+    };
+    match crate::cosmos::items::list_databases(&conn.cosmos).await {
+        Ok(dbs) => pass(
+            "cosmos",
+            format!(
+                "{} reachable with credential {:?} ({} databases)",
+                conn.settings.endpoint,
+                conn.settings.credential,
+                dbs.len()
+            ),
+        ),
+        Err(e) => {
+            let e = CommandError::from(e);
+            fail(
+                "cosmos",
+                e.causes.first().cloned().unwrap_or(e.message),
+                e.hint.unwrap_or_default(),
+            )
         }
     }
 }

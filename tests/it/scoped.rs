@@ -337,3 +337,19 @@ fn without_a_session_nothing_runs() {
         .stderr_has("cosmoscope login");
     env.run(&["ls"]).code(3);
 }
+
+#[test]
+fn doctor_checks_cosmos_with_the_profiles_credential() {
+    let (_oidc, _peer, env) = stack_or_skip!("bob");
+    let run = env.run(&["doctor", "-o", "json"]);
+    run.ok();
+    let v = run.json();
+    let cosmos = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "cosmos")
+        .cloned()
+        .expect("a cosmos check");
+    assert_eq!(cosmos["ok"], true, "{v}");
+}

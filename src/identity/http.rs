@@ -21,6 +21,24 @@ pub enum TokenReply {
     },
 }
 
+impl TokenReply {
+    /// The success JSON, or the OAuth error as [`IdentityError::OAuth`].
+    pub fn into_result(self) -> Result<Value, IdentityError> {
+        match self {
+            TokenReply::Ok(v) => Ok(v),
+            TokenReply::Error {
+                status,
+                error,
+                description,
+            } => Err(IdentityError::OAuth {
+                status,
+                error,
+                description,
+            }),
+        }
+    }
+}
+
 impl Http {
     pub fn new() -> Result<Self, IdentityError> {
         let client = reqwest::Client::builder()

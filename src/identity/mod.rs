@@ -225,24 +225,12 @@ impl Provider {
         if let Some(aud) = audience {
             form.push(("audience", aud));
         }
-        match self.http.post_form(url, &form, None).await? {
-            TokenReply::Ok(v) => {
-                serde_json::from_value(v).map_err(|e| IdentityError::BadResponse {
-                    what: "the device authorization endpoint",
-                    url: url.to_string(),
-                    detail: e.to_string(),
-                })
-            }
-            TokenReply::Error {
-                status,
-                error,
-                description,
-            } => Err(IdentityError::OAuth {
-                status,
-                error,
-                description,
-            }),
-        }
+        let v = self.http.post_form(url, &form, None).await?.into_result()?;
+        serde_json::from_value(v).map_err(|e| IdentityError::BadResponse {
+            what: "the device authorization endpoint",
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
     }
 
     async fn poll_once(&self, device_code: &SecretString) -> Result<Poll, IdentityError> {
@@ -326,22 +314,14 @@ impl Provider {
             ("client_id", self.client_id.as_str()),
             ("scope", scope.as_str()),
         ];
-        match self.http.post_form(url, &form, None).await? {
-            TokenReply::Ok(v) => parse_token_set(&v, url),
-            TokenReply::Error {
+        match self.http.post_form(url, &form, None).await?.into_result() {
+            Ok(v) => parse_token_set(&v, url),
+            Err(IdentityError::OAuth {
                 error, description, ..
-            } if error == "invalid_grant" => {
+            }) if error == "invalid_grant" => {
                 Err(IdentityError::RefreshRejected(description.unwrap_or(error)))
             }
-            TokenReply::Error {
-                status,
-                error,
-                description,
-            } => Err(IdentityError::OAuth {
-                status,
-                error,
-                description,
-            }),
+            Err(e) => Err(e),
         }
     }
 
@@ -355,18 +335,8 @@ impl Provider {
             ("token_type_hint", "refresh_token"),
             ("client_id", self.client_id.as_str()),
         ];
-        match self.http.post_form(url, &form, None).await? {
-            TokenReply::Ok(_) => Ok(true),
-            TokenReply::Error {
-                status,
-                error,
-                description,
-            } => Err(IdentityError::OAuth {
-                status,
-                error,
-                description,
-            }),
-        }
+        self.http.post_form(url, &form, None).await?.into_result()?;
+        Ok(true)
     }
 }
 
@@ -441,18 +411,8 @@ impl Provider {
         if let Some(aud) = audience {
             form.push(("audience", aud));
         }
-        match self.http.post_form(url, &form, None).await? {
-            TokenReply::Ok(v) => parse_token_set(&v, url),
-            TokenReply::Error {
-                status,
-                error,
-                description,
-            } => Err(IdentityError::OAuth {
-                status,
-                error,
-                description,
-            }),
-        }
+        let v = self.http.post_form(url, &form, None).await?.into_result()?;
+        parse_token_set(&v, url)
     }
 }
 

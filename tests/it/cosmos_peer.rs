@@ -76,7 +76,7 @@ pub fn certs() -> &'static Certs {
 fn set_process_env(ca: &Path) {
     // SAFETY: done once, inside a OnceLock initialiser that every Cosmos test passes before it
     // builds a client. The SDK reads these two variables from the process environment only:
-    // COSMOS_DISABLE_IMDS keeps it off 169.254.169.254 (network rule), SSL_CERT_FILE makes its
+    // COSMOS_DISABLE_IMDS keeps it off the instance-metadata address (network rule), SSL_CERT_FILE makes its
     // rustls verifier trust the test CA. Tests that spawn cosmoscope pass them explicitly.
     unsafe {
         std::env::set_var("COSMOS_DISABLE_IMDS", "1");

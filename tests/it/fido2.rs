@@ -352,3 +352,108 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     secrets.extend(after);
     env.assert_no_secrets(&secrets);
 }
+
+/// Step-up: a grant with `require_fido2 = true` runs only after a recent, verified touch. Through
+/// the FUSE device: without a terminal the query exits 3; the sealing touch of a device-code login
+/// counts; when it is older than `fido2_window`, `query` at a terminal (tmux) asks for a touch.
+#[test]
+fn fido2_fuse_step_up_query() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    require!(
+        std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok(),
+        "tmux"
+    );
+    let Some((oidc, _peer, env)) = crate::scoped::stack("alice") else {
+        assert!(std::env::var_os("CI").is_none(), "CI lacks a peer");
+        return;
+    };
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let device = node.path_str();
+    let policy = crate::policy::POLICY.replacen(
+        "  max_items = 1000\n",
+        "  max_items = 1000\n  require_fido2 = true\n",
+        1,
+    );
+    std::fs::write(env.config_dir().join("policy.toml"), policy).expect("policy");
+    enroll(&env, &node, &["--label", "blue"]).ok();
+
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    env.run(&["query", "-c", "orders", sql])
+        .code(3)
+        .stderr_has("recent touch of your security key");
+
+    // A device-code login with a key enrolled seals the session; its touch is a fresh step-up.
+    env.run(&["logout"]).ok();
+    crate::login::login_with(&env, &["--device", &device], |code| {
+        oidc.approve(code, "alice")
+    })
+    .ok();
+    let run = env.run(&["query", "-c", "orders", "-o", "ndjson", sql]);
+    run.ok();
+    assert!(
+        run.stdout.lines().all(|l| l.contains("\"t1\"")),
+        "{}",
+        run.stdout
+    );
+
+    // An old touch: at a terminal, `query` asks for one and then runs.
+    let path = env.state_dir().join("sessions/dev.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("session")).expect("json");
+    info["fido2_at"] = serde_json::Value::from(1_000_000_000u64);
+    std::fs::write(&path, serde_json::to_vec(&info).expect("json")).expect("write");
+    let d = env.dir.path();
+    let cmd = format!(
+        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={c} XDG_STATE_HOME={s} SSL_CERT_FILE={ca} COSMOSCOPE_FIDO2_DEVICE={device} {bin} query -c orders -o ndjson '{sql}'; echo EXIT=$?",
+        h = d.join("home").display(),
+        c = d.join("config").display(),
+        s = d.join("state").display(),
+        ca = crate::cosmos_peer::certs().ca.display(),
+        bin = crate::harness::BIN,
+    );
+    let name = format!("cosmoscope-stepup-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &cmd,
+    ]);
+    tmux(&["set-option", "-t", &name, "remain-on-exit", "on"]);
+    let screen = crate::harness::wait_for(
+        "the query to finish",
+        std::time::Duration::from_secs(30),
+        || {
+            let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &name]).stdout)
+                .into_owned();
+            s.contains("EXIT=").then_some(s)
+        },
+    );
+    tmux(&["kill-session", "-t", &name]);
+    assert!(
+        screen.contains("Touch your security key") && screen.contains("EXIT=0"),
+        "{screen}"
+    );
+    assert!(screen.contains("\"tenant_id\":\"t1\""), "{screen}");
+    let step_ups = env
+        .audit()
+        .iter()
+        .filter(|r| r["action"] == "step_up")
+        .count();
+    assert_eq!(step_ups, 1);
+}

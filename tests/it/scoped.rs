@@ -18,7 +18,7 @@ use crate::require;
 const AUDIENCE: &str = "https://cosmos-gateway.test";
 
 /// Provider + Cosmos peer (seeded with the shop fixture) + a `dev` profile using the session token.
-fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
+pub fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
     let (oidc, env) = setup(&[], "cosmoscope-cli")?;
     if !crate::cosmos_peer::peer_dir().join("node_modules").exists()
         || !crate::token::venv_python().exists()

@@ -390,7 +390,7 @@ fn fido2_fuse_step_up_query() {
     // A device-code login with a key enrolled seals the session; its touch is a fresh step-up.
     env.run(&["logout"]).ok();
     crate::login::login_with(&env, &["--device", &device], |code| {
-        oidc.approve(code, "alice")
+        oidc.approve(code, "alice");
     })
     .ok();
     let run = env.run(&["query", "-c", "orders", "-o", "ndjson", sql]);

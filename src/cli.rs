@@ -178,6 +178,11 @@ Exits 4 when the policy denies the query (every failed rule is listed), 2 on a s
         after_help = "The key is read from stdin or a hidden prompt, never from the command line.\n\nExamples:\n  cosmoscope account-key set < key.txt\n  cosmoscope account-key set            (prompts, hidden)\n  cosmoscope account-key remove"
     )]
     AccountKey(AccountKeyCommand),
+    /// Read the local audit log: who did what, and why something was denied
+    #[command(
+        after_help = "Examples:\n  cosmoscope audit --denied --since 24h\n  cosmoscope audit -o ndjson | jq 'select(.action == \"query\")'"
+    )]
+    Audit(AuditArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
@@ -532,4 +537,14 @@ pub struct QueryArgs {
     /// Stop after this many items (the grant's max_items also applies)
     #[arg(long, value_name = "N")]
     pub max_items: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only denials
+    #[arg(long)]
+    pub denied: bool,
+    /// Only records newer than this (e.g. 30m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::audit_log::parse_since)]
+    pub since: Option<std::time::Duration>,
 }

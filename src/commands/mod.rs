@@ -1,6 +1,7 @@
 //! One file per command, each `async fn run(app: &App, args: …) -> CmdResult`.
 
 pub mod account_key;
+pub mod audit_log;
 pub mod completions;
 pub mod doctor;
 pub mod exec;
@@ -46,6 +47,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Exec(args) => exec::run(app, &args).await,
         Command::Doctor => doctor::run(app).await,
         Command::Key(cmd) => key::run(app, cmd).await,
+        Command::Audit(args) => audit_log::run(app, &args),
         Command::Completions(args) => completions::run(app, &args),
         Command::Query(args) => query::run(app, &args).await,
         Command::Item(command) => item::run(app, command).await,

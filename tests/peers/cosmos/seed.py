@@ -7,9 +7,15 @@
 Fixture format: {"database": "...", "containers": [{"id": "...", "partition_key": "/path",
 "documents": [...]}, ...]}. --database overrides the fixture's database name.
 Generated documents (~1 KB each) use partition key /pk with 16 distinct values and are
-written with transactional batches of up to 100 operations, several in parallel.
+written with single upserts, several in parallel, each retried on timeouts, 408/429/5xx and
+transport errors (upserts are idempotent). Not with transactional batches: the local peer's batch
+handler scans the whole container for every operation and snapshots it for every batch, so a
+batch costs O(container) and near 50,000 documents the single-threaded peer stalls long enough for
+the SDK's 3 s database-account read timeout to fire; a single upsert goes through the package's
+id index (constant time). Client timeouts are raised for the same reason.
 """
 import argparse
+import itertools
 import json
 import random
 import string
@@ -17,6 +23,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from azure.core import exceptions as core_exceptions
 from azure.cosmos import PartitionKey, exceptions
 
 from _common import add_auth_args, make_client
@@ -49,28 +56,46 @@ def generate_docs(n, seed=42):
         yield doc
 
 
+RETRY_STATUS = {408, 429, 449, 500, 502, 503}
+
+
+def upsert_with_retry(container, doc, attempts=8):
+    for attempt in range(attempts):
+        try:
+            return container.upsert_item(doc)
+        except exceptions.CosmosHttpResponseError as e:
+            if e.status_code not in RETRY_STATUS or attempt == attempts - 1:
+                raise
+        except (core_exceptions.ServiceRequestError, core_exceptions.ServiceResponseError,
+                exceptions.CosmosClientTimeoutError):
+            if attempt == attempts - 1:
+                raise
+        time.sleep(min(0.2 * 2 ** attempt, 5))
+
+
+def relax_timeouts(client, seconds=60):
+    """Generous socket timeouts for bulk seeding (the peer is single-threaded and slows down)."""
+    policy = client.client_connection.connection_policy
+    policy.RequestTimeout = max(policy.RequestTimeout, seconds)
+    policy.ReadTimeout = max(policy.ReadTimeout, seconds)
+    policy.RecoveryReadTimeout = max(policy.RecoveryReadTimeout, seconds)
+    policy.DBAReadTimeout = max(policy.DBAReadTimeout, seconds)
+    policy.DBAConnectionTimeout = max(policy.DBAConnectionTimeout, seconds)
+
+
 def seed_generated(db, container_id, n, workers=4):
     container = db.create_container_if_not_exists(id=container_id, partition_key=PartitionKey(path="/pk"))
-    by_pk = {}
-    for d in generate_docs(n):
-        by_pk.setdefault(d["pk"], []).append(d)
-    chunks = []
-    for pk, docs in by_pk.items():
-        for i in range(0, len(docs), 100):
-            chunks.append((pk, docs[i:i + 100]))
-
-    def run(chunk):
-        pk, docs = chunk
-        ops = [("upsert", (d,)) for d in docs]
-        try:
-            container.execute_item_batch(batch_operations=ops, partition_key=pk)
-        except exceptions.CosmosHttpResponseError:
-            upsert_all(container, docs, workers=2)  # fall back to single upserts
-        return len(docs)
-
     t0 = time.time()
+    total = 0
+    docs = generate_docs(n)
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        total = sum(ex.map(run, chunks))
+        while True:  # chunks of 1,000, so the executor never holds all N documents at once
+            chunk = list(itertools.islice(docs, 1000))
+            if not chunk:
+                break
+            total += sum(1 for _ in ex.map(lambda d: upsert_with_retry(container, d), chunk))
+            if total % 10000 == 0:
+                print(f"  {total}/{n} in {time.time() - t0:.1f}s", file=sys.stderr, flush=True)
     print(f"seeded {total} generated documents into {container_id} in {time.time() - t0:.1f}s", file=sys.stderr)
 
 
@@ -88,6 +113,8 @@ def main():
         p.error("one of --fixture or --generate is required")
 
     client = make_client(args)
+    if args.generate:
+        relax_timeouts(client)
     try:
         if args.fixture:
             with open(args.fixture, encoding="utf-8") as f:

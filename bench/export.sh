@@ -5,16 +5,15 @@
 # wall-time ratio and peak RSS of each (/usr/bin/time -v), plus cosmoscope's peak RSS at
 # SMALL vs LARGE documents (flat memory means roughly equal).
 #
-#   bench/export.sh [LARGE=50000] [SMALL=5000] [PAGE_SIZE=1000]
+#   bench/export.sh [LARGE=50000] [SMALL=5000] [PAGE_SIZE=1000]      PROFILE=debug for a debug build
 #
-# Against the local peer, seeding is quadratic (each insert scans the container): 20,000 documents
-# take ~2.5 min, and near 50,000 seed.py's 3 s read timeout fires. Run `bench/export.sh 20000 2000`
-# here; 50,000 needs a faster peer. Last run (debug build, 2 shared cores, 20,000 docs, pages of
-# 1,000): cosmoscope 6.51 s / 21.5 MiB, Python SDK 6.88 s / 46.1 MiB, ratio 0.95; cosmoscope peak
-# RSS 21.8 MiB at 2,000 docs vs 21.5 MiB at 20,000 (flat). Output identical.
+# Seeding: seed.py --generate writes single upserts (the peer's transactional-batch handler scans
+# the container per operation, which made seeding quadratic and hit the SDK's 3 s timeout near
+# 50,000); that is linear, ~250-300 docs/s on 2 shared cores, so 50,000 + 5,000 take ~3-4 min.
+# RESULTS_PLACEHOLDER
 #
-# Loopback only. Needs node, python3, openssl, /usr/bin/time. Uses a debug build (the machine is
-# shared; release numbers will be better for cosmoscope).
+# Loopback only. Needs node, python3, openssl, jq, bc, /usr/bin/time. Uses a release build of the
+# example by default (PROFILE=debug for the dev profile).
 set -euo pipefail
 LARGE="${1:-50000}"
 SMALL="${2:-5000}"
@@ -29,8 +28,15 @@ py="$root/target/peers-venv/bin/python"
 [ -x "$py" ] || { python3 -m venv "$root/target/peers-venv" && "$root/target/peers-venv/bin/pip" install -q -r "$root/tests/peers/requirements.txt"; }
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build -q --example export_bench)
-bin="$CARGO_TARGET_DIR/debug/examples/export_bench"
+PROFILE="${PROFILE:-release}"
+if [ "$PROFILE" = release ]; then
+  (cd "$root" && cargo build -q --release --example export_bench)
+  bin="$CARGO_TARGET_DIR/release/examples/export_bench"
+else
+  PROFILE=debug
+  (cd "$root" && cargo build -q --example export_bench)
+  bin="$CARGO_TARGET_DIR/debug/examples/export_bench"
+fi
 
 bash "$peer/gen-cert.sh" "$work/certs" >/dev/null
 node "$peer/server.mjs" --port 0 --cert "$work/certs/server.pem" --key "$work/certs/server-key.pem" \
@@ -42,10 +48,15 @@ key="C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEca
 export COSMOS_DISABLE_IMDS=1 SSL_CERT_FILE="$work/certs/ca.pem" REQUESTS_CA_BUNDLE="$work/certs/ca.pem" COSMOS_KEY="$key"
 
 echo "seeding $SMALL and $LARGE documents into $endpoint …" >&2
-(cd "$peer" && "$py" seed.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
-   --database bench --container small --generate "$SMALL" >/dev/null)
-(cd "$peer" && "$py" seed.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
-   --database bench --container large --generate "$LARGE" >/dev/null)
+seed_start=$SECONDS
+for spec in "small $SMALL" "large $LARGE"; do
+  set -- $spec
+  (cd "$peer" && "$py" seed.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
+     --database bench --container "$1" --generate "$2" >/dev/null 2> "$work/seed-$1.err") \
+    || { echo "seeding $2 documents failed:" >&2; cat "$work/seed-$1.err" >&2; exit 1; }
+  tail -n1 "$work/seed-$1.err" >&2
+done
+echo "seeding took $((SECONDS - seed_start)) s" >&2
 
 # measure NAME OUTFILE CMD… -> prints "wall_seconds peak_kib lines"
 measure() {
@@ -74,7 +85,7 @@ cmp <(jq -c -S . "$work/c-large.ndjson" 2>/dev/null | sort) <(jq -c -S . "$work/
 
 printf '\nexport of %d documents (page size %d), NDJSON to a file; contents %s\n' "$LARGE" "$PAGE" "$same"
 printf '%-22s %10s %14s\n' "client" "wall (s)" "peak RSS (MiB)"
-printf '%-22s %10.2f %14.1f\n' "cosmoscope (debug)" "$c_wall" "$(echo "$c_rss / 1024" | bc -l)"
+printf '%-22s %10.2f %14.1f\n' "cosmoscope ($PROFILE)" "$c_wall" "$(echo "$c_rss / 1024" | bc -l)"
 printf '%-22s %10.2f %14.1f\n' "python azure-cosmos" "$p_wall" "$(echo "$p_rss / 1024" | bc -l)"
 printf 'wall-time ratio cosmoscope/python: %.2f\n' "$(echo "$c_wall / $p_wall" | bc -l)"
 printf 'cosmoscope peak RSS: %.1f MiB at %d docs vs %.1f MiB at %d docs\n' \

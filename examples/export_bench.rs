@@ -1,10 +1,12 @@
 //! Benchmark helper (bench/export.sh): exports a container as NDJSON on stdout through the same
-//! streaming path as `cosmoscope query -o ndjson`, without the policy engine.
+//! streaming path as `cosmoscope query -o ndjson`, without the policy engine. An optional FORMAT
+//! (`ndjson` by default, `json`, `csv`, `table`) picks another writer; Ctrl-C (SIGINT) is handled by
+//! `stream_query` like in the CLI: the output is closed, the count is reported, exit 130.
 //!
 //! TEST/BENCH ONLY — it builds its `QueryPlan` with `QueryPlan::for_tests`.
 //!
 //!   COSMOS_KEY=… COSMOS_DISABLE_IMDS=1 SSL_CERT_FILE=ca.pem \
-//!     cargo run --example export_bench -- ENDPOINT DATABASE CONTAINER [SQL] [PAGE_SIZE]
+//!     cargo run --example export_bench -- ENDPOINT DATABASE CONTAINER [SQL] [PAGE_SIZE] [FORMAT]
 
 use std::num::NonZeroU32;
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [endpoint, database, container, rest @ ..] = args.as_slice() else {
         eprintln!(
-            "usage: export_bench ENDPOINT DATABASE CONTAINER [SQL] [PAGE_SIZE]  (key in COSMOS_KEY)"
+            "usage: export_bench ENDPOINT DATABASE CONTAINER [SQL] [PAGE_SIZE] [FORMAT]  (key in COSMOS_KEY)"
         );
         return ExitCode::from(2);
     };
@@ -30,6 +32,16 @@ fn main() -> ExitCode {
         .get(1)
         .and_then(|p| p.parse().ok())
         .and_then(NonZeroU32::new);
+    let format = match rest.get(2).map(String::as_str) {
+        None | Some("ndjson") => OutputFormat::Ndjson,
+        Some("json") => OutputFormat::Json,
+        Some("csv") => OutputFormat::Csv,
+        Some("table") => OutputFormat::Table,
+        Some(other) => {
+            eprintln!("unknown FORMAT {other:?} (ndjson, json, csv, table)");
+            return ExitCode::from(2);
+        }
+    };
     let Ok(key) = std::env::var("COSMOS_KEY") else {
         eprintln!("set COSMOS_KEY");
         return ExitCode::from(2);
@@ -52,7 +64,7 @@ fn main() -> ExitCode {
             &ui,
             &cosmos,
             &plan,
-            OutputFormat::Ndjson,
+            format,
             ExecOptions { page_size },
             Box::new(std::io::stdout()),
         )

@@ -161,6 +161,8 @@ fn bash_completes_subcommands_and_profile_names() {
     env.write_config("[profiles.staging]\nissuer = \"https://a.example/\"\nclient_id = \"a\"\n\n[profiles.prod]\nissuer = \"https://b.example/\"\nclient_id = \"b\"\n");
     let offered = bash_complete(&env, &["cosmoscope", "po"]);
     assert_eq!(offered, ["policy"], "{offered:?}");
+    let offered = bash_complete(&env, &["cosmoscope", "q"]);
+    assert_eq!(offered, ["query"], "{offered:?}");
     let offered = bash_complete(&env, &["cosmoscope", "status", "--profile", ""]);
     assert_eq!(offered, ["prod", "staging"], "{offered:?}");
     let offered = bash_complete(&env, &["cosmoscope", "status", "--profile", "st"]);

@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::audit::Audit;
 use crate::cli::GlobalArgs;
+use crate::cosmos::CosmosAuth;
 use crate::cosmos::client as cosmos_client;
 use crate::cosmos::credential;
 use crate::cosmos::{AuthFailure, Cosmos, CosmosError, Resource};
@@ -417,14 +420,17 @@ impl App {
             CredentialKind::Entra => Some(self.session_token_source(&config, &profile)?),
             _ => None,
         };
-        let auth =
+        let auth = if settings.credential == CredentialKind::Key {
+            CosmosAuth::Key(self.account_key(&config, &profile, &settings).await?)
+        } else {
             credential::resolve(&profile, &settings, &self.env, session).map_err(|e| match e {
                 credential::ResolveError::Key(k) => CommandError::from_key_error(k, &profile.name),
                 credential::ResolveError::Cosmos(c) => c.into(),
                 credential::ResolveError::NoSession => {
                     CommandError::login_required("not logged in").hint(login_hint(&profile.name))
                 }
-            })?;
+            })?
+        };
         let cosmos = cosmos_client::build(&settings, auth).await?;
         Ok(CosmosConnection {
             config,
@@ -432,6 +438,30 @@ impl App {
             settings,
             cosmos,
         })
+    }
+
+    /// The account key of a `key` profile; when it is sealed to a security key, one touch opens it
+    /// (asked for only with a person at the terminal).
+    async fn account_key(
+        &self,
+        config: &Config,
+        profile: &Profile,
+        settings: &CosmosSettings,
+    ) -> CmdResult<SecretString> {
+        let stored = credential::account_key(profile, settings)
+            .map_err(|e| CommandError::from_key_error(e, &profile.name))?;
+        if !crate::fido2::seal::is_sealed(stored.expose_secret()) {
+            return Ok(stored);
+        }
+        if !self.ui.can_prompt() {
+            return Err(CommandError::login_required(
+                "the account key is sealed to a security key, and opening it needs a touch",
+            )
+            .hint("run the command at a terminal with the key plugged in"));
+        }
+        let ctx = self.fido2(config, profile, None)?;
+        let key = crate::fido2::sealing_key(&ctx, Some(stored.expose_secret().to_string())).await?;
+        Ok(key.unseal(stored.expose_secret())?)
     }
 
     /// The user's access token, kept fresh through the session manager, for `credential = entra`.

@@ -3,6 +3,8 @@
 
 use std::io::{IsTerminal as _, Read as _};
 
+use secrecy::SecretString;
+
 use crate::app::App;
 use crate::cli::AccountKeyCommand;
 use crate::cosmos::credential::{account_key_entry, parse_account_key};
@@ -10,8 +12,8 @@ use crate::error::{CmdResult, CommandError};
 use crate::session::SecretStore;
 use crate::settings::CredentialKind;
 
-pub fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
-    let (_config, profile, settings) = app.cosmos_settings()?;
+pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
+    let (config, profile, settings) = app.cosmos_settings()?;
     let entry = account_key_entry(&profile.name, &settings.endpoint);
     match command {
         AccountKeyCommand::Set => {
@@ -23,9 +25,22 @@ pub fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
             }
             let key = parse_account_key(&read_key(app)?.0)?;
             let store = SecretStore::open(profile.store)?;
-            store.set(&entry, &key)?;
+            // With a security key enrolled, the account key is stored sealed to it: the keyring
+            // entry alone is useless.
+            let sealed = match app.fido2(&config, &profile, None) {
+                Ok(ctx) if crate::fido2::has_keys(&ctx) => {
+                    Some(crate::fido2::sealing_key(&ctx, None).await?.seal(&key))
+                }
+                _ => None,
+            };
+            let how = if sealed.is_some() {
+                ", sealed to your security key"
+            } else {
+                ""
+            };
+            store.set(&entry, &sealed.map_or(key, SecretString::from))?;
             app.ui.success(format!(
-                "stored the account key for {} in the {} store",
+                "stored the account key for {} in the {} store{how}",
                 settings.endpoint,
                 store.kind().as_str()
             ));

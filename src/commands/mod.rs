@@ -52,6 +52,6 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Query(args) => query::run(app, &args).await,
         Command::Item(command) => item::run(app, command).await,
         Command::Ls(args) => ls::run(app, &args).await,
-        Command::AccountKey(command) => account_key::run(app, &command),
+        Command::AccountKey(command) => account_key::run(app, &command).await,
     }
 }

@@ -457,3 +457,84 @@ fn fido2_fuse_step_up_query() {
         .count();
     assert_eq!(step_ups, 1);
 }
+
+/// A `key` profile's Cosmos account key is sealed to the enrolled security key: the keyring entry
+/// alone is useless; without a terminal the data command exits 3; at a terminal one touch opens it.
+#[tokio::test]
+async fn fido2_fuse_sealed_account_key() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    require!(
+        std::process::Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok(),
+        "tmux"
+    );
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let device = node.path_str();
+    let peer = crate::cosmos_peer::Peer::start();
+    peer.seed_shop();
+    let env = crate::cosmos_peer::CliEnv::new(&peer, "");
+    let with_device = [("COSMOSCOPE_FIDO2_DEVICE", device.as_str())];
+    let (code, _, err) = env.run_env(&["key", "enroll", "--label", "blue"], "", &with_device);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = env.run_env(&["account-key", "set"], &peer.key, &with_device);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("sealed to your security key"), "{err}");
+    let entry = cosmoscope::cosmos::credential::account_key_entry("local", &peer.endpoint);
+    let stored =
+        cosmoscope::session::SecretStore::open(cosmoscope::settings::StoreKind::SecretService)
+            .expect("secret service")
+            .get(&entry)
+            .expect("read")
+            .expect("stored");
+    assert!(
+        stored.expose_secret().starts_with("cs1.") && !stored.expose_secret().contains(&peer.key)
+    );
+
+    let (code, _, err) = env.run_env(&["ls", "containers"], "", &with_device);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("sealed to a security key"), "{err}");
+
+    // At a terminal, one touch opens it.
+    let home = env.home.path();
+    let cmd = format!(
+        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={h}/.config XDG_STATE_HOME={h}/.local/state SSL_CERT_FILE={ca} DBUS_SESSION_BUS_ADDRESS='{bus}' COSMOSCOPE_FIDO2_DEVICE={device} {bin} ls containers; echo EXIT=$?",
+        h = home.display(),
+        ca = crate::cosmos_peer::certs().ca.display(),
+        bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),
+        bin = crate::harness::BIN,
+    );
+    let name = format!("cosmoscope-sealed-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    tmux(&["set-option", "-t", &name, "remain-on-exit", "on"]);
+    let screen =
+        crate::harness::wait_for("ls to finish", std::time::Duration::from_secs(30), || {
+            let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &name]).stdout)
+                .into_owned();
+            s.contains("EXIT=").then_some(s)
+        });
+    tmux(&["kill-session", "-t", &name]);
+    assert!(
+        screen.contains("orders") && screen.contains("EXIT=0"),
+        "{screen}"
+    );
+}

@@ -407,44 +407,13 @@ fn fido2_fuse_step_up_query() {
         serde_json::from_slice(&std::fs::read(&path).expect("session")).expect("json");
     info["fido2_at"] = serde_json::Value::from(1_000_000_000u64);
     std::fs::write(&path, serde_json::to_vec(&info).expect("json")).expect("write");
-    let d = env.dir.path();
-    let cmd = format!(
-        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={c} XDG_STATE_HOME={s} SSL_CERT_FILE={ca} COSMOSCOPE_FIDO2_DEVICE={device} {bin} query -c orders -o ndjson '{sql}'; echo EXIT=$?",
-        h = d.join("home").display(),
-        c = d.join("config").display(),
-        s = d.join("state").display(),
-        ca = crate::cosmos_peer::certs().ca.display(),
-        bin = crate::harness::BIN,
-    );
-    let name = format!("cosmoscope-stepup-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "200",
-        "-y",
-        "50",
-        &cmd,
-    ]);
-    tmux(&["set-option", "-t", &name, "remain-on-exit", "on"]);
-    let screen = crate::harness::wait_for(
-        "the query to finish",
-        std::time::Duration::from_secs(30),
-        || {
-            let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &name]).stdout)
-                .into_owned();
-            s.contains("EXIT=").then_some(s)
-        },
-    );
-    tmux(&["kill-session", "-t", &name]);
+    // `env` carries SSL_CERT_FILE (the Cosmos peer's CA) into the terminal's shell.
+    let t = crate::harness::Tmux::run(&format!(
+        "{} COSMOSCOPE_FIDO2_DEVICE={device} {} query -c orders -o ndjson '{sql}'",
+        env.shell_env(),
+        crate::harness::BIN
+    ));
+    let screen = t.wait_for("EXIT=");
     assert!(
         screen.contains("Touch your security key") && screen.contains("EXIT=0"),
         "{screen}"
@@ -501,38 +470,13 @@ async fn fido2_fuse_sealed_account_key() {
     // At a terminal, one touch opens it.
     let home = env.home.path();
     let cmd = format!(
-        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={h}/.config XDG_STATE_HOME={h}/.local/state SSL_CERT_FILE={ca} DBUS_SESSION_BUS_ADDRESS='{bus}' COSMOSCOPE_FIDO2_DEVICE={device} {bin} ls containers; echo EXIT=$?",
+        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={h}/.config XDG_STATE_HOME={h}/.local/state SSL_CERT_FILE={ca} DBUS_SESSION_BUS_ADDRESS='{bus}' COSMOSCOPE_FIDO2_DEVICE={device} {bin} ls containers",
         h = home.display(),
         ca = crate::cosmos_peer::certs().ca.display(),
         bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),
         bin = crate::harness::BIN,
     );
-    let name = format!("cosmoscope-sealed-{}", std::process::id());
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &name,
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &cmd,
-    ]);
-    tmux(&["set-option", "-t", &name, "remain-on-exit", "on"]);
-    let screen =
-        crate::harness::wait_for("ls to finish", std::time::Duration::from_secs(30), || {
-            let s = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &name]).stdout)
-                .into_owned();
-            s.contains("EXIT=").then_some(s)
-        });
-    tmux(&["kill-session", "-t", &name]);
+    let screen = crate::harness::Tmux::run(&cmd).wait_for("EXIT=");
     assert!(
         screen.contains("orders") && screen.contains("EXIT=0"),
         "{screen}"

@@ -2,6 +2,7 @@
 //! spawned binary printed, so a test can prove no secret ever left through stdout, stderr, the audit
 //! log or a file.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -243,4 +244,85 @@ macro_rules! require {
             return;
         }
     };
+}
+
+/// A command in a real terminal: tmux runs it, `send` types, `screen` reads what a person sees.
+/// The shell line ends with `; echo EXIT=$?` so a test can wait for the end and read the code.
+pub struct Tmux {
+    name: String,
+}
+
+static TMUX_SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Tmux {
+    pub fn run(shell_line: &str) -> Tmux {
+        let n = TMUX_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("cosmoscope-it-{}-{n}", std::process::id());
+        let cmd = format!("{shell_line}; echo EXIT=$?");
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "50"])
+            .arg(&cmd)
+            .status()
+            .expect("tmux");
+        assert!(ok.success());
+        let _ = Command::new("tmux")
+            .args(["set-option", "-t", &name, "remain-on-exit", "on"])
+            .status();
+        Tmux { name }
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until `text` is on the screen and returns the screen.
+    pub fn wait_for(&self, text: &str) -> String {
+        wait_for(
+            &format!("{text:?} on screen"),
+            Duration::from_secs(30),
+            || {
+                let s = self.screen();
+                s.contains(text).then_some(s)
+            },
+        )
+    }
+
+    pub fn send(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+impl TestEnv {
+    /// `env -i …` giving a shell command this environment's HOME and XDG dirs (and the D-Bus
+    /// session, when there is one).
+    pub fn shell_env(&self) -> String {
+        let d = self.dir.path();
+        let mut s = format!(
+            "env -i PATH=/usr/bin:/bin TERM=xterm-256color NO_COLOR=1 COSMOS_DISABLE_IMDS=1 HOME={} XDG_CONFIG_HOME={} XDG_STATE_HOME={}",
+            d.join("home").display(),
+            d.join("config").display(),
+            d.join("state").display()
+        );
+        for (k, v) in &self.extra_env {
+            let _ = write!(s, " {k}='{v}'");
+        }
+        s
+    }
 }

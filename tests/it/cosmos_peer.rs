@@ -402,27 +402,9 @@ http2 = false
         stdin: &str,
         envs: &[(&str, &str)],
     ) -> (i32, String, String) {
-        use std::io::Write as _;
-        let mut child = self
-            .command(args)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cosmoscope");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        let out = child.wait_with_output().expect("wait");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut cmd = self.command(args);
+        cmd.envs(envs.iter().copied());
+        run_with_stdin(cmd, stdin)
     }
 
     /// Runs `account-key set` then `args` in one session keyring (keyutils keys live in it).
@@ -438,7 +420,6 @@ http2 = false
         stdin: &str,
         envs: &[(&str, &str)],
     ) -> (i32, String, String) {
-        use std::io::Write as _;
         let exe = env!("CARGO_BIN_EXE_cosmoscope");
         let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
         let script = format!(
@@ -456,25 +437,31 @@ http2 = false
         }
         sh.env("KEY", key);
         sh.envs(envs.iter().copied());
-        let mut child = sh
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("stdin");
-        let out = child.wait_with_output().expect("wait");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_with_stdin(sh, stdin)
     }
+}
+
+/// Runs `cmd` with `stdin` written to it; returns (exit code, stdout, stderr).
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> (i32, String, String) {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn shell_quote(s: &str) -> String {

@@ -102,6 +102,18 @@ impl Audit {
         }
     }
 
+    /// Opens the log for appending (creating it) without writing: a cheap check before an action
+    /// that must not go unaudited. A full disk still shows at the append itself.
+    pub fn check_writable(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no state directory for the audit log",
+            ));
+        };
+        crate::fsutil::open_private_append(path).map(drop)
+    }
+
     /// Appends one record in a single `write` (O_APPEND keeps concurrent writers' lines whole).
     pub fn append(&self, mut record: Record) -> std::io::Result<()> {
         let Some(path) = &self.path else {

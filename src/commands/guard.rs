@@ -34,6 +34,13 @@ impl<'a> Guard<'a> {
         audit: &'a Audit,
         record: &mut Record,
     ) -> CmdResult<Self> {
+        // Nothing runs unaudited: if the audit log cannot be written (a full disk, a broken
+        // state directory), refuse before touching any data.
+        audit.check_writable().map_err(|e| {
+            CommandError::runtime("cannot write the audit log, so nothing runs")
+                .caused_by(&e)
+                .hint("free disk space or fix the permissions of $XDG_STATE_HOME/cosmoscope/audit.jsonl")
+        })?;
         let sessions = app.sessions(config, profile, audit, None)?;
         let (info, _token) = sessions.fresh(0, false).await?;
         record.subject = Some(info.subject.clone());

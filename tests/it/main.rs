@@ -12,6 +12,7 @@ mod config;
 mod cosmos;
 mod docs;
 mod doctor;
+mod faults;
 mod fido2;
 mod init_tty;
 mod keyring;

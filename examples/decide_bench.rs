@@ -22,12 +22,19 @@ when = { claim = "roles", contains = "support" }
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let policy = match Policy::from_toml(POLICY, std::path::Path::new("policy.toml")) {
         Ok(p) => p,
         Err(e) => {
@@ -42,7 +49,10 @@ fn main() {
         "SELECT c.id FROM c WHERE c.tenant_id IN ('t1', 't2')",
         "SELECT VALUE COUNT(1) FROM c JOIN i IN c.items WHERE i.qty > @q",
     ];
-    let parsed: Vec<_> = queries.iter().map(|q| (q.to_string(), policy::parse(q).ok())).collect();
+    let parsed: Vec<_> = queries
+        .iter()
+        .map(|q| (q.to_string(), policy::parse(q).ok()))
+        .collect();
     let mut params = Map::new();
     params.insert("@q".into(), Value::from(2));
     let mut allowed = 0usize;
@@ -54,7 +64,12 @@ fn main() {
                 database: "shop".into(),
                 container: "orders".into(),
                 action: Action::Query,
-                query: Some(QueryRequest { text: text.clone(), ast, params: params.clone(), partition_key_paths: vec!["/tenant_id".into()] }),
+                query: Some(QueryRequest {
+                    text: text.clone(),
+                    ast,
+                    params: params.clone(),
+                    partition_key_paths: vec!["/tenant_id".into()],
+                }),
                 partition_key: None,
                 max_items: None,
                 fido2_fresh: false,
@@ -68,6 +83,12 @@ fn main() {
     run(n);
     let secs = t0.elapsed().as_secs_f64();
     let rss_after = rss_kib();
-    println!("decisions: {n} in {secs:.2} s = {:.0}/s ({allowed} allowed)", n as f64 / secs);
-    println!("RSS after warm-up: {rss_before} KiB, after {n} decisions: {rss_after} KiB (growth {} KiB)", rss_after.saturating_sub(rss_before));
+    println!(
+        "decisions: {n} in {secs:.2} s = {:.0}/s ({allowed} allowed)",
+        f64::from(u32::try_from(n).unwrap_or(u32::MAX)) / secs
+    );
+    println!(
+        "RSS after warm-up: {rss_before} KiB, after {n} decisions: {rss_after} KiB (growth {} KiB)",
+        rss_after.saturating_sub(rss_before)
+    );
 }

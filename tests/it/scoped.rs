@@ -353,3 +353,67 @@ fn doctor_checks_cosmos_with_the_profiles_credential() {
         .expect("a cosmos check");
     assert_eq!(cosmos["ok"], true, "{v}");
 }
+
+/// Faults a real Cosmos DB produces, injected by the peer, each with a defined outcome: transient
+/// ones (503, 410, a connection reset mid-response) are retried and the query completes with every
+/// document; a truncated body and sustained throttling fail with exit 1, a clear cause and nothing
+/// half-printed on stdout; every run is audited.
+#[test]
+fn cosmos_faults_have_defined_outcomes() {
+    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let inject = |fault: Value| {
+        rt.block_on(peer.clear_faults());
+        rt.block_on(peer.reset_stats());
+        rt.block_on(peer.fault(fault));
+    };
+    let applied = || {
+        rt.block_on(peer.stats())["faults_applied"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let query = || {
+        env.run(&[
+            "query",
+            "-c",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT c.id FROM c",
+        ])
+    };
+    for transient in [
+        json!({"status": 503, "count": 1, "path_contains": "/docs"}),
+        json!({"status": 410, "count": 1, "path_contains": "/docs"}),
+        json!({"reset": true, "count": 1, "path_contains": "/docs"}),
+    ] {
+        inject(transient.clone());
+        let run = query();
+        run.ok();
+        assert_eq!(
+            run.stdout.lines().count(),
+            30,
+            "{transient}: every document after the retry"
+        );
+        assert_eq!(applied(), 1, "{transient} was served");
+    }
+    inject(json!({"truncate": true, "count": 1, "path_contains": "/docs"}));
+    let run = query();
+    run.code(1)
+        .stderr_has("failed to deserialize")
+        .stderr_has("hint:");
+    assert!(run.stdout.is_empty(), "nothing half-printed");
+    inject(json!({"status": 429, "retry_after_ms": 20, "count": 50, "path_contains": "/docs"}));
+    env.run(&["query", "-c", "orders", "SELECT c.id FROM c"])
+        .code(1)
+        .stderr_has("throttling");
+    let errors = env
+        .audit()
+        .iter()
+        .filter(|r| r["action"] == "query" && r["decision"] == "error")
+        .count();
+    assert_eq!(errors, 2);
+}

@@ -16,6 +16,7 @@ for name in ['cosmos-sql-parse.ndjson', 'cosmos-partition-scope.ndjson']:
             pathlib.Path('corpus/parse', hashlib.sha1(q).hexdigest()).write_bytes(q)
 "
 for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+  mkdir -p "corpus/$target"
   echo "== $target ($secs s)"
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
     | grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|ERROR|SUMMARY' || true

@@ -20,5 +20,6 @@ mod login;
 mod policy;
 mod policy_corpus;
 mod policy_props;
+mod robustness;
 mod scoped;
 mod token;

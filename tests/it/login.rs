@@ -398,3 +398,29 @@ fn concurrent_refreshes_reach_the_provider_once() {
     let secrets = stored_tokens(&env, &oidc.issuer);
     env.assert_no_secrets(&secrets);
 }
+
+#[test]
+fn logout_all_ends_every_profile() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!(
+        "{cfg}\n{}",
+        cfg.split("[profiles.dev]")
+            .nth(1)
+            .map(|p| format!("[profiles.ops]{p}"))
+            .expect("profile")
+    ));
+    login_as(&env, &oidc, "alice").ok();
+    login_with(&env, &["--profile", "ops"], |code| {
+        oidc.approve(code, "bob")
+    })
+    .ok();
+    env.run(&["status", "--profile", "ops"]).ok();
+    env.run(&["logout", "--all"])
+        .ok()
+        .stderr_has("Logged out of profile \"dev\"")
+        .stderr_has("Logged out of profile \"ops\"");
+    env.run(&["status", "--profile", "dev"]).code(3);
+    env.run(&["status", "--profile", "ops"]).code(3);
+    assert_eq!(oidc.stats()["revocations"].as_u64(), Some(2));
+}

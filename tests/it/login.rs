@@ -412,7 +412,7 @@ fn logout_all_ends_every_profile() {
     ));
     login_as(&env, &oidc, "alice").ok();
     login_with(&env, &["--profile", "ops"], |code| {
-        oidc.approve(code, "bob")
+        oidc.approve(code, "bob");
     })
     .ok();
     env.run(&["status", "--profile", "ops"]).ok();

@@ -26,6 +26,9 @@ pub struct App {
     pub env: Env,
     pub global: GlobalArgs,
     pub ui: Ui,
+    /// The configuration, read once: start-up (the IMDS decision) and the command share it, so
+    /// `token` and `status` parse the file once.
+    config: std::sync::OnceLock<Config>,
 }
 
 impl App {
@@ -40,7 +43,12 @@ impl App {
             env.get(vars::NO_COLOR).is_some(),
             no_input,
         );
-        Self { env, global, ui }
+        Self {
+            env,
+            global,
+            ui,
+            config: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn config_path(&self) -> CmdResult<PathBuf> {
@@ -49,11 +57,15 @@ impl App {
 
     /// The configuration, which must exist.
     pub fn config(&self) -> CmdResult<Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
+        }
         let path = self.config_path()?;
-        Config::load(&path)?.ok_or_else(|| {
+        let config = Config::load(&path)?.ok_or_else(|| {
             CommandError::runtime(format!("no configuration file at {}", path.display()))
                 .hint("run `cosmoscope init` to create a profile")
-        })
+        })?;
+        Ok(self.config.get_or_init(|| config).clone())
     }
 
     /// The configuration and the selected profile.

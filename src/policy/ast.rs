@@ -150,6 +150,32 @@ pub enum BinaryOp {
     Mod,
 }
 
+impl BinaryOp {
+    /// Every operator (the property tests generate from this list).
+    pub const ALL: [BinaryOp; 20] = [
+        BinaryOp::Or,
+        BinaryOp::And,
+        BinaryOp::Concat,
+        BinaryOp::BitOr,
+        BinaryOp::BitXor,
+        BinaryOp::BitAnd,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::Shl,
+        BinaryOp::Shr,
+        BinaryOp::ShrZeroFill,
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Mod,
+    ];
+}
+
 /// Which kind of subquery expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubqueryKind {

@@ -42,29 +42,7 @@ fn literal() -> impl Strategy<Value = Expr> {
 }
 
 fn binop() -> impl Strategy<Value = BinaryOp> {
-    use BinaryOp::*;
-    prop::sample::select(vec![
-        Or,
-        And,
-        Concat,
-        BitOr,
-        BitXor,
-        BitAnd,
-        Eq,
-        Ne,
-        Lt,
-        Le,
-        Gt,
-        Ge,
-        Shl,
-        Shr,
-        ShrZeroFill,
-        Add,
-        Sub,
-        Mul,
-        Div,
-        Mod,
-    ])
+    prop::sample::select(BinaryOp::ALL.to_vec())
 }
 
 fn unop() -> impl Strategy<Value = UnaryOp> {

@@ -8,7 +8,9 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::harness::KillOnDrop;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -96,17 +98,10 @@ pub struct PeerOptions {
 }
 
 pub struct Peer {
-    child: Child,
+    _child: KillOnDrop,
     pub endpoint: String,
     pub port: u16,
     pub key: String,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Peer {
@@ -164,7 +159,7 @@ impl Peer {
         let endpoint = v["endpoint"].as_str().expect("endpoint").to_string();
         let port = u16::try_from(v["port"].as_u64().expect("port")).expect("port");
         Peer {
-            child,
+            _child: KillOnDrop(child),
             endpoint,
             port,
             key: options
@@ -516,15 +511,8 @@ impl JwtKeys {
 
 /// tests/peers/cosmos/token-endpoint.mjs: a loopback HTTPS Entra-style token endpoint.
 pub struct TokenEndpoint {
-    child: Child,
+    _child: KillOnDrop,
     pub authority_host: String,
-}
-
-impl Drop for TokenEndpoint {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl TokenEndpoint {
@@ -569,7 +557,7 @@ impl TokenEndpoint {
             .expect("the token endpoint started");
         let v: Value = serde_json::from_str(&line).expect("start-up line");
         TokenEndpoint {
-            child,
+            _child: KillOnDrop(child),
             authority_host: v["authority_host"]
                 .as_str()
                 .expect("authority_host")

@@ -326,3 +326,13 @@ impl TestEnv {
         s
     }
 }
+
+/// A peer process that ends with the test (killed and reaped when dropped).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -3,12 +3,14 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::harness::KillOnDrop;
 
 use serde_json::{Value, json};
 
 pub struct Oidc {
-    child: Child,
+    _child: KillOnDrop,
     pub issuer: String,
     /// The peer's whole first line (the federation peer also names its CI issuer there).
     pub hello: Value,
@@ -53,7 +55,7 @@ impl Oidc {
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("provider said {line:?}: {e}"));
         let issuer = v["issuer"].as_str().expect("issuer").to_string();
         Self {
-            child,
+            _child: KillOnDrop(child),
             issuer,
             hello: v,
         }
@@ -104,12 +106,5 @@ impl Oidc {
             "approve",
             json!({"user_code": user_code, "login": "alice", "abort": true}),
         );
-    }
-}
-
-impl Drop for Oidc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

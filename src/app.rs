@@ -154,6 +154,12 @@ pub fn login_hint(profile: &str) -> String {
 
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Locked { .. } = e {
+            return CommandError::runtime("the OS keyring is locked").caused_by(&e).hint(
+                "unlock it (sign in to the desktop session, or unlock the \"login\" keyring in your keyring manager) \
+                 and run the command again; nothing was changed",
+            );
+        }
         let err = CommandError::runtime("cannot use the OS keyring").caused_by(&e);
         match e {
             StoreError::Unavailable { .. } => err.hint(
@@ -164,7 +170,7 @@ impl From<StoreError> for CommandError {
             StoreError::Failed { store: "keyutils", .. } => {
                 err.hint("kernel keyutils needs a session keyring: run inside `keyctl session - …`, or use store = \"secret-service\"")
             }
-            StoreError::Failed { .. } => err.hint("check that the keyring is unlocked, or choose another store with store = … in the profile"),
+            StoreError::Failed { .. } | StoreError::Locked { .. } => err.hint("check that the keyring is unlocked, or choose another store with store = … in the profile"),
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum StoreError {
     Unavailable { tried: String },
     #[error("the {store} store is not supported on this platform")]
     Unsupported { store: &'static str },
+    #[error("the {store} store is locked and cannot ask to be unlocked here ({detail})")]
+    Locked { store: &'static str, detail: String },
     #[error("the {store} store failed: {detail}")]
     Failed { store: &'static str, detail: String },
 }
@@ -70,9 +72,11 @@ impl SecretStore {
     }
 
     fn failed(&self, e: &keyring_core::Error) -> StoreError {
-        StoreError::Failed {
-            store: self.kind.as_str(),
-            detail: describe(e),
+        let (store, detail) = (self.kind.as_str(), describe(e));
+        if is_locked(e) {
+            StoreError::Locked { store, detail }
+        } else {
+            StoreError::Failed { store, detail }
         }
     }
 
@@ -109,6 +113,19 @@ fn describe(e: &keyring_core::Error) -> String {
             format!("a stored value has a bad format: {inner}")
         }
         other => other.to_string(),
+    }
+}
+
+/// A locked Secret Service collection answers with an unlock prompt; with no prompter (a terminal,
+/// CI, a locked screen) the `secret-service` crate reports it dismissed or the object locked.
+/// keyring-core boxes that error, so its two fixed texts are what there is to match.
+fn is_locked(e: &keyring_core::Error) -> bool {
+    match e {
+        keyring_core::Error::NoStorageAccess(inner) => {
+            let text = inner.to_string();
+            text.contains("prompt dismissed") || text.contains("object locked")
+        }
+        _ => false,
     }
 }
 

@@ -1,7 +1,10 @@
 //! Faults with a defined outcome: the provider down during a refresh, a stale lock file, the
-//! keyring gone between two commands, an audit log that cannot be written.
+//! keyring gone or locked between two commands, an audit log that cannot be written.
 
-use crate::harness::TestEnv;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{KillOnDrop, TestEnv, wait_for};
 use crate::login::{login_as, setup};
 use crate::oidc::{self, Oidc};
 use crate::require;
@@ -72,13 +75,143 @@ fn the_keyring_gone_between_two_commands_is_a_clear_error() {
         .stderr_has("hint:");
 }
 
+/// A D-Bus session of its own with its own unlocked gnome-keyring, so that a test can lock it
+/// without touching the keyring the other tests share.
+struct PrivateKeyring {
+    address: String,
+    _keyring: KillOnDrop,
+    _bus: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateKeyring {
+    fn start() -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let runtime = dir.path().join("run");
+        std::fs::create_dir_all(home.join(".cache")).expect("mkdir");
+        std::fs::create_dir_all(&runtime).expect("mkdir");
+        let socket = dir.path().join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--address", &address])
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let bus = KillOnDrop(bus);
+        wait_for("the private bus socket", Duration::from_secs(10), || {
+            socket.exists().then_some(())
+        });
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        {
+            use std::io::Write as _;
+            let mut stdin = keyring.stdin.take().expect("stdin");
+            stdin.write_all(b"pw").expect("password");
+        }
+        let keyring = KillOnDrop(keyring);
+        let this = PrivateKeyring {
+            address,
+            _keyring: keyring,
+            _bus: bus,
+            _dir: dir,
+        };
+        wait_for(
+            "gnome-keyring on the private bus",
+            Duration::from_secs(10),
+            || {
+                this.dbus(&[
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .contains("boolean true")
+                .then_some(())
+            },
+        );
+        Some(this)
+    }
+
+    fn dbus(&self, args: &[&str]) -> String {
+        let out = Command::new("dbus-send")
+            .args(["--print-reply", &format!("--bus={}", self.address)])
+            .args(args)
+            .output()
+            .expect("dbus-send");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What a screen locker does: the login collection locks, and reading it needs a prompt.
+    fn lock(&self) {
+        self.dbus(&[
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+            "org.freedesktop.Secret.Service.Lock",
+            "array:objpath:/org/freedesktop/secrets/collection/login",
+        ]);
+        let locked = self.dbus(&[
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets/collection/login",
+            "org.freedesktop.DBus.Properties.Get",
+            "string:org.freedesktop.Secret.Collection",
+            "string:Locked",
+        ]);
+        assert!(locked.contains("boolean true"), "locked: {locked}");
+    }
+}
+
+#[test]
+fn a_keyring_locked_between_two_commands_is_a_clear_error() {
+    require!(oidc::available(), "the OpenID provider peer (npm)");
+    let keyring = PrivateKeyring::start();
+    require!(keyring.is_some(), "dbus-daemon and gnome-keyring-daemon");
+    let keyring = keyring.expect("checked");
+    let oidc = Oidc::start(&[]);
+    let env = TestEnv::new().with_env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
+    env.write_profile(&oidc.issuer, "cosmoscope-cli", "secret-service");
+    add_policy(&env);
+    login_as(&env, &oidc, "bob").ok();
+    env.run(&["status"]).ok();
+    keyring.lock();
+    let sessions = std::fs::read(env.state_dir().join("sessions/dev.json")).ok();
+    // status reads only the session's public half (the file), so it still answers.
+    env.run(&["status"]).ok();
+    for args in [&["token"][..], &["login", "--refresh"], &["logout"]] {
+        env.run(args)
+            .code(1)
+            .stderr_has("the OS keyring is locked")
+            .stderr_has("hint: unlock");
+    }
+    assert_eq!(
+        std::fs::read(env.state_dir().join("sessions/dev.json")).ok(),
+        sessions,
+        "nothing changed"
+    );
+    assert_eq!(
+        oidc.token_requests("refresh_token"),
+        0,
+        "no refresh was tried"
+    );
+    assert_eq!(
+        oidc.stats()["device_authorizations"].as_u64(),
+        Some(1),
+        "the person was not asked to sign in again"
+    );
+}
+
 #[test]
 fn an_audit_log_that_cannot_be_written_stops_data_commands() {
     let (oidc, env) = setup_or_skip!();
-    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
-    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
-    cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:9/\"\ndatabase = \"shop\"\ncredential = \"entra\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
-    env.write_config(&cfg);
+    add_policy(&env);
     login_as(&env, &oidc, "bob").ok();
     // A directory where the log should be: no append can succeed (root ignores file modes).
     let log = env.state_dir().join("audit.jsonl");
@@ -90,6 +223,14 @@ fn an_audit_log_that_cannot_be_written_stops_data_commands() {
     env.run(&["token"])
         .code(1)
         .stderr_has("no credential was exported");
+}
+
+/// The test policy and a Cosmos section (nothing listens on its endpoint).
+fn add_policy(env: &TestEnv) {
+    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:9/\"\ndatabase = \"shop\"\ncredential = \"entra\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
+    env.write_config(&cfg);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -244,8 +244,16 @@ fn slow_down_adds_five_seconds_to_the_interval() {
 }
 
 fn forged_login_is_rejected(mode: &str, target: &str, cause: &str, code: &str) {
+    forged_with_is_rejected(
+        &serde_json::json!({"mode": mode, "target": target}),
+        cause,
+        code,
+    );
+}
+
+fn forged_with_is_rejected(forge: &serde_json::Value, cause: &str, code: &str) {
     let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
-    oidc.admin("forge", serde_json::json!({"mode": mode, "target": target}));
+    oidc.admin("forge", forge.clone());
     let run = login_as(&env, &oidc, "alice");
     run.code(1)
         .stderr_has("failed verification")
@@ -309,6 +317,29 @@ fn forged_expired_token_is_rejected() {
 fn forged_nbf_in_future_is_rejected() {
     forged_login_is_rejected("nbf-future", "id_token", "not valid yet", "not_yet_valid");
 }
+/// The provider's clock runs ahead of ours: within the 60 s bound the login goes through, beyond it
+/// the token is not valid yet for us, and it is rejected rather than trusted.
+#[test]
+fn clock_skew_within_the_bound_is_tolerated() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    for target in ["id_token", "access_token"] {
+        oidc.admin(
+            "forge",
+            serde_json::json!({"mode": "clock-ahead", "target": target, "skew": 30}),
+        );
+        login_as(&env, &oidc, "alice").ok();
+    }
+}
+
+#[test]
+fn clock_skew_beyond_the_bound_is_rejected() {
+    forged_with_is_rejected(
+        &serde_json::json!({"mode": "clock-ahead", "target": "id_token", "skew": 300}),
+        "not valid yet",
+        "not_yet_valid",
+    );
+}
+
 #[test]
 fn forged_bad_signature_is_rejected() {
     forged_login_is_rejected(

@@ -320,9 +320,10 @@ function signWith(key, header, payload) {
   return `${input}.${b64u(sig)}`;
 }
 
-export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid'];
+export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid', 'clock-ahead'];
 
-function forgeJwt(token, mode, issuer) {
+// `skew`: for clock-ahead, how many seconds the provider's clock runs ahead of ours.
+function forgeJwt(token, mode, issuer, skew = 0) {
   const [h, p, s] = token.split('.');
   const header = JSON.parse(Buffer.from(h, 'base64url'));
   const payload = JSON.parse(Buffer.from(p, 'base64url'));
@@ -346,6 +347,10 @@ function forgeJwt(token, mode, issuer) {
       return signWith(realKey, header, { ...payload, iat: now - 7200, exp: now - 3600 });
     case 'nbf-future':
       return signWith(realKey, header, { ...payload, nbf: now + 3600 });
+    case 'clock-ahead': {
+      const shift = (v) => (typeof v === 'number' ? v + skew : v);
+      return signWith(realKey, header, { ...payload, iat: shift(payload.iat), nbf: shift(payload.nbf ?? payload.iat), exp: shift(payload.exp) });
+    }
     case 'bad-signature': {
       const sig = Buffer.from(s, 'base64url');
       sig[Math.floor(sig.length / 2)] ^= 0x5a;
@@ -374,9 +379,9 @@ function buildProvider() {
     await next();
     if (ctx.method !== 'POST' || ctx.path !== '/token' || ctx.status !== 200 || !faults.forge) return;
     const body = ctx.body;
-    const { mode, target } = faults.forge;
+    const { mode, target, skew } = faults.forge;
     if (!body || typeof body !== 'object' || typeof body[target] !== 'string') return;
-    body[target] = forgeJwt(body[target], mode, ISSUER);
+    body[target] = forgeJwt(body[target], mode, ISSUER, skew);
     stats.forged.push({ mode, target });
     faults.forge = null;
   });
@@ -539,7 +544,7 @@ async function admin(req, res, url) {
       const target = body.target || 'id_token';
       if (!FORGE_MODES.includes(body.mode)) return sendJson(res, 400, { error: `mode must be one of ${FORGE_MODES.join(', ')}` });
       if (!['id_token', 'access_token'].includes(target)) return sendJson(res, 400, { error: 'target must be id_token or access_token' });
-      faults.forge = { mode: body.mode, target };
+      faults.forge = { mode: body.mode, target, skew: Number(body.skew ?? 0) };
       return sendJson(res, 200, { armed: faults.forge });
     }
     case 'POST /__admin/slowdown': {

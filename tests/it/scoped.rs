@@ -417,3 +417,39 @@ fn cosmos_faults_have_defined_outcomes() {
         .count();
     assert_eq!(errors, 2);
 }
+
+/// Load: twenty `query` processes at once against the local server, each with its own parameter.
+/// Every one returns exactly what the second client returns, and the shared audit log ends with
+/// twenty whole records (appends from concurrent processes never interleave).
+#[test]
+fn twenty_concurrent_queries_each_get_their_own_answer() {
+    let (oidc, peer, env) = stack_or_skip!("bob");
+    let sql = "SELECT c.id, c.total FROM c WHERE c.total > @min";
+    let before = env.audit().len();
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let min = format!("min={}", i * 5);
+            env.spawn(&[
+                "query", "-c", "orders", "-o", "ndjson", sql, "--param", &min,
+            ])
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let run = env.record(child.wait_with_output().expect("wait"));
+        run.ok();
+        let expected = peer.pyquery("shop", "orders", sql, &[("@min", json!(i * 5))], None);
+        assert_eq!(parse_ndjson(run.stdout.as_bytes()), expected, "query {i}");
+    }
+    let records = env.audit();
+    let new: Vec<_> = records[before..]
+        .iter()
+        .filter(|r| r["action"] == "query")
+        .collect();
+    assert_eq!(new.len(), 20, "one audit record per query");
+    assert!(new.iter().all(|r| r["decision"] == "allowed"), "{new:?}");
+    assert_eq!(
+        oidc.token_requests("refresh_token"),
+        0,
+        "no refresh was needed"
+    );
+}

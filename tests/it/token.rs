@@ -149,7 +149,7 @@ fn min_ttl_beyond_the_providers_lifetime_is_login_required() {
 }
 
 #[test]
-fn fifty_tokens_across_an_expiry_refresh_once() {
+fn a_hundred_tokens_across_an_expiry_refresh_once() {
     let (oidc, env) = setup_or_skip!(&[], "bob");
     // Force the expiry: the session file says the access token is already past its time.
     let path = env.state_dir().join("sessions/dev.json");
@@ -157,7 +157,7 @@ fn fifty_tokens_across_an_expiry_refresh_once() {
         serde_json::from_slice(&std::fs::read(&path).expect("session")).expect("json");
     info["expires_at"] = Value::from(1_000_000_000u64);
     std::fs::write(&path, serde_json::to_vec(&info).expect("json")).expect("write");
-    let children: Vec<_> = (0..50)
+    let children: Vec<_> = (0..100)
         .map(|_| env.spawn(&["token", "--resource", "idp"]))
         .collect();
     let mut printed = std::collections::BTreeSet::new();
@@ -169,9 +169,9 @@ fn fifty_tokens_across_an_expiry_refresh_once() {
     assert_eq!(
         oidc.token_requests("refresh_token"),
         1,
-        "one refresh for fifty processes"
+        "one refresh for a hundred processes"
     );
-    assert_eq!(printed.len(), 1, "all fifty printed the refreshed token");
+    assert_eq!(printed.len(), 1, "all hundred printed the refreshed token");
 }
 
 /// The Python venv with the second clients (scripts/test builds it).

@@ -597,6 +597,11 @@ impl From<CosmosError> for CommandError {
                 "cannot reach Cosmos DB",
                 "check the network and the profile's endpoint (and a proxy or firewall in between)".into(),
             ),
+            CosmosError::TimedOut { .. } => (
+                Exit::Runtime,
+                "Cosmos DB did not answer in time",
+                "every try outlived the profile's request_timeout (default 60s): retry later, or raise request_timeout (at most 65s) in [profiles.NAME.cosmos]".into(),
+            ),
             CosmosError::Tls { .. } => (
                 Exit::Runtime,
                 "the TLS connection to Cosmos DB failed",

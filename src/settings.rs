@@ -16,6 +16,12 @@ use crate::error::CommandError;
 
 /// How long a FIDO2 step-up touch counts when a profile says nothing.
 pub const DEFAULT_FIDO2_WINDOW: std::time::Duration = std::time::Duration::from_mins(5);
+/// Longest one Cosmos data-plane request may take by default (the SDK's own 6 s cuts off a slow
+/// first page of a large export; people wait longer).
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_mins(1);
+const MIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// The SDK's own ceiling for a data-plane request.
+const MAX_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(65);
 
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
@@ -105,6 +111,8 @@ struct CosmosFile {
     region: Option<String>,
     /// Allow HTTP/2 to the gateway (the default); `false` forces HTTP/1.1.
     http2: Option<bool>,
+    /// Longest one data-plane request may take before it is abandoned ("60s"; 1s to 65s).
+    request_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +159,7 @@ pub struct CosmosSettings {
     pub region_proximity: bool,
     pub region: Option<String>,
     pub http2: bool,
+    pub request_timeout: std::time::Duration,
 }
 
 impl CosmosSettings {
@@ -167,6 +176,7 @@ impl CosmosSettings {
             region_proximity: false,
             region: None,
             http2: true,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -229,6 +239,26 @@ fn located(
         column,
         message: message.into(),
     }
+}
+
+/// A duration field ("90s", "5m"), or a located error naming the field.
+fn duration_field(
+    path: &Path,
+    text: &str,
+    value: &Spanned<String>,
+    name: &str,
+) -> Result<std::time::Duration, FileError> {
+    humantime::parse_duration(value.get_ref()).map_err(|e| {
+        located(
+            path,
+            text,
+            Some(value.span()),
+            format!(
+                "{name} {:?} is not a duration like \"5m\": {e}",
+                value.get_ref()
+            ),
+        )
+    })
 }
 
 /// Checks that `raw` is an absolute http(s) URL; plain http only for loopback hosts.
@@ -297,6 +327,21 @@ impl Config {
                             "authority_host must be an https URL",
                         ));
                     }
+                    let request_timeout = match &c.request_timeout {
+                        Some(t) => {
+                            let d = duration_field(path, text, t, "request_timeout")?;
+                            if !(MIN_REQUEST_TIMEOUT..=MAX_REQUEST_TIMEOUT).contains(&d) {
+                                return Err(located(
+                                    path,
+                                    text,
+                                    Some(t.span()),
+                                    "request_timeout must be between 1s and 65s",
+                                ));
+                            }
+                            d
+                        }
+                        None => DEFAULT_REQUEST_TIMEOUT,
+                    };
                     Some(CosmosSettings {
                         endpoint: c.endpoint.into_inner(),
                         database: c.database,
@@ -307,6 +352,7 @@ impl Config {
                         region_proximity: c.region_proximity,
                         region: c.region.filter(|r| !r.is_empty()),
                         http2: c.http2.unwrap_or(true),
+                        request_timeout,
                     })
                 }
                 None => None,
@@ -323,18 +369,8 @@ impl Config {
                 Some(rp) => rp.into_inner(),
                 None => crate::fido2::DEFAULT_RP_ID.to_string(),
             };
-            let fido2_window = match p.fido2_window {
-                Some(w) => humantime::parse_duration(w.get_ref()).map_err(|e| {
-                    located(
-                        path,
-                        text,
-                        Some(w.span()),
-                        format!(
-                            "fido2_window {:?} is not a duration like \"5m\": {e}",
-                            w.get_ref()
-                        ),
-                    )
-                })?,
+            let fido2_window = match &p.fido2_window {
+                Some(w) => duration_field(path, text, w, "fido2_window")?,
                 None => DEFAULT_FIDO2_WINDOW,
             };
             profiles.insert(

@@ -35,9 +35,6 @@ pub const THROTTLE_RETRIES: u32 = 4;
 /// Total time spent waiting on `retry-after` before a 429 is reported.
 pub const THROTTLE_WAIT: Duration = Duration::from_secs(30);
 
-/// Longest a single data-plane request may take (the SDK allows up to 65 s).
-pub const DATAPLANE_TIMEOUT: Duration = Duration::from_mins(1);
-
 /// How the client proves itself to Cosmos DB.
 pub enum CosmosAuth {
     /// An account key (base64), from the keyring.
@@ -103,8 +100,7 @@ pub async fn build(settings: &CosmosSettings, auth: CosmosAuth) -> Result<Cosmos
     };
     let pool = ConnectionPoolOptions::builder()
         .with_is_http2_allowed(settings.http2)
-        // The SDK's 6 s default cuts off a slow first page of a large export; people wait longer.
-        .with_max_dataplane_request_timeout(DATAPLANE_TIMEOUT)
+        .with_max_dataplane_request_timeout(settings.request_timeout)
         .build()
         .map_err(sdk)?;
     let throttling = ThrottlingRetryOptionsBuilder::new()

@@ -75,6 +75,9 @@ pub enum CosmosError {
     BadRequest { message: String },
     #[error("cannot reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
+    /// Every try of a request outlived the profile's `request_timeout`.
+    #[error("{endpoint} did not answer in time: {detail}")]
+    TimedOut { endpoint: String, detail: String },
     #[error("the TLS connection to {endpoint} failed: {detail}")]
     Tls { endpoint: String, detail: String },
     /// The credential source could not produce a token (Entra, azure-cli, managed identity …).
@@ -119,6 +122,8 @@ const SUBSTATUS_TOKEN_ACQUISITION: u32 = 20402;
 /// Transport-generated 503s (20003) and the transport failures under them (20010…).
 const SUBSTATUS_TRANSPORT_FIRST: u32 = 20001;
 const SUBSTATUS_TRANSPORT_LAST: u32 = 20019;
+/// The SDK's end-to-end operation timeout.
+const SUBSTATUS_CLIENT_OPERATION_TIMEOUT: u32 = 20008;
 
 impl CosmosError {
     /// Classifies an SDK error for an operation on `resource` at `endpoint`.
@@ -159,6 +164,13 @@ impl CosmosError {
                 let detail = if chain.is_empty() { message } else { chain };
                 if looks_like_tls(&detail) {
                     CosmosError::Tls {
+                        endpoint: endpoint.to_string(),
+                        detail,
+                    }
+                } else if s == SUBSTATUS_CLIENT_OPERATION_TIMEOUT
+                    || detail.to_ascii_lowercase().contains("timed out")
+                {
+                    CosmosError::TimedOut {
                         endpoint: endpoint.to_string(),
                         detail,
                     }
@@ -208,6 +220,7 @@ impl CosmosError {
             CosmosError::CrossPartitionUnsupported { .. } => "cosmos_cross_partition_unsupported",
             CosmosError::BadRequest { .. } => "cosmos_bad_request",
             CosmosError::Unreachable { .. } => "cosmos_unreachable",
+            CosmosError::TimedOut { .. } => "cosmos_timeout",
             CosmosError::Tls { .. } => "cosmos_tls",
             CosmosError::Token { .. } => "cosmos_token",
             CosmosError::CredentialConfig(_) | CosmosError::Config(_) => "cosmos_config",

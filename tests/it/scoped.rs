@@ -453,3 +453,64 @@ fn twenty_concurrent_queries_each_get_their_own_answer() {
         "no refresh was needed"
     );
 }
+
+/// A stalled response: the server accepts the request and then says nothing. One stall costs one
+/// `request_timeout` and the request is retried to a complete answer; a server that keeps stalling
+/// is a clear, audited error after a bounded time, never a hang.
+#[test]
+fn a_stalled_response_times_out() {
+    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&cfg.replace(
+        "http2 = false\n",
+        "http2 = false\nrequest_timeout = \"2s\"\n",
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let query = || {
+        env.run(&[
+            "query",
+            "-c",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT c.id FROM c",
+        ])
+    };
+    rt.block_on(peer.fault(json!({"stall_ms": 8000, "count": 1, "path_contains": "/docs"})));
+    let run = query();
+    run.ok();
+    assert_eq!(
+        run.stdout.lines().count(),
+        30,
+        "the retried request answered in full"
+    );
+    rt.block_on(peer.clear_faults());
+    rt.block_on(peer.fault(json!({"stall_ms": 8000, "count": 100, "path_contains": "/docs"})));
+    let run = query();
+    run.code(1)
+        .stderr_has("Cosmos DB did not answer in time")
+        .stderr_has("timed out")
+        .stderr_has("hint:")
+        .stderr_has("request_timeout");
+    assert!(run.stdout.is_empty(), "nothing half-printed");
+    rt.block_on(peer.clear_faults());
+    let last = env.audit().last().cloned().expect("audited");
+    assert_eq!(last["decision"], "error", "{last}");
+    assert!(
+        last["cause"]
+            .as_str()
+            .is_some_and(|c| c.contains("did not answer in time")),
+        "{last}"
+    );
+    // A bad value is a located config error, and nothing runs.
+    env.write_config(&cfg.replace(
+        "http2 = false\n",
+        "http2 = false\nrequest_timeout = \"5m\"\n",
+    ));
+    query()
+        .code(1)
+        .stderr_has("request_timeout must be between 1s and 65s");
+}

@@ -77,6 +77,8 @@ pub mod vars {
     pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
     pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
     pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+    /// Debug builds only: a named point panics with a secret in its message (the secrets audit).
+    pub const DEBUG_PANIC: &str = "COSMOSCOPE_DEBUG_PANIC";
 }
 
 #[derive(Clone, Default)]

@@ -156,6 +156,34 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
+/// A panic is a bug. The hook says where it happened and what to do, never the panic's message:
+/// a message can carry any value it formatted, and values here can be tokens, keys or PINs.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: cosmoscope stopped on an internal error (a bug){at}\n\
+             hint: please report it with the command you ran and `cosmoscope --version`; the panic's \
+             own message is not shown because it may hold a secret"
+        );
+    }));
+}
+
+/// Debug builds only: panics at `point` with `secret` in the message when
+/// `COSMOSCOPE_DEBUG_PANIC=point`, so the secrets audit can check that a bug which formats a
+/// secret into a panic still prints nothing secret. (Read from the process environment directly:
+/// this is a test hook, not configuration.)
+#[cfg(debug_assertions)]
+#[allow(clippy::manual_assert)] // a panic is the point
+pub fn debug_panic_point(point: &str, secret: &str) {
+    if std::env::var(crate::env::vars::DEBUG_PANIC).is_ok_and(|p| p == point) {
+        panic!("injected panic at {point} while holding {secret}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

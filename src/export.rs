@@ -159,6 +159,8 @@ pub fn shell_quote(s: &str) -> String {
 #[must_use]
 pub fn render(c: &Exported, format: TokenFormat, exec_info: Option<&str>) -> String {
     let token = c.token.expose_secret();
+    #[cfg(debug_assertions)]
+    crate::error::debug_panic_point("render", token);
     let expires = rfc3339(c.expires_at);
     match format {
         TokenFormat::Raw => format!("{token}\n"),

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
         .var(cosmoscope::cli::COMPLETE_VAR)
         .complete();
+    cosmoscope::error::install_panic_hook();
     let cli = Cli::parse();
     let app = App::new(cli.global, Env::from_process());
     // Before any thread exists: the Cosmos SDK's instance-metadata probe is switched off through
@@ -27,7 +28,16 @@ fn main() -> ExitCode {
             return report(&CommandError::runtime("cannot start the async runtime").caused_by(&e));
         }
     };
-    let result = runtime.block_on(cosmoscope::commands::run(&app, cli.command));
+    // A panic has been reported by the hook; it exits like any runtime error.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(cosmoscope::commands::run(&app, cli.command))
+    }))
+    .unwrap_or_else(|_| {
+        Err(CommandError {
+            silent: true,
+            ..CommandError::runtime("internal error")
+        })
+    });
     // Do not wait for stray blocking tasks (a keyring call, a browser launcher) on the way out.
     runtime.shutdown_background();
     match result {

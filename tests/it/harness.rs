@@ -79,7 +79,17 @@ impl TestEnv {
 
     /// Runs to completion and records the output.
     pub fn run(&self, args: &[&str]) -> Run {
-        let out = self.cmd().args(args).output().expect("spawn cosmoscope");
+        self.run_with(&[], args)
+    }
+
+    /// [`run`](Self::run) with a few more variables for this one command.
+    pub fn run_with(&self, envs: &[(&str, &str)], args: &[&str]) -> Run {
+        let out = self
+            .cmd()
+            .envs(envs.iter().copied())
+            .args(args)
+            .output()
+            .expect("spawn cosmoscope");
         self.record(out)
     }
 

@@ -64,7 +64,12 @@ macro_rules! setup_or_skip {
 
 /// The tokens the session holds right now, read straight from the keyring.
 pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
-    let paths = SessionPaths::for_identity(&env.state_dir(), "dev", issuer, "cosmoscope-cli");
+    stored_tokens_of(env, issuer, "dev")
+}
+
+/// The tokens of `profile`'s session.
+pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<String> {
+    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
     let store = SecretStore::open(StoreKind::Keyutils).expect("keyutils");
     [TokenKind::Access, TokenKind::Refresh, TokenKind::Id]
         .into_iter()

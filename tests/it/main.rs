@@ -22,4 +22,5 @@ mod policy_corpus;
 mod policy_props;
 mod robustness;
 mod scoped;
+mod secrets_audit;
 mod token;

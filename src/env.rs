@@ -86,6 +86,16 @@ pub struct Env {
     values: BTreeMap<&'static str, String>,
 }
 
+/// Some values are secrets (`COSMOSCOPE_CLIENT_SECRET`, `AZURE_CLIENT_SECRET`, the PIN): our copies
+/// are wiped when the last holder drops them (the process environment itself stays as it was).
+impl Drop for Env {
+    fn drop(&mut self) {
+        for v in self.values.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+}
+
 /// Names only: some values are secrets (`AZURE_CLIENT_SECRET`).
 impl std::fmt::Debug for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

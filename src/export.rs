@@ -4,6 +4,7 @@
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use crate::app::App;
 use crate::audit::Record;
@@ -11,6 +12,7 @@ use crate::cli::{ExportResource, TokenFormat};
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::identity::verify::now_unix;
 use crate::policy::{self, Action, Request};
+use crate::secret::SecretJson;
 use crate::session::manager::rfc3339;
 use crate::settings::{Config, CredentialKind, Profile};
 
@@ -157,16 +159,17 @@ pub fn shell_quote(s: &str) -> String {
 
 /// The credential in `format`, ready for stdout.
 #[must_use]
-pub fn render(c: &Exported, format: TokenFormat, exec_info: Option<&str>) -> String {
+pub fn render(c: &Exported, format: TokenFormat, exec_info: Option<&str>) -> Zeroizing<String> {
     let token = c.token.expose_secret();
     #[cfg(debug_assertions)]
     crate::error::debug_panic_point("render", token);
     let expires = rfc3339(c.expires_at);
-    match format {
+    // The credential's JSON is built as a value holding the token: wiped once it is written out.
+    let json = |v: Value| format!("{}\n", *SecretJson(v));
+    Zeroizing::new(match format {
         TokenFormat::Raw => format!("{token}\n"),
-        TokenFormat::Json => format!(
-            "{}\n",
-            json!({"version": 1, "token": token, "expires_at": expires, "resource": c.resource.as_str(), "endpoint": c.endpoint})
+        TokenFormat::Json => json(
+            json!({"version": 1, "token": token, "expires_at": expires, "resource": c.resource.as_str(), "endpoint": c.endpoint}),
         ),
         TokenFormat::Env => {
             let endpoint = c
@@ -187,9 +190,8 @@ pub fn render(c: &Exported, format: TokenFormat, exec_info: Option<&str>) -> Str
                 .and_then(|v| v["apiVersion"].as_str().map(str::to_string))
                 .filter(|v| v.starts_with("client.authentication.k8s.io/"))
                 .unwrap_or_else(|| "client.authentication.k8s.io/v1".to_string());
-            format!(
-                "{}\n",
-                json!({"apiVersion": api, "kind": "ExecCredential", "spec": {}, "status": {"token": token, "expirationTimestamp": expires}})
+            json(
+                json!({"apiVersion": api, "kind": "ExecCredential", "spec": {}, "status": {"token": token, "expirationTimestamp": expires}}),
             )
         }
         TokenFormat::AzureCli => {
@@ -199,25 +201,27 @@ pub fn render(c: &Exported, format: TokenFormat, exec_info: Option<&str>) -> Str
             .to_string();
             // az prints "YYYY-MM-DD HH:MM:SS.ffffff"; keep its shape (in UTC, which az also accepts).
             let expires_on = local.trim_end_matches('Z').replacen('T', " ", 1);
-            format!(
-                "{}\n",
-                json!({"accessToken": token, "expiresOn": expires_on, "expires_on": c.expires_at, "tokenType": "Bearer"})
+            json(
+                json!({"accessToken": token, "expiresOn": expires_on, "expires_on": c.expires_at, "tokenType": "Bearer"}),
             )
         }
-    }
+    })
 }
 
 /// The environment `exec` gives the child.
 #[must_use]
-pub fn child_env(c: &Exported) -> Vec<(&'static str, String)> {
-    let token = c.token.expose_secret().to_string();
+pub fn child_env(c: &Exported) -> Vec<(&'static str, Zeroizing<String>)> {
+    let token = Zeroizing::new(c.token.expose_secret().to_string());
     let mut env = vec![
         ("COSMOS_TOKEN", token.clone()),
         ("COSMOSDB_SHELL_TOKEN", token),
-        ("COSMOS_TOKEN_EXPIRES_AT", rfc3339(c.expires_at)),
+        (
+            "COSMOS_TOKEN_EXPIRES_AT",
+            Zeroizing::new(rfc3339(c.expires_at)),
+        ),
     ];
     if let Some(e) = &c.endpoint {
-        env.push(("COSMOS_ENDPOINT", e.clone()));
+        env.push(("COSMOS_ENDPOINT", Zeroizing::new(e.clone())));
     }
     env
 }
@@ -255,7 +259,7 @@ mod tests {
         assert_eq!(az["expiresOn"], "2027-01-15 08:00:00.000000");
         assert_eq!(az["expires_on"], 1_800_000_000);
         assert_eq!(
-            render(&c, TokenFormat::Env, None),
+            render(&c, TokenFormat::Env, None).as_str(),
             "export COSMOS_ENDPOINT='https://x/'\nexport COSMOS_TOKEN='tok'\nexport COSMOS_TOKEN_EXPIRES_AT='2027-01-15T08:00:00Z'\n"
         );
     }

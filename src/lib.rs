@@ -16,5 +16,6 @@ pub mod fsutil;
 pub mod identity;
 pub mod output;
 pub mod policy;
+pub mod secret;
 pub mod session;
 pub mod settings;

@@ -63,12 +63,12 @@ pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
     Ok(())
 }
 
-/// A wrapper so the raw text never gets a `Debug`/`Display`.
-struct RawKey(String);
+/// A wrapper so the raw text never gets a `Debug`/`Display`; wiped when dropped.
+struct RawKey(zeroize::Zeroizing<String>);
 
 fn read_key(app: &App) -> CmdResult<RawKey> {
     if !std::io::stdin().is_terminal() {
-        let mut s = String::new();
+        let mut s = zeroize::Zeroizing::new(String::new());
         std::io::stdin().read_to_string(&mut s)?;
         return Ok(RawKey(s));
     }
@@ -80,5 +80,5 @@ fn read_key(app: &App) -> CmdResult<RawKey> {
         .with_prompt("Account key (hidden)")
         .interact()
         .map_err(|e| CommandError::runtime("cannot read the key").cause(e))?;
-    Ok(RawKey(key))
+    Ok(RawKey(zeroize::Zeroizing::new(key)))
 }

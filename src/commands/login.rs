@@ -188,13 +188,13 @@ async fn ci_login(
 /// The client secret: `COSMOSCOPE_CLIENT_SECRET`, or stdin with `--client-secret-stdin` — never argv.
 fn client_secret(app: &App, args: &LoginArgs) -> CmdResult<SecretString> {
     if args.client_secret_stdin {
-        let mut line = String::new();
+        let mut line = zeroize::Zeroizing::new(String::new());
         std::io::stdin().read_line(&mut line)?;
-        let secret = line.trim_end_matches(['\r', '\n']).to_string();
+        let secret = line.trim_end_matches(['\r', '\n']);
         if secret.is_empty() {
             return Err(CommandError::usage("no client secret on stdin"));
         }
-        return Ok(SecretString::from(secret));
+        return Ok(SecretString::from(secret.to_string()));
     }
     app.env
         .get(vars::COSMOSCOPE_CLIENT_SECRET)

@@ -60,9 +60,11 @@ pub enum KeyError {
 pub fn parse_account_key(raw: &str) -> Result<SecretString, KeyError> {
     use base64::Engine as _;
     let key = raw.trim();
+    // The decoded bytes are the key itself: wiped as soon as the check is done.
     if key.is_empty()
         || base64::engine::general_purpose::STANDARD
             .decode(key)
+            .map(zeroize::Zeroizing::new)
             .is_err()
     {
         return Err(KeyError::NotBase64);

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::IdentityError;
+use crate::secret::SecretJson;
 
 pub struct Http {
     client: reqwest::Client,
@@ -13,7 +15,7 @@ pub struct Http {
 
 /// What the token endpoint answered: success JSON, or an OAuth error.
 pub enum TokenReply {
-    Ok(Value),
+    Ok(SecretJson),
     Error {
         status: u16,
         error: String,
@@ -23,7 +25,7 @@ pub enum TokenReply {
 
 impl TokenReply {
     /// The success JSON, or the OAuth error as [`IdentityError::OAuth`].
-    pub fn into_result(self) -> Result<Value, IdentityError> {
+    pub fn into_result(self) -> Result<SecretJson, IdentityError> {
         match self {
             TokenReply::Ok(v) => Ok(v),
             TokenReply::Error {
@@ -148,11 +150,15 @@ impl Http {
         }
         let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| unreachable(url, &e))?;
+        // The body holds tokens: keep our copy in a buffer that is wiped when dropped.
+        let body = Zeroizing::new(Vec::from(
+            resp.bytes().await.map_err(|e| unreachable(url, &e))?,
+        ));
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         if (200..300).contains(&status) {
-            return Ok(TokenReply::Ok(json.unwrap_or(Value::Null)));
+            return Ok(TokenReply::Ok(SecretJson(json.unwrap_or(Value::Null))));
         }
+        let json = json.map(SecretJson);
         match json
             .as_ref()
             .and_then(|j| j.get("error"))

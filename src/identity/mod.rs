@@ -226,7 +226,7 @@ impl Provider {
             form.push(("audience", aud));
         }
         let v = self.http.post_form(url, &form, None).await?.into_result()?;
-        serde_json::from_value(v).map_err(|e| IdentityError::BadResponse {
+        DeviceAuthorization::deserialize(&*v).map_err(|e| IdentityError::BadResponse {
             what: "the device authorization endpoint",
             url: url.to_string(),
             detail: e.to_string(),

@@ -9,6 +9,7 @@ export BIN="$PWD/target/release/cosmoscope"
 echo "## release binary: $(du -h "$BIN" | cut -f1) ($(stat -c %s "$BIN") bytes)"
 echo; echo "## status latency (issue 2)";            bench/status.sh 2>/dev/null | grep -v "^Joined"
 echo; echo "## token latency (issue 5)";             bench/token.sh 2>/dev/null | grep -v "^Joined"
+echo; echo "## login overhead beyond the polling interval (issue 2)"; bench/login.sh 2>/dev/null | grep -v "^Joined"
 echo; echo "## policy explain throughput (issue 3)"; bench/policy.sh
 echo; echo "## 1,000,000 decisions in one process (issue 8)"; target/release/examples/decide_bench
 if [ "${1:-}" != "--quick" ]; then

@@ -243,7 +243,12 @@ fn library_error(e: &anyhow::Error) -> DeviceError {
 /// stdout carries data only) and its panics (it `expect`s on malformed answers) turned into errors.
 fn call<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, DeviceError> {
     let gag = gag::Gag::stdout().ok();
+    // The library's panic is an error we report below, not a bug of ours: keep the process's
+    // panic hook ("internal error (a bug)") quiet while it runs.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
     drop(gag);
     match result {
         Ok(Ok(v)) => Ok(v),

@@ -190,6 +190,11 @@ impl From<IdentityError> for CommandError {
                 (Exit::Runtime, "cannot reach the identity provider", "check your network and the profile's issuer URL, then retry".into())
             }
             IdentityError::HttpStatus { status: 401 | 403, .. } => (Exit::Refused, "the identity provider refused the request", "check the profile's client_id".into()),
+            IdentityError::HttpStatus { status: 500..=599, .. } => (
+                Exit::Runtime,
+                "the identity provider is unavailable",
+                "it answered with a server error: retry in a moment (nothing was changed)".into(),
+            ),
             IdentityError::HttpStatus { .. } | IdentityError::BadResponse { .. } => {
                 (Exit::Runtime, "the identity provider answered unexpectedly", "check that the issuer URL is an OpenID provider".into())
             }

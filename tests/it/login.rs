@@ -364,6 +364,36 @@ fn forged_unknown_kid_is_rejected_after_one_refetch() {
     );
 }
 
+/// The JWKS endpoint failing: a first login cannot verify anything, so it stores nothing; with the
+/// keys cached, a refresh still verifies; after a rotation (an unknown kid) it cannot, and the
+/// session stays as it was.
+#[test]
+fn a_failing_jwks_endpoint_has_defined_outcomes() {
+    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    oidc.admin("jwks-fail", serde_json::json!({"count": 100}));
+    let run = login_as(&env, &oidc, "carol");
+    run.code(1)
+        .stderr_has("the identity provider is unavailable")
+        .stderr_has("JWKS")
+        .stderr_has("hint: it answered with a server error: retry");
+    assert!(!session_file(&env).exists(), "nothing stored");
+    oidc.admin("jwks-fail", serde_json::json!({"count": 0}));
+    login_as(&env, &oidc, "carol").ok();
+    oidc.admin("jwks-fail", serde_json::json!({"count": 100}));
+    env.run(&["login", "--refresh"]).ok();
+    let before = std::fs::read(session_file(&env)).expect("session");
+    oidc.admin("rotate-keys?drop_old=1", serde_json::json!({}));
+    let run = env.run(&["login", "--refresh"]);
+    run.code(1)
+        .stderr_has("JWKS")
+        .stderr_has("hint: it answered with a server error: retry");
+    assert_eq!(
+        std::fs::read(session_file(&env)).expect("session"),
+        before,
+        "unchanged"
+    );
+}
+
 #[test]
 fn key_rotation_mid_session_refetches_the_jwks() {
     let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");

@@ -118,7 +118,7 @@ function freshStats() {
   };
 }
 let stats = freshStats();
-const faults = { slowdown: 0, entra: [], forge: null };
+const faults = { slowdown: 0, entra: [], forge: null, jwksFail: 0 };
 
 // ---------------------------------------------------------------------------------------------
 // signing keys (generated with jose at start; rotated through /__admin/rotate-keys)
@@ -511,6 +511,7 @@ async function admin(req, res, url) {
       faults.slowdown = 0;
       faults.entra = [];
       faults.forge = null;
+      faults.jwksFail = 0;
       return sendJson(res, 200, { ok: true });
     case 'GET /__admin/keys':
       return sendJson(res, 200, keysSummary());
@@ -546,6 +547,13 @@ async function admin(req, res, url) {
       if (!['id_token', 'access_token'].includes(target)) return sendJson(res, 400, { error: 'target must be id_token or access_token' });
       faults.forge = { mode: body.mode, target, skew: Number(body.skew ?? 0) };
       return sendJson(res, 200, { armed: faults.forge });
+    }
+    case 'POST /__admin/jwks-fail': {
+      const body = await readJson(req);
+      const count = body.count ?? 1;
+      if (!Number.isInteger(count) || count < 0) return sendJson(res, 400, { error: 'count must be a non-negative integer' });
+      faults.jwksFail = count;
+      return sendJson(res, 200, { jwks_fail: faults.jwksFail });
     }
     case 'POST /__admin/slowdown': {
       const body = await readJson(req);
@@ -590,6 +598,10 @@ const server = http.createServer(async (req, res) => {
       return await admin(req, res, url);
     }
     if (!current) return sendJson(res, 503, { error: 'starting' });
+    if (url.pathname === '/jwks' && faults.jwksFail > 0) {
+      faults.jwksFail -= 1;
+      return sendJson(res, 503, { error: 'injected by /__admin/jwks-fail' });
+    }
     if (req.method === 'POST' && BODY_PATHS.has(url.pathname)) {
       if (await preprocess(req, res, url.pathname)) return undefined;
     }

@@ -110,17 +110,18 @@ impl<'a> Guard<'a> {
     }
 }
 
-/// Finishes an audit record with the command's outcome and appends it; a record that cannot be
-/// written is reported loudly (the operation itself already happened or was refused).
+/// Finishes an audit record with the command's outcome and appends it. A record the log cannot
+/// take (a full disk) is not lost: it is printed whole on stderr and the command fails (exit 1)
+/// even though its work is done, so a script notices; an earlier error stays the one reported.
 pub fn finish(
     app: &App,
     audit: &Audit,
     mut record: Record,
-    outcome: &CmdResult,
+    outcome: CmdResult,
     started: std::time::Instant,
-) {
+) -> CmdResult {
     record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-    if let Err(e) = outcome {
+    if let Err(e) = &outcome {
         // "denied" stays for a policy denial; anything else (before or during the run) is an error.
         if e.exit != Exit::Denied || record.decision == "allowed" {
             record.decision = "error".into();
@@ -134,8 +135,23 @@ pub fn finish(
     } else if record.decision == "denied" {
         record.decision = "ok".into();
     }
-    if let Err(e) = audit.append(record) {
-        app.ui
-            .warn(format!("the audit record could not be written: {e}"));
-    }
+    record.time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let line = serde_json::to_string(&record).unwrap_or_default();
+    let Err(e) = audit.append(record) else {
+        return outcome;
+    };
+    app.ui.warn(format!(
+        "the audit log cannot take this record; here it is: {line}"
+    ));
+    outcome?;
+    Err(
+        CommandError::runtime("the command ran, but its audit record could not be written")
+            .caused_by(&e)
+            .hint(format!(
+                "free space for the audit log ({}); keep the record printed above",
+                audit
+                    .path()
+                    .map_or_else(|| "no state directory".into(), |p| p.display().to_string())
+            )),
+    )
 }

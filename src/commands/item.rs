@@ -60,8 +60,7 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         }
     }
     .await;
-    guard::finish(app, &audit, record, &outcome, started);
-    outcome
+    guard::finish(app, &audit, record, outcome, started)
 }
 
 fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {

@@ -65,8 +65,7 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
         Ok(())
     }
     .await;
-    guard::finish(app, &audit, record, &outcome, started);
-    outcome
+    guard::finish(app, &audit, record, outcome, started)
 }
 
 fn read_sql(args: &QueryArgs) -> CmdResult<String> {

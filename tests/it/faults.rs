@@ -233,6 +233,55 @@ fn add_policy(env: &TestEnv) {
     env.write_config(&cfg);
 }
 
+/// A full disk under the audit log (`/dev/full` answers every write with ENOSPC): the log opens,
+/// so the query runs; its record cannot be appended, so it is printed whole on stderr and the
+/// command exits 1. A credential export, whose record is written first, does not happen.
+#[test]
+fn a_full_disk_under_the_audit_log_loses_no_record() {
+    let stack = crate::scoped::stack("bob");
+    require!(
+        stack.is_some(),
+        "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
+    );
+    let (_oidc, _peer, env) = stack.expect("checked");
+    let log = env.state_dir().join("audit.jsonl");
+    std::fs::remove_file(&log).expect("rm");
+    std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
+    let run = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.id FROM c",
+    ]);
+    run.code(1)
+        .stderr_has("the command ran, but its audit record could not be written")
+        .stderr_has("No space left on device")
+        .stderr_has("hint: free space for the audit log");
+    assert_eq!(
+        run.stdout.lines().count(),
+        30,
+        "the query's output is whole"
+    );
+    let printed = run
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("here it is: ")
+                .map(|(_, json)| json.to_string())
+        })
+        .expect("the record on stderr");
+    let record: serde_json::Value = serde_json::from_str(&printed).expect("JSON record");
+    assert_eq!(record["action"], "query");
+    assert_eq!(record["decision"], "allowed");
+    assert_eq!(record["subject"], "bob");
+    assert_eq!(record["items"], 30);
+    env.run(&["token"])
+        .code(1)
+        .stderr_has("no credential was exported");
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir").flatten() {

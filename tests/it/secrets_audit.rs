@@ -22,7 +22,9 @@ const CLIENT_SECRET: &str = "ci-secret-for-tests";
 const PIN: &str = "audit-pin-7391-recognisable";
 const WRONG_PIN: &str = "audit-wrong-pin-5512-recognisable";
 
-/// Every command line of every process on the machine while it runs, sampled every few ms.
+/// The command line of every cosmoscope process, and of every child one starts (an `exec`
+/// child), while the scenarios run: sampled every few ms from /proc. (Other processes are left
+/// out: the peers' own helpers are handed the test account key on purpose.)
 struct CmdlineWatch {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<BTreeSet<String>>>,
@@ -34,10 +36,23 @@ impl CmdlineWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
         let (s, n) = (stop.clone(), seen.clone());
+        let bin = std::fs::canonicalize(crate::harness::BIN).expect("binary");
         let thread = std::thread::spawn(move || {
+            let mut ours = BTreeSet::new();
             while !s.load(Ordering::Relaxed) {
                 for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    if let Ok(bytes) = std::fs::read(e.path().join("cmdline"))
+                    let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok())
+                    else {
+                        continue;
+                    };
+                    let dir = e.path();
+                    let is_ours = std::fs::read_link(dir.join("exe")).is_ok_and(|x| x == bin);
+                    if is_ours {
+                        ours.insert(pid);
+                    } else if !parent(&dir).is_some_and(|pp| ours.contains(&pp)) {
+                        continue;
+                    }
+                    if let Ok(bytes) = std::fs::read(dir.join("cmdline"))
                         && !bytes.is_empty()
                     {
                         let line = String::from_utf8_lossy(&bytes).replace('\0', " ");
@@ -55,6 +70,12 @@ impl CmdlineWatch {
         self.thread.join().expect("watcher");
         std::mem::take(&mut *self.seen.lock().expect("lock"))
     }
+}
+
+/// The parent pid from /proc/PID/stat ("pid (comm) state ppid …"; comm may hold spaces).
+fn parent(dir: &std::path::Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
 
 /// A token, and its signature alone (a truncated print would still show that).
@@ -250,6 +271,7 @@ fn no_secret_reaches_any_output_file_command_line_or_panic() {
         cmdlines.iter().any(|c| c.contains("cosmoscope")),
         "the watcher saw cosmoscope run"
     );
+
     for line in &cmdlines {
         for s in &secrets {
             assert!(

@@ -97,3 +97,8 @@ printf 'wall-time ratio cosmoscope/python: %.2f   CPU-time ratio: %.2f   peak-RS
   "$(echo "$c_wall / $p_wall" | bc -l)" "$(echo "$c_cpu / $p_cpu" | bc -l)" "$(echo "$c_rss / $p_rss" | bc -l)"
 printf 'cosmoscope peak RSS: %.1f MiB at %d docs vs %.1f MiB at %d docs\n' \
   "$(echo "$c_small_rss / 1024" | bc -l)" "$SMALL" "$(echo "$c_rss / 1024" | bc -l)" "$LARGE"
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+python3 "$root/bench/summary.py" add "export $LARGE documents, wall" "$(printf '%.1f' "$c_wall") s" "Python SDK $(printf '%.1f' "$p_wall") s" "$(ratio "$c_wall" "$p_wall")"
+python3 "$root/bench/summary.py" add "… CPU time" "$(printf '%.2f' "$c_cpu") s" "$(printf '%.2f' "$p_cpu") s" "$(ratio "$c_cpu" "$p_cpu")"
+python3 "$root/bench/summary.py" add "… peak RSS" "$(echo "$c_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(echo "$p_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(ratio "$c_rss" "$p_rss")"
+python3 "$root/bench/summary.py" add "cosmoscope peak RSS, $SMALL vs $LARGE documents" "$(echo "$c_small_rss / 1024" | bc -l | xargs printf '%.1f') vs $(echo "$c_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "—" "$(ratio "$c_rss" "$c_small_rss")"

@@ -47,3 +47,5 @@ if [ ! -d "$here/js/node_modules" ]; then (cd "$here/js" && npm ci --silent --no
 js_rate=$(node "$here/js/parse_bench.js" "$work/in.ndjson")
 echo "@zeit/cosmosdb-query parse (one node process):     $js_rate queries/s"
 python3 -c "print(f'ratio: {$rust_rate / $js_rate:.1f}x')"
+python3 "$root/bench/summary.py" add "\`policy explain --queries\`, $n corpus lines, whole process" \
+  "$rust_rate q/s" "@zeit/cosmosdb-query parse $js_rate q/s" "$(python3 -c "print(f'{$rust_rate / $js_rate:.0f}x')")"

@@ -7,6 +7,7 @@ Each NAME=CMD is run N times, interleaved round-robin (so a noisy neighbour hurt
 alike); prints the median, min and p90 of each and its ratio to the first command (the baseline).
 """
 import argparse
+import os
 import shlex
 import statistics
 import subprocess
@@ -18,6 +19,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--label", default="", help="appended to each figure's name in the summary")
+    ap.add_argument("--baseline", help="the command ratios are taken against (default: the first)")
+    ap.add_argument("--summary", action="append", help="commands that get a summary row (default: all but the baseline)")
     ap.add_argument("commands", nargs="+", help="NAME=COMMAND")
     args = ap.parse_args()
     cmds = []
@@ -35,14 +39,26 @@ def main() -> int:
                 return 1
             if i >= args.warmup:
                 samples[name].append(dt * 1000)
-    base = statistics.median(samples[cmds[0][0]])
+    base_name = args.baseline or cmds[0][0]
+    base = statistics.median(samples[base_name])
     print(f"{'command':<28} {'median ms':>10} {'min ms':>8} {'p90 ms':>8} {'ratio':>8}")
     for name, _ in cmds:
         s = sorted(samples[name])
         med = statistics.median(s)
         p90 = s[int(len(s) * 0.9) - 1]
         print(f"{name:<28} {med:>10.2f} {s[0]:>8.2f} {p90:>8.2f} {med / base:>7.1f}x")
+        if name in (args.summary or [n for n, _ in cmds if n != base_name]):
+            summary(f"`{name}`, median of {args.n}{args.label}", f"{med:.2f} ms",
+                    f"{base_name} {base:.2f} ms", f"{med / base:.2f}x")
     return 0
+
+
+def summary(*row):
+    """A row for bench/all.sh's table (bench/summary.py), when BENCH_SUMMARY names a file."""
+    path = os.environ.get("BENCH_SUMMARY")
+    if path:
+        with open(path, "a") as f:
+            f.write("\t".join(row) + "\n")
 
 
 if __name__ == "__main__":

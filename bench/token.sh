@@ -19,7 +19,7 @@ for store in secret-service keyutils; do
   # The Python baseline stores a secret of the same size in the Secret Service, then reads it.
   "$venv/bin/python" -c "import keyring,sys; keyring.set_password('bench','bench','x'*int(sys.argv[1]))" "$size"
   echo "== store: $store (token: $size bytes)"
-  python3 bench/timing.py -n "${N:-50}" "true=/bin/true" "cosmoscope token=$bin token --resource idp --format raw" \
+  python3 bench/timing.py -n "${N:-50}" --label ", $store" --baseline "python keyring read" --summary "cosmoscope token" "true=/bin/true" "cosmoscope token=$bin token --resource idp --format raw" \
     "python keyring read=$venv/bin/python -c \"import keyring; keyring.get_password('bench','bench')\""
   "$bin" logout -q || true
 done

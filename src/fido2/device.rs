@@ -15,9 +15,17 @@
 //! - macOS: works through IOHIDManager without extra setup.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
-use ctap_hid_fido2::fidokey::get_assertion::get_assertion_params::Extension as AssertionExt;
-use ctap_hid_fido2::fidokey::make_credential::{CredentialSupportedKeyType, Extension as CredExt};
+use ctap_hid_fido2::fidokey::get_assertion::get_assertion_params::{
+    Extension as AssertionExt, GetAssertionArgs,
+};
+use ctap_hid_fido2::fidokey::make_credential::{
+    CredentialSupportedKeyType, Extension as CredExt, MakeCredentialArgs,
+};
 use ctap_hid_fido2::fidokey::{GetAssertionArgsBuilder, MakeCredentialArgsBuilder};
 use ctap_hid_fido2::{FidoKeyHid, HidParam, LibCfg};
 use secrecy::{ExposeSecret, SecretString};
@@ -239,17 +247,53 @@ fn library_error(e: &anyhow::Error) -> DeviceError {
     }
 }
 
+/// How long a key may take over a command that needs no touch (getInfo, the PIN retry count): a
+/// key answers these at once.
+pub const QUICK_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a command that waits for a touch (and the PIN exchange before it) may take: beyond a
+/// key's own user-presence timeout (about 30 s) and the library's keep-alive loop (500 × 100 ms).
+pub const TOUCH_DEADLINE: Duration = Duration::from_secs(90);
+
 /// Runs a `ctap-hid-fido2` call with stdout silenced (the library `println!`s diagnostics, and our
 /// stdout carries data only) and its panics (it `expect`s on malformed answers) turned into errors.
 fn call<T>(f: impl FnOnce() -> anyhow::Result<T>) -> Result<T, DeviceError> {
-    let gag = gag::Gag::stdout().ok();
-    // The library's panic is an error we report below, not a bug of ours: keep the process's
-    // panic hook ("internal error (a bug)") quiet while it runs.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    let quiet = Quiet::start();
     let result = std::panic::catch_unwind(AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    drop(gag);
+    drop(quiet);
+    library_result(result)
+}
+
+/// Stdout gagged and the process's panic hook ("internal error (a bug)") quiet while the library
+/// runs: its panic is an error we report, not a bug of ours.
+struct Quiet {
+    gag: Option<gag::Gag>,
+    hook: Option<PanicHook>,
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+impl Quiet {
+    fn start() -> Self {
+        let gag = gag::Gag::stdout().ok();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        Self {
+            gag,
+            hook: Some(hook),
+        }
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if let Some(hook) = self.hook.take() {
+            std::panic::set_hook(hook);
+        }
+        self.gag.take();
+    }
+}
+
+fn library_result<T>(result: std::thread::Result<anyhow::Result<T>>) -> Result<T, DeviceError> {
     match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(library_error(&e)),
@@ -278,10 +322,18 @@ pub struct DeviceSelection {
 }
 
 /// The production adapter: a key on USB HID through `ctap-hid-fido2` (→ hidapi → hidraw).
+///
+/// The library reads the device with blocking, unbounded reads: a key that stops answering (or
+/// announces more bytes than it then sends) would hang cosmoscope. So every exchange runs on its own thread under a deadline ([`QUICK_DEADLINE`],
+/// [`TOUCH_DEADLINE`]); when it passes, the call fails with "the key stopped answering" and the
+/// key is given up for this process (the abandoned read still holds the device).
 pub struct HidAuthenticator {
-    key: FidoKeyHid,
+    key: Arc<FidoKeyHid>,
     path: String,
     product: String,
+    stalled: Arc<AtomicBool>,
+    quick: Duration,
+    touch: Duration,
 }
 
 impl HidAuthenticator {
@@ -311,12 +363,77 @@ impl HidAuthenticator {
                 detail: e.to_string(),
             }
         })?;
-        let mut this = Self { key, path, product };
+        let mut this = Self {
+            key: Arc::new(key),
+            path,
+            product,
+            stalled: Arc::new(AtomicBool::new(false)),
+            quick: QUICK_DEADLINE,
+            touch: TOUCH_DEADLINE,
+        };
         let info = this.get_info()?;
-        if info.pin_protocols.contains(&2) {
-            this.key = this.key.with_pin_protocol_version(2);
+        if info.pin_protocols.contains(&2)
+            && let Some(key) = Arc::get_mut(&mut this.key)
+        {
+            key.pin_protocol_version = 2;
         }
         Ok(this)
+    }
+
+    /// Other deadlines than [`QUICK_DEADLINE`] and [`TOUCH_DEADLINE`] (tests of a silent key).
+    #[must_use]
+    pub fn with_deadlines(mut self, quick: Duration, touch: Duration) -> Self {
+        self.quick = quick;
+        self.touch = touch;
+        self
+    }
+
+    /// [`call`] on a thread of its own, given up after `deadline`.
+    fn exchange<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        f: impl FnOnce(&FidoKeyHid) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, DeviceError> {
+        let stalled = || {
+            DeviceError::Transport(format!(
+                "the key at {} stopped answering (no complete answer within {} s)",
+                self.path,
+                deadline.as_secs()
+            ))
+        };
+        if self.stalled.load(Ordering::SeqCst) {
+            return Err(stalled());
+        }
+        let key = Arc::clone(&self.key);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let quiet = Quiet::start();
+        let spawned = std::thread::Builder::new()
+            .name("fido2-hid".into())
+            .spawn(move || {
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&key)));
+                // Our handle goes before the answer does, so that the caller holds the only one
+                // again when it reads the answer (`open` then sets the PIN protocol through it).
+                drop(key);
+                // The receiver is gone only after a timeout: nobody waits for this answer.
+                let _ = tx.send(result);
+            });
+        if let Err(e) = spawned {
+            return Err(DeviceError::Transport(format!(
+                "cannot start a thread: {e}"
+            )));
+        }
+        let received = rx.recv_timeout(deadline);
+        drop(quiet);
+        match received {
+            Ok(result) => library_result(result),
+            Err(RecvTimeoutError::Timeout) => {
+                self.stalled.store(true, Ordering::SeqCst);
+                Err(stalled())
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(DeviceError::Transport(
+                "the FIDO library's thread ended without an answer".into(),
+            )),
+        }
     }
 }
 
@@ -369,7 +486,7 @@ impl Authenticator for HidAuthenticator {
     }
 
     fn get_info(&self) -> Result<DeviceInfo, DeviceError> {
-        let info = call(|| self.key.get_info())?;
+        let info = self.exchange(self.quick, FidoKeyHid::get_info)?;
         Ok(DeviceInfo {
             versions: info.versions,
             extensions: info.extensions,
@@ -380,7 +497,7 @@ impl Authenticator for HidAuthenticator {
     }
 
     fn pin_retries(&self) -> Result<u32, DeviceError> {
-        let n = call(|| self.key.get_pin_retries())?;
+        let n = self.exchange(self.quick, FidoKeyHid::get_pin_retries)?;
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
@@ -408,13 +525,17 @@ impl Authenticator for HidAuthenticator {
         for id in req.exclude {
             builder = builder.exclude_authenticator(id);
         }
-        builder = match (req.verification, pin.as_deref()) {
-            (Verification::Pin(_), Some(pin)) => builder.pin(pin),
-            (Verification::BuiltIn, _) => builder,
-            _ => builder.without_pin_and_uv(),
-        };
+        // No PIN borrowed into the arguments yet: they move to the exchange's thread, the PIN with
+        // them (`.pin()` differs from `without_pin_and_uv()` only by setting it).
+        if !matches!(req.verification, Verification::BuiltIn) {
+            builder = builder.without_pin_and_uv();
+        }
         let args = builder.build();
-        let result = call(|| self.key.make_credential_with_args(&args));
+        let result = self.exchange(self.touch, move |key| {
+            let mut args: MakeCredentialArgs<'_> = args;
+            args.pin = pin.as_deref().map(String::as_str);
+            key.make_credential_with_args(&args)
+        });
         let att = self.with_retries(result)?;
         Ok(AttestationResponse {
             fmt: att.fmt,
@@ -442,13 +563,15 @@ impl Authenticator for HidAuthenticator {
             extensions = [AssertionExt::HmacSecret(Some(*salt))];
             builder = builder.extensions(&extensions);
         }
-        builder = match (req.verification, pin.as_deref()) {
-            (Verification::Pin(_), Some(pin)) => builder.pin(pin),
-            (Verification::BuiltIn, _) => builder,
-            _ => builder.without_pin_and_uv(),
-        };
+        if !matches!(req.verification, Verification::BuiltIn) {
+            builder = builder.without_pin_and_uv();
+        }
         let args = builder.build();
-        let result = call(|| self.key.get_assertion_with_args(&args));
+        let result = self.exchange(self.touch, move |key| {
+            let mut args: GetAssertionArgs<'_> = args;
+            args.pin = pin.as_deref().map(String::as_str);
+            key.get_assertion_with_args(&args)
+        });
         let mut assertions = self.with_retries(result)?;
         if assertions.is_empty() {
             return Err(DeviceError::NoCredentials);

@@ -1,14 +1,20 @@
 //! FIDO2 through the production HID path: `cosmoscope key …` (and the library's seal/unseal/step-up)
 //! → ctap-hid-fido2 → hidapi → a FUSE hidraw node → the software authenticator.
 
+use std::io::Read as _;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
 use cosmoscope::fido2::{
     self, Algorithm, Ceremony, DeviceError, DeviceSelection, Fido2Error, HidAuthenticator,
     KeyStore, PinPrompt, VerifyError, ceremony,
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::fido2_fuse::{self, HIDIOCGRDESCSIZE, HidNode};
-use crate::harness::{Run, TestEnv};
+use crate::fido2_fuse::{
+    self, ERR_CHANNEL_BUSY, Fault, HID_MSG, HID_PING, HIDIOCGRDESCSIZE, HidNode,
+};
+use crate::harness::{KillOnDrop, Run, TestEnv, wait_for};
 use crate::require;
 use crate::soft_authenticator::{Behaviour, Counter, SoftAuthenticator, Touch};
 
@@ -481,4 +487,260 @@ async fn fido2_fuse_sealed_account_key() {
         screen.contains("orders") && screen.contains("EXIT=0"),
         "{screen}"
     );
+}
+
+/// Runs cosmoscope and waits for it to exit within `deadline` (a hang fails the test; the child is
+/// killed on the way out).
+fn run_within(env: &TestEnv, args: &[&str], deadline: Duration) -> Run {
+    let mut child = KillOnDrop(env.spawn(args));
+    let started = Instant::now();
+    let status = wait_for(
+        &format!("`cosmoscope {}` to exit", args.join(" ")),
+        deadline,
+        || child.0.try_wait().expect("try_wait"),
+    );
+    eprintln!(
+        "`cosmoscope {}` exited in {:.1} s",
+        args.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut out) = child.0.stdout.take() {
+        out.read_to_end(&mut stdout).expect("stdout");
+    }
+    if let Some(mut err) = child.0.stderr.take() {
+        err.read_to_end(&mut stderr).expect("stderr");
+    }
+    env.record(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// The clean failure every malformed answer must end in: exit 1, `error:` with a cause and a
+/// hint, no panic text, nothing on stdout.
+fn assert_clean_failure(run: &Run, what: &str) {
+    assert_eq!(
+        run.code, 1,
+        "{what}: expected exit 1\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    for needle in ["error: ", "caused by: ", "hint: "] {
+        assert!(
+            run.stderr.contains(needle),
+            "{what}: stderr lacks {needle:?}:\n{}",
+            run.stderr
+        );
+    }
+    for bad in ["panicked at", "internal error", "a bug"] {
+        assert!(
+            !run.stderr.contains(bad),
+            "{what}: stderr has {bad:?}:\n{}",
+            run.stderr
+        );
+    }
+    assert!(run.stdout.is_empty(), "{what}: stdout: {}", run.stdout);
+}
+
+const GET_INFO: u8 = 0x04;
+const MAKE_CREDENTIAL: u8 = 0x01;
+const GET_ASSERTION: u8 = 0x02;
+
+/// What a malformed answer must end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Exit 1 with a cause and a hint; nothing written.
+    Fails,
+    /// `ctap-hid-fido2` checks neither the channel id nor continuation sequence numbers: a genuine
+    /// answer under such a header is used, and stands or falls by our verification (another
+    /// exchange's answer on another channel is refused: `StaleOnWrongChannel`).
+    Verified,
+}
+
+/// Every malformed framing or reply, on the first exchange (getInfo) and on the touch
+/// (makeCredential), through `cosmoscope key enroll` and the production HID path: a defined
+/// outcome within the deadline — a clean failure with the key list untouched, or (where the
+/// library does not check a header) the genuine answer, verified. Silence during the touch is
+/// covered below with a short deadline: a command's own deadline there is 90 s.
+#[test]
+fn fido2_fuse_malformed_answers_fail_cleanly_and_write_nothing() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let env = env();
+    enroll(&env, &node, &["--label", "good"]).ok();
+    let store = env.config_dir().join("fido2/dev.json");
+    let device = node.path_str();
+
+    let cases = [
+        (GET_INFO, Fault::WrongCommand(HID_MSG), Expect::Fails),
+        (GET_INFO, Fault::TruncatedCbor, Expect::Fails),
+        (GET_INFO, Fault::NotAMap, Expect::Fails),
+        (GET_INFO, Fault::HidError(ERR_CHANNEL_BUSY), Expect::Fails),
+        (GET_INFO, Fault::ShortThenSilence, Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::StaleOnWrongChannel, Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::WrongCommand(HID_MSG), Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::BadSequence, Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::TruncatedCbor, Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::NotAMap, Expect::Fails),
+        (
+            MAKE_CREDENTIAL,
+            Fault::HidError(ERR_CHANNEL_BUSY),
+            Expect::Fails,
+        ),
+        (GET_INFO, Fault::WrongCommand(HID_PING), Expect::Fails),
+        (
+            MAKE_CREDENTIAL,
+            Fault::WrongCommand(HID_PING),
+            Expect::Fails,
+        ),
+        (GET_INFO, Fault::WrongChannel, Expect::Verified),
+        // getInfo's reply has one continuation frame: numbered 1, it is taken as is.
+        (GET_INFO, Fault::BadSequence, Expect::Verified),
+        (MAKE_CREDENTIAL, Fault::WrongChannel, Expect::Verified),
+    ];
+    for (on, fault, expect) in cases {
+        let what = format!("{fault:?} on CTAP command 0x{on:02x}");
+        let before = std::fs::read(&store).expect("key list");
+        node.inject(Some((on, fault)));
+        let sent = node.stats().faults_sent;
+        let run = run_within(
+            &env,
+            &["key", "enroll", "--device", &device, "--label", "faulty"],
+            Duration::from_mins(1),
+        );
+        eprintln!("--- {what} ---\n{}", run.stderr);
+        assert!(
+            node.stats().faults_sent > sent,
+            "{what}: the fault was never sent"
+        );
+        match expect {
+            Expect::Fails => {
+                assert_clean_failure(&run, &what);
+                assert_eq!(
+                    std::fs::read(&store).expect("key list"),
+                    before,
+                    "{what}: the key list changed"
+                );
+            }
+            Expect::Verified => {
+                run.ok();
+                node.inject(None);
+                let keys = env.run(&["key", "list", "-o", "json"]).json();
+                let added = keys
+                    .as_array()
+                    .and_then(|k| k.iter().find(|k| k["label"] == "faulty"))
+                    .unwrap_or_else(|| panic!("{what}: not enrolled: {keys}"));
+                assert_eq!(added["attestation"], "packed (self)", "{what}");
+                env.run(&["key", "remove", "faulty"]).ok();
+            }
+        }
+    }
+
+    // Healed, the same key enrolls again.
+    node.inject(None);
+    enroll(&env, &node, &["--label", "after"]).ok();
+}
+
+/// The assertion path (step-up, unseal, `login --fido2`) under every fault, and a key that falls
+/// silent during a touch, through the production adapter with short deadlines: each ends in an
+/// error of the device or of our verification, in time, with the key list as it was (or, where the
+/// library does not check a header, in the genuine answer, verified).
+#[test]
+fn fido2_fuse_malformed_assertions_and_a_silent_touch_fail_cleanly() {
+    require!(fido2_fuse::available(), "/dev/fuse and root");
+    let Some(node) = mount(SoftAuthenticator::default()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = KeyStore::path_for(dir.path(), "dev");
+    let mut store = KeyStore::load(&path, "dev", fido2::DEFAULT_RP_ID).expect("store");
+    let deadline = Duration::from_secs(3);
+    let open = || {
+        HidAuthenticator::open(&DeviceSelection {
+            path: Some(node.path_str()),
+            can_prompt: false,
+            quiet: true,
+        })
+        .expect("open the FUSE key")
+        .with_deadlines(deadline, deadline)
+    };
+    let pin = Pin(None);
+    {
+        let auth = open();
+        let c = Ceremony {
+            auth: &auth,
+            pin: &pin,
+        };
+        ceremony::enroll(&c, &mut store, "blue", Algorithm::Es256).expect("enroll");
+        fido2::step_up_with(&c, &mut store).expect("a healthy step-up");
+    }
+
+    let cases = [
+        (GET_ASSERTION, Fault::StaleOnWrongChannel, Expect::Fails),
+        (GET_ASSERTION, Fault::WrongCommand(HID_MSG), Expect::Fails),
+        (GET_ASSERTION, Fault::BadSequence, Expect::Fails),
+        (GET_ASSERTION, Fault::TruncatedCbor, Expect::Fails),
+        (GET_ASSERTION, Fault::NotAMap, Expect::Fails),
+        (
+            GET_ASSERTION,
+            Fault::HidError(ERR_CHANNEL_BUSY),
+            Expect::Fails,
+        ),
+        (GET_ASSERTION, Fault::ShortThenSilence, Expect::Fails),
+        (MAKE_CREDENTIAL, Fault::ShortThenSilence, Expect::Fails),
+        (GET_ASSERTION, Fault::WrongCommand(HID_PING), Expect::Fails),
+        (GET_ASSERTION, Fault::WrongChannel, Expect::Verified),
+    ];
+    for (on, fault, expect) in cases {
+        let what = format!("{fault:?} on CTAP command 0x{on:02x}");
+        let before = std::fs::read(&path).expect("key list");
+        node.inject(Some((on, fault)));
+        // A key given up after a silence stays given up: every case opens it anew.
+        let auth = open();
+        let c = Ceremony {
+            auth: &auth,
+            pin: &pin,
+        };
+        let started = Instant::now();
+        let result = if on == MAKE_CREDENTIAL {
+            ceremony::enroll(&c, &mut store, "green", Algorithm::Es256).map(|_| ())
+        } else {
+            fido2::step_up_with(&c, &mut store).map(|_| ())
+        };
+        let elapsed = started.elapsed();
+        eprintln!("--- {what}: {result:?} in {elapsed:?}");
+        assert!(elapsed < deadline * 3, "{what}: took {elapsed:?}");
+        match expect {
+            Expect::Fails => {
+                let err = result.expect_err(&what);
+                assert!(
+                    matches!(err, Fido2Error::Device(_) | Fido2Error::Verify(_)),
+                    "{what}: {err:?}"
+                );
+                if fault == Fault::ShortThenSilence {
+                    assert!(
+                        err.to_string().contains("stopped answering"),
+                        "{what}: {err}"
+                    );
+                }
+                assert_eq!(
+                    std::fs::read(&path).expect("key list"),
+                    before,
+                    "{what}: the key list changed"
+                );
+            }
+            Expect::Verified => result.unwrap_or_else(|e| panic!("{what}: {e}")),
+        }
+    }
+    node.inject(None);
+    let auth = open();
+    let c = Ceremony {
+        auth: &auth,
+        pin: &pin,
+    };
+    fido2::step_up_with(&c, &mut store).expect("healed, the key works again");
 }

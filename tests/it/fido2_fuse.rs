@@ -3,6 +3,9 @@
 //! framing (64-byte reports: INIT, CBOR, MSG, PING, WINK, CANCEL, ERROR, KEEPALIVE) in front of the
 //! software authenticator, so `ctap-hid-fido2 → hidapi → this file → SoftAuthenticator` runs for
 //! real. No unsafe code: fuser's safe API carries the ioctl.
+//!
+//! [`Fault`]s make the "key" answer one CTAP2 command with malformed framing or a malformed reply
+//! (`HidNode::inject`), for the tests that prove cosmoscope fails cleanly on them.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -67,6 +70,37 @@ fn attr(ino: INodeNo, kind: FileType, perm: u16) -> FileAttr {
     }
 }
 
+/// A malformed answer the node gives to a CTAP2 command instead of (or around) the
+/// authenticator's real reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The reply's frames carry a channel id that is not the client's. (A conforming host ignores
+    /// them and hears nothing; `ctap-hid-fido2` does not look at the channel id and takes them.)
+    WrongChannel,
+    /// The previous reply to the same command (another exchange's answer), on another channel,
+    /// and nothing on the client's: what a host that does not filter channels may pick up.
+    StaleOnWrongChannel,
+    /// The reply's initialization frame carries this command byte instead of CTAPHID_CBOR.
+    WrongCommand(u8),
+    /// The first two continuation frames swap places (sequence 1 arrives before 0); a reply with
+    /// one continuation frame has it numbered 1.
+    BadSequence,
+    /// The initialization frame announces more bytes (BCNT) than follow; then the key is silent.
+    ShortThenSilence,
+    /// Status 0x00 and the reply's CBOR map cut in the middle.
+    TruncatedCbor,
+    /// Status 0x00 and well-formed CBOR that is not a map.
+    NotAMap,
+    /// A CTAPHID_ERROR frame with this code instead of the reply.
+    HidError(u8),
+}
+
+/// CTAPHID_ERROR codes.
+pub const ERR_CHANNEL_BUSY: u8 = 0x06;
+/// CTAPHID commands a test may put in a reply's header.
+pub const HID_PING: u8 = CTAPHID_PING;
+pub const HID_MSG: u8 = CTAPHID_MSG;
+
 struct Assembly {
     cid: [u8; 4],
     cmd: u8,
@@ -81,37 +115,102 @@ pub struct Stats {
     pub ioctls: Vec<u32>,
     pub commands: Vec<u8>,
     pub keepalives_sent: usize,
+    /// Replies sent malformed ([`Fault`]).
+    pub faults_sent: usize,
 }
 
 struct State {
     auth: Arc<Mutex<SoftAuthenticator>>,
     outgoing: VecDeque<[u8; 64]>,
-    waiting_reads: VecDeque<ReplyData>,
+    /// Parked reads, with the id of the thread that issued each.
+    waiting_reads: VecDeque<(u32, ReplyData)>,
     assembly: Option<Assembly>,
     next_cid: u32,
     stats: Stats,
+    /// (CTAP2 command byte, fault) applied to every reply to that command.
+    fault: Option<(u8, Fault)>,
+    /// The last reply to each CTAP2 command ([`Fault::StaleOnWrongChannel`]).
+    last_reply: std::collections::HashMap<u8, Vec<u8>>,
+}
+
+/// CTAPHID framing of one message: an initialization frame and its continuation frames.
+fn frames(cid: [u8; 4], cmd: u8, payload: &[u8]) -> Vec<[u8; 64]> {
+    let mut out = Vec::new();
+    let mut first = [0u8; 64];
+    first[..4].copy_from_slice(&cid);
+    first[4] = cmd;
+    first[5..7].copy_from_slice(&u16::try_from(payload.len()).expect("short").to_be_bytes());
+    let n = payload.len().min(57);
+    first[7..7 + n].copy_from_slice(&payload[..n]);
+    out.push(first);
+    let mut rest = &payload[n..];
+    let mut seq = 0u8;
+    while !rest.is_empty() {
+        let mut p = [0u8; 64];
+        p[..4].copy_from_slice(&cid);
+        p[4] = seq;
+        let n = rest.len().min(59);
+        p[5..5 + n].copy_from_slice(&rest[..n]);
+        out.push(p);
+        rest = &rest[n..];
+        seq += 1;
+    }
+    out
 }
 
 impl State {
     fn queue(&mut self, cid: [u8; 4], cmd: u8, payload: &[u8]) {
-        let mut first = [0u8; 64];
-        first[..4].copy_from_slice(&cid);
-        first[4] = cmd;
-        first[5..7].copy_from_slice(&u16::try_from(payload.len()).expect("short").to_be_bytes());
-        let n = payload.len().min(57);
-        first[7..7 + n].copy_from_slice(&payload[..n]);
-        self.outgoing.push_back(first);
-        let mut rest = &payload[n..];
-        let mut seq = 0u8;
-        while !rest.is_empty() {
-            let mut p = [0u8; 64];
-            p[..4].copy_from_slice(&cid);
-            p[4] = seq;
-            let n = rest.len().min(59);
-            p[5..5 + n].copy_from_slice(&rest[..n]);
-            self.outgoing.push_back(p);
-            rest = &rest[n..];
-            seq += 1;
+        self.outgoing.extend(frames(cid, cmd, payload));
+    }
+
+    /// The reply to a CTAP2 command, malformed as `fault` says.
+    fn queue_faulty(&mut self, cid: [u8; 4], ctap_cmd: u8, reply: &[u8], fault: Fault) {
+        let other = [cid[0] ^ 0x5A, cid[1], cid[2], cid[3] ^ 0xA5];
+        match fault {
+            Fault::WrongChannel => self.queue(other, CTAPHID_CBOR, reply),
+            Fault::StaleOnWrongChannel => {
+                let stale = self
+                    .last_reply
+                    .get(&ctap_cmd)
+                    .cloned()
+                    .unwrap_or_else(|| reply.to_vec());
+                self.queue(other, CTAPHID_CBOR, &stale);
+            }
+            Fault::WrongCommand(cmd) => {
+                let mut f = frames(cid, CTAPHID_CBOR, reply);
+                f[0][4] = cmd;
+                self.outgoing.extend(f);
+            }
+            Fault::BadSequence => {
+                let mut f = frames(cid, CTAPHID_CBOR, reply);
+                if f.len() >= 3 {
+                    f.swap(1, 2);
+                } else if let Some(cont) = f.get_mut(1) {
+                    cont[4] = 1;
+                }
+                self.outgoing.extend(f);
+            }
+            Fault::ShortThenSilence => {
+                let mut f = frames(cid, CTAPHID_CBOR, reply);
+                let claimed = u16::try_from(reply.len() + 200).expect("short");
+                f[0][5..7].copy_from_slice(&claimed.to_be_bytes());
+                self.outgoing.extend(f);
+            }
+            Fault::TruncatedCbor => {
+                let cut = &reply[..(reply.len() / 2).max(2).min(reply.len())];
+                self.queue(cid, CTAPHID_CBOR, cut);
+            }
+            Fault::NotAMap => {
+                // An array of text, as a confused key might send its version list alone.
+                self.queue(
+                    cid,
+                    CTAPHID_CBOR,
+                    &[
+                        0x00, 0x81, 0x68, b'F', b'I', b'D', b'O', b'_', b'2', b'_', b'0',
+                    ],
+                );
+            }
+            Fault::HidError(code) => self.queue(cid, CTAPHID_ERROR, &[code]),
         }
     }
 
@@ -183,15 +282,38 @@ impl State {
                     self.stats.keepalives_sent += 1;
                 }
                 let resp = self.auth.lock().expect("authenticator").handle(data);
-                self.queue(cid, CTAPHID_CBOR, &resp);
+                let ctap_cmd = data.first().copied().unwrap_or_default();
+                match self.fault {
+                    Some((on, fault)) if ctap_cmd == on => {
+                        self.stats.faults_sent += 1;
+                        self.queue_faulty(cid, ctap_cmd, &resp, fault);
+                    }
+                    _ => self.queue(cid, CTAPHID_CBOR, &resp),
+                }
+                self.last_reply.insert(ctap_cmd, resp);
             }
             _ => self.error(cid, ERR_INVALID_CMD),
         }
     }
 
+    /// A read parked for a thread that is being killed is answered with EINTR. A real hidraw read
+    /// ends on a fatal signal; a FUSE read already handed to us does not (the kernel waits for our
+    /// answer, and fuser ignores FUSE_INTERRUPT), so a client that gave up on a silent key could
+    /// never finish exiting.
+    fn release_killed_readers(&mut self) {
+        let (dead, alive): (Vec<_>, Vec<_>) = self
+            .waiting_reads
+            .drain(..)
+            .partition(|(tid, _)| being_killed(*tid));
+        self.waiting_reads = alive.into();
+        for (_, reply) in dead {
+            reply.error(Errno::EINTR);
+        }
+    }
+
     fn serve_reads(&mut self) {
         while !self.waiting_reads.is_empty() && !self.outgoing.is_empty() {
-            let (Some(reply), Some(p)) =
+            let (Some((_, reply)), Some(p)) =
                 (self.waiting_reads.pop_front(), self.outgoing.pop_front())
             else {
                 break;
@@ -236,7 +358,7 @@ impl Filesystem for HidFs {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         _offset: u64,
@@ -247,7 +369,7 @@ impl Filesystem for HidFs {
     ) {
         // hidraw reads block until a report arrives: park the reply until one is queued.
         let mut s = self.state.lock().expect("state");
-        s.waiting_reads.push_back(reply);
+        s.waiting_reads.push_back((req.pid(), reply));
         s.serve_reads();
     }
 
@@ -312,9 +434,28 @@ impl Filesystem for HidFs {
     }
 }
 
+/// Whether thread `tid` is gone or has SIGKILL pending (its process is exiting).
+fn being_killed(tid: u32) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+        return true;
+    };
+    status.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            matches!(k, "SigPnd" | "ShdPnd")
+                && u64::from_str_radix(v.trim(), 16).is_ok_and(|m| m & SIGKILL_BIT != 0)
+        }) || l.starts_with("State:\tZ")
+    })
+}
+
 /// A mounted security key. Dropping it unmounts.
 pub struct HidNode {
     session: Option<fuser::BackgroundSession>,
+    /// Stops the thread that answers the parked reads of killed clients.
+    watcher: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
     _dir: tempfile::TempDir,
     pub path: PathBuf,
     pub auth: Arc<Mutex<SoftAuthenticator>>,
@@ -333,6 +474,8 @@ impl HidNode {
             assembly: None,
             next_cid: 0x0100_0000,
             stats: Stats::default(),
+            fault: None,
+            last_reply: std::collections::HashMap::new(),
         }));
         let mut cfg = fuser::Config::default();
         cfg.mount_options
@@ -345,8 +488,19 @@ impl HidNode {
             &cfg,
         )?;
         let path = dir.path().join(NAME);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (stop, state) = (stop.clone(), state.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    state.lock().expect("state").release_killed_readers();
+                    std::thread::sleep(Duration::from_millis(20)); // poll interval
+                }
+            })
+        };
         Ok(Self {
             session: Some(session),
+            watcher: Some((stop, watcher)),
             _dir: dir,
             path,
             auth,
@@ -362,6 +516,21 @@ impl HidNode {
         self.state.lock().expect("state").stats.clone()
     }
 
+    /// With `Some((cmd, fault))`, every reply from now on to CTAP2 command `cmd` (0x01
+    /// makeCredential, 0x02 getAssertion, 0x04 getInfo) is malformed as `fault` says; `None` heals
+    /// the key. Frames still
+    /// queued from an earlier exchange are dropped and parked reads fail with EIO, as replugging
+    /// a key would do (a client that gave up on a silent key may still be blocked in one).
+    pub fn inject(&self, fault: Option<(u8, Fault)>) {
+        let mut s = self.state.lock().expect("state");
+        s.fault = fault;
+        s.outgoing.clear();
+        s.assembly = None;
+        for (_, reply) in s.waiting_reads.drain(..) {
+            reply.error(Errno::EIO);
+        }
+    }
+
     pub fn with<T>(&self, f: impl FnOnce(&mut SoftAuthenticator) -> T) -> T {
         f(&mut self.auth.lock().expect("authenticator"))
     }
@@ -369,6 +538,10 @@ impl HidNode {
 
 impl Drop for HidNode {
     fn drop(&mut self) {
+        if let Some((stop, thread)) = self.watcher.take() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = thread.join();
+        }
         if let Some(s) = self.session.take() {
             let _ = s.umount_and_join();
         }

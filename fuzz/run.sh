@@ -18,6 +18,8 @@ for name in ['cosmos-sql-parse.ndjson', 'cosmos-partition-scope.ndjson']:
 for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
   mkdir -p "corpus/$target"
   echo "== $target ($secs s)"
+  # Targets with an `init:` block (ctap, jws) write their seed inputs here before reading it.
+  COSMOSCOPE_FUZZ_SEEDS="$PWD/corpus/$target" \
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 \
     | grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|ERROR|SUMMARY' || true
 done

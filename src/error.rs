@@ -101,7 +101,9 @@ impl CommandError {
         let mut next = Some(err);
         while let Some(e) = next {
             let text = e.to_string();
-            if !self.causes.contains(&text) && text != self.message {
+            // A wrapper that prints its source ("token rejected: bad audience") already said it.
+            let said = self.causes.last().is_some_and(|last| last.ends_with(&text));
+            if !said && !self.causes.contains(&text) && text != self.message {
                 self.causes.push(text);
             }
             next = e.source();
@@ -198,5 +200,17 @@ mod tests {
             "error: no session for profile \"dev\"\ncaused by: the refresh token was revoked\nhint: run `cosmoscope login --profile dev`\n"
         );
         assert_eq!(e.exit.code(), 3);
+    }
+
+    #[test]
+    fn a_source_its_wrapper_already_printed_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("bad audience")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("token rejected: {0}")]
+        struct Outer(#[from] Inner);
+        let e = CommandError::runtime("a token failed verification").caused_by(&Outer(Inner));
+        assert_eq!(e.causes, ["token rejected: bad audience"]);
     }
 }

@@ -35,7 +35,7 @@ pub const DEFAULT_RP_ID: &str = "cosmoscope";
 pub enum Fido2Error {
     #[error(transparent)]
     Device(#[from] DeviceError),
-    #[error("the key's answer failed verification: {0}")]
+    #[error("the key's answer failed verification")]
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Seal(#[from] SealError),

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,20 +25,21 @@ const WRONG_PIN: &str = "audit-wrong-pin-5512-recognisable";
 /// child), while the scenarios run: sampled every few ms from /proc. (Other processes are left
 /// out: the peers' own helpers are handed the test account key on purpose.)
 struct CmdlineWatch {
-    stop: Arc<AtomicBool>,
+    stop: std::sync::mpsc::Sender<()>,
     seen: Arc<Mutex<BTreeSet<String>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl CmdlineWatch {
     fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, n) = (stop.clone(), seen.clone());
+        let n = seen.clone();
         let bin = std::fs::canonicalize(crate::harness::BIN).expect("binary");
         let thread = std::thread::spawn(move || {
             let mut ours = BTreeSet::new();
-            while !s.load(Ordering::Relaxed) {
+            // One sample, then the next after the sampling period unless told to stop.
+            loop {
                 for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
                     let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok())
                     else {
@@ -59,14 +59,19 @@ impl CmdlineWatch {
                         n.lock().expect("lock").insert(line);
                     }
                 }
-                std::thread::sleep(Duration::from_millis(5)); // the sampling period
+                if !matches!(
+                    stopped.recv_timeout(Duration::from_millis(5)),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    break;
+                }
             }
         });
         Self { stop, seen, thread }
     }
 
     fn finish(self) -> BTreeSet<String> {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(());
         self.thread.join().expect("watcher");
         std::mem::take(&mut *self.seen.lock().expect("lock"))
     }

@@ -200,7 +200,7 @@ pub enum DeviceError {
     UnsupportedAlgorithm,
     #[error("the key rejected an option ({0})")]
     UnsupportedOption(String),
-    #[error("the key answered with CTAP error 0x{code:02X}")]
+    #[error("the key answered with CTAP error 0x{code:02X}{}", ctap_name(*code).map(|n| format!(" ({n})")).unwrap_or_default())]
     Ctap { code: u8 },
     #[error("talking to the key failed: {0}")]
     Transport(String),
@@ -226,6 +226,43 @@ impl DeviceError {
             code => DeviceError::Ctap { code },
         }
     }
+}
+
+/// The CTAP 2.1 specification's name of a status code (§8.2), for the ones we do not map to an
+/// error of their own.
+fn ctap_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x01 => "CTAP1_ERR_INVALID_COMMAND",
+        0x02 => "CTAP1_ERR_INVALID_PARAMETER",
+        0x03 => "CTAP1_ERR_INVALID_LENGTH",
+        0x04 => "CTAP1_ERR_INVALID_SEQ",
+        0x06 => "CTAP1_ERR_CHANNEL_BUSY",
+        0x0A => "CTAP1_ERR_LOCK_REQUIRED",
+        0x0B => "CTAP1_ERR_INVALID_CHANNEL",
+        0x11 => "CTAP2_ERR_CBOR_UNEXPECTED_TYPE",
+        0x12 => "CTAP2_ERR_INVALID_CBOR",
+        0x14 => "CTAP2_ERR_MISSING_PARAMETER",
+        0x15 => "CTAP2_ERR_LIMIT_EXCEEDED",
+        0x17 => "CTAP2_ERR_FP_DATABASE_FULL",
+        0x18 => "CTAP2_ERR_LARGE_BLOB_STORAGE_FULL",
+        0x21 => "CTAP2_ERR_PROCESSING",
+        0x23 => "CTAP2_ERR_USER_ACTION_PENDING",
+        0x24 => "CTAP2_ERR_OPERATION_PENDING",
+        0x25 => "CTAP2_ERR_NO_OPERATIONS",
+        0x28 => "CTAP2_ERR_KEY_STORE_FULL",
+        0x30 => "CTAP2_ERR_NOT_ALLOWED",
+        0x33 => "CTAP2_ERR_PIN_AUTH_INVALID",
+        0x37 => "CTAP2_ERR_PIN_POLICY_VIOLATION",
+        0x39 => "CTAP2_ERR_REQUEST_TOO_LARGE",
+        0x3B => "CTAP2_ERR_UP_REQUIRED",
+        0x3C => "CTAP2_ERR_UV_BLOCKED",
+        0x3D => "CTAP2_ERR_INTEGRITY_FAILURE",
+        0x3E => "CTAP2_ERR_INVALID_SUBCOMMAND",
+        0x3F => "CTAP2_ERR_UV_INVALID",
+        0x40 => "CTAP2_ERR_UNAUTHORIZED_PERMISSION",
+        0x7F => "CTAP1_ERR_OTHER",
+        _ => return None,
+    })
 }
 
 /// `ctap-hid-fido2` reports CTAP errors as text ("response_status err = 0x31 CTAP2_ERR_PIN_INVALID
@@ -607,6 +644,18 @@ impl HidAuthenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmapped_ctap_codes_are_named() {
+        assert_eq!(
+            DeviceError::from_ctap(0x06).to_string(),
+            "the key answered with CTAP error 0x06 (CTAP1_ERR_CHANNEL_BUSY)"
+        );
+        assert_eq!(
+            DeviceError::from_ctap(0xEE).to_string(),
+            "the key answered with CTAP error 0xEE"
+        );
+    }
 
     #[test]
     fn ctap_codes_are_read_from_the_library_text() {

@@ -44,20 +44,11 @@ fn client_credentials_from_the_environment() {
 fn client_secret_from_stdin_and_wrong_secret_refused() {
     let (_oidc, env) = setup_or_skip!();
     let env = env.with_env("COSMOSCOPE_CLIENT_ID", "cosmoscope-ci");
-    let mut child = env
-        .cmd()
-        .args(["login", "--client-credentials", "--client-secret-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::io::Write::write_all(
-        &mut child.stdin.take().expect("stdin"),
-        format!("{SECRET}\n").as_bytes(),
+    env.run_stdin(
+        &["login", "--client-credentials", "--client-secret-stdin"],
+        &format!("{SECRET}\n"),
     )
-    .expect("write");
-    env.record(child.wait_with_output().expect("wait")).ok();
+    .ok();
     let wrong = TestEnv::new()
         .with_env("COSMOSCOPE_CLIENT_ID", "cosmoscope-ci")
         .with_env("COSMOSCOPE_CLIENT_SECRET", "not-the-secret-at-all");

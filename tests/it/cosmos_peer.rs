@@ -6,13 +6,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::harness::KillOnDrop;
+use crate::harness::{KillOnDrop, startup_line};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -144,18 +142,7 @@ impl Peer {
             cmd.args(["--issuer", i]);
         }
         let mut child = cmd.spawn().expect("start node server.mjs");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the peer printed its start-up line within 30 s");
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("start-up line {line:?}: {e}"));
+        let v = startup_line(&mut child, "the Cosmos peer");
         let endpoint = v["endpoint"].as_str().expect("endpoint").to_string();
         let port = u16::try_from(v["port"].as_u64().expect("port")).expect("port");
         Peer {
@@ -437,21 +424,8 @@ http2 = false
 }
 
 /// Runs `cmd` with `stdin` written to it; returns (exit code, stdout, stderr).
-fn run_with_stdin(mut cmd: Command, stdin: &str) -> (i32, String, String) {
-    use std::io::Write as _;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
+fn run_with_stdin(cmd: Command, stdin: &str) -> (i32, String, String) {
+    let out = crate::harness::output_with_stdin(cmd, stdin);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -545,17 +519,7 @@ impl TokenEndpoint {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start token-endpoint.mjs");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the token endpoint started");
-        let v: Value = serde_json::from_str(&line).expect("start-up line");
+        let v = startup_line(&mut child, "the token endpoint");
         TokenEndpoint {
             _child: KillOnDrop(child),
             authority_host: v["authority_host"]

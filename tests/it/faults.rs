@@ -243,7 +243,7 @@ fn a_full_disk_under_the_audit_log_loses_no_record() {
         stack.is_some(),
         "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
     );
-    let (_oidc, _peer, env) = stack.expect("checked");
+    let (oidc, _peer, env) = stack.expect("checked");
     let log = env.state_dir().join("audit.jsonl");
     std::fs::remove_file(&log).expect("rm");
     std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
@@ -280,6 +280,8 @@ fn a_full_disk_under_the_audit_log_loses_no_record() {
     env.run(&["token"])
         .code(1)
         .stderr_has("no credential was exported");
+    // The record printed in place of the log is as clean as the log itself.
+    env.assert_no_secrets(&crate::login::stored_tokens(&env, &oidc.issuer));
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

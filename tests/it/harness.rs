@@ -82,6 +82,13 @@ impl TestEnv {
         self.run_with(&[], args)
     }
 
+    /// [`run`](Self::run) with `stdin` piped in (a secret or a document, never argv).
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        self.record(output_with_stdin(cmd, stdin))
+    }
+
     /// [`run`](Self::run) with a few more variables for this one command.
     pub fn run_with(&self, envs: &[(&str, &str)], args: &[&str]) -> Run {
         let out = self
@@ -158,15 +165,16 @@ impl TestEnv {
     }
 }
 
+/// Every regular file under `dir` (symlinks are not followed: a test may point one at a device,
+/// such as `/dev/full` under the audit log, and reading that never ends).
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
+            match e.file_type() {
+                Ok(t) if t.is_dir() => out.extend(walk(&e.path())),
+                Ok(t) if t.is_file() => out.push(e.path()),
+                _ => {}
             }
         }
     }
@@ -338,6 +346,41 @@ impl TestEnv {
 }
 
 /// A peer process that ends with the test (killed and reaped when dropped).
+/// Runs `cmd` to completion with `stdin` written to it.
+pub fn output_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// The JSON line a peer prints on stdout once it listens (`{"issuer":…}`, `{"endpoint":…}`),
+/// waited for with a deadline so a peer that never starts fails the test instead of hanging it.
+pub fn startup_line(child: &mut Child, what: &str) -> serde_json::Value {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().expect("the peer's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} printed no start-up line within 30 s"));
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what} said {line:?}: {e}"))
+}
+
 pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {

@@ -1,11 +1,10 @@
 //! The real OpenID provider (`oidc-provider` from npm, tests/peers/oidc), started per test on an
 //! ephemeral loopback port, with its test-only admin endpoints.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::harness::KillOnDrop;
+use crate::harness::{KillOnDrop, startup_line};
 
 use serde_json::{Value, json};
 
@@ -46,13 +45,7 @@ impl Oidc {
         let mut child = cmd
             .spawn()
             .expect("start node tests/peers/oidc/server.mjs (run ./scripts/test to install it)");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the provider's first line");
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("provider said {line:?}: {e}"));
+        let v = startup_line(&mut child, "the OpenID provider");
         let issuer = v["issuer"].as_str().expect("issuer").to_string();
         Self {
             _child: KillOnDrop(child),

@@ -6,13 +6,11 @@
 //! own), and the output of a panic whose message holds a token.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fido2_fuse::{self, HidNode};
-use crate::harness::{Run, TestEnv};
+use crate::harness::TestEnv;
 use crate::login::{login_with, stored_tokens, stored_tokens_of};
 use crate::require;
 use crate::soft_authenticator::SoftAuthenticator;
@@ -108,24 +106,6 @@ fn credential_command(env: &TestEnv, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
-fn with_stdin(env: &TestEnv, args: &[&str], stdin: &str) -> Run {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
-    env.record(child.wait_with_output().expect("wait"))
-}
-
 #[test]
 fn no_secret_reaches_any_output_file_command_line_or_panic() {
     let stack = crate::scoped::stack("bob");
@@ -196,12 +176,8 @@ fn no_secret_reaches_any_output_file_command_line_or_panic() {
         oidc.approve(code, "bob");
     })
     .ok();
-    with_stdin(
-        &env,
-        &["--profile", "keyed", "account-key", "set"],
-        &peer.key,
-    )
-    .ok();
+    env.run_stdin(&["--profile", "keyed", "account-key", "set"], &peer.key)
+        .ok();
     env.run(&["--profile", "keyed", "ls", "containers"]).ok();
     env.run(&[
         "--profile",
@@ -230,12 +206,12 @@ fn no_secret_reaches_any_output_file_command_line_or_panic() {
     ci.run(&["status", "-o", "json"]).ok();
     let ci_stdin = TestEnv::new().with_env("COSMOSCOPE_CLIENT_ID", "cosmoscope-ci");
     ci_stdin.write_profile(&oidc.issuer, "cosmoscope-cli", "keyutils");
-    with_stdin(
-        &ci_stdin,
-        &["login", "--client-credentials", "--client-secret-stdin"],
-        &format!("{CLIENT_SECRET}\n"),
-    )
-    .ok();
+    ci_stdin
+        .run_stdin(
+            &["login", "--client-credentials", "--client-secret-stdin"],
+            &format!("{CLIENT_SECRET}\n"),
+        )
+        .ok();
     secrets.push(CLIENT_SECRET.to_string());
 
     // A security key with a PIN: the right one, then a wrong one.

@@ -7,12 +7,13 @@ Each NAME=CMD is run N times, interleaved round-robin (so a noisy neighbour hurt
 alike); prints the median, min and p90 of each and its ratio to the first command (the baseline).
 """
 import argparse
-import os
 import shlex
 import statistics
 import subprocess
 import sys
 import time
+
+import summary  # bench/summary.py: the rows of bench/all.sh's table
 
 
 def main() -> int:
@@ -48,17 +49,9 @@ def main() -> int:
         p90 = s[int(len(s) * 0.9) - 1]
         print(f"{name:<28} {med:>10.2f} {s[0]:>8.2f} {p90:>8.2f} {med / base:>7.1f}x")
         if name in (args.summary or [n for n, _ in cmds if n != base_name]):
-            summary(f"`{name}`, median of {args.n}{args.label}", f"{med:.2f} ms",
-                    f"{base_name} {base:.2f} ms", f"{med / base:.2f}x")
+            summary.add([f"`{name}`, median of {args.n}{args.label}", f"{med:.2f} ms",
+                         f"{base_name} {base:.2f} ms", f"{med / base:.2f}x"])
     return 0
-
-
-def summary(*row):
-    """A row for bench/all.sh's table (bench/summary.py), when BENCH_SUMMARY names a file."""
-    path = os.environ.get("BENCH_SUMMARY")
-    if path:
-        with open(path, "a") as f:
-            f.write("\t".join(row) + "\n")
 
 
 if __name__ == "__main__":

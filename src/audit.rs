@@ -114,7 +114,8 @@ impl Audit {
         crate::fsutil::open_private_append(path).map(drop)
     }
 
-    /// Appends one record in a single `write` (O_APPEND keeps concurrent writers' lines whole).
+    /// Appends one record in a single `write` (O_APPEND keeps concurrent writers' lines whole),
+    /// stamped with the current time unless the caller already stamped it.
     pub fn append(&self, mut record: Record) -> std::io::Result<()> {
         let Some(path) = &self.path else {
             return Err(std::io::Error::new(
@@ -122,7 +123,9 @@ impl Audit {
                 "no state directory for the audit log",
             ));
         };
-        record.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        if record.time.is_empty() {
+            record.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        }
         let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut file = crate::fsutil::open_private_append(path)?;

@@ -17,7 +17,7 @@
 # (before the first page) grows superlinearly (10,000 docs 0.6 s, 25,000 ~11 s, 50,000 ~45 s);
 # compare CPU time for the clients' own cost.
 #
-# Loopback only. Needs node, python3, openssl, jq, bc, /usr/bin/time. Uses a release build of the
+# Loopback only. Needs node, python3, jq, bc, /usr/bin/time. Uses a release build of the
 # example by default (PROFILE=debug for the dev profile).
 set -euo pipefail
 LARGE="${1:-50000}"
@@ -43,7 +43,7 @@ else
   bin="$CARGO_TARGET_DIR/debug/examples/export_bench"
 fi
 
-bash "$peer/gen-cert.sh" "$work/certs" >/dev/null
+"$py" "$peer/gen_cert.py" "$work/certs" >/dev/null
 node "$peer/server.mjs" --port 0 --cert "$work/certs/server.pem" --key "$work/certs/server-key.pem" \
   > "$work/peer.out" 2> "$work/peer.err" &
 peer_pid=$!

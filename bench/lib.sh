@@ -40,7 +40,7 @@ in_keyring_sandbox() {
   local kh
   kh=$(mktemp -d)
   mkdir -p "$kh/.cache"
-  BENCH_IN_SANDBOX=1 KEYRING_HOME="$kh" exec keyctl session - dbus-run-session -- bash -c '
+  BENCH_IN_SANDBOX=1 KEYRING_HOME="$kh" exec python3 scripts/session-keyring dbus-run-session -- bash -c '
     printf pw | HOME="$KEYRING_HOME" gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null
     for _ in $(seq 1 100); do
       dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \

@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-corpus="$root/../shared/corpus"
+corpus="$root/tests/corpus"
 lines="${1:-100000}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

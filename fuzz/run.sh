@@ -10,7 +10,7 @@ mkdir -p corpus/parse
 python3 -c "
 import json, hashlib, pathlib
 for name in ['cosmos-sql-parse.ndjson', 'cosmos-partition-scope.ndjson']:
-    for line in open('../../shared/corpus/' + name):
+    for line in open('../tests/corpus/' + name):
         if line.strip():
             q = json.loads(line)['query'].encode()
             pathlib.Path('corpus/parse', hashlib.sha1(q).hexdigest()).write_bytes(q)

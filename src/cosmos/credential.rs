@@ -1,4 +1,4 @@
-//! Where the Cosmos credential of a profile comes from (DESIGN.md, trust model):
+//! Where the Cosmos credential of a profile comes from (README, trust model; docs/contract.md):
 //!
 //! - `key`: an account key from the OS keyring (entry `<profile>:account-key:<id>`, `<id>` tied to
 //!   the endpoint), put there by `cosmoscope account-key set`;

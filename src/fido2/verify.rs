@@ -1,4 +1,4 @@
-//! Our own verification of what a key answers (TESTING.md: `ctap-hid-fido2`'s verifier panics on
+//! Our own verification of what a key answers (docs/testing.md: `ctap-hid-fido2`'s verifier panics on
 //! self attestation and ignores the flags and the counter).
 //!
 //! Checked every time: rpIdHash = SHA-256(rp id); UP; UV when the ceremony verified the person;

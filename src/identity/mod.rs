@@ -2,7 +2,7 @@
 //! refresh, revocation (RFC 7009), and verification of what comes back.
 //!
 //! The token-endpoint calls are ours rather than `oauth2`'s: its device polling loop hides each poll's
-//! answer and retries network failures until its timeout, then reports `expired_token` (TESTING.md),
+//! answer and retries network failures until its timeout, then reports `expired_token` (docs/testing.md),
 //! while we must add 5 s on `slow_down`, back off on network errors, understand Entra ID's error names
 //! and keep "provider unreachable" distinct. The protocol is a form POST and a JSON answer.
 

@@ -1,5 +1,5 @@
 //! The OS keyring, through `keyring-core` and one store crate per platform, chosen explicitly so
-//! that `store = …` in a profile means what it says (TESTING.md: the `keyring` crate's default store
+//! that `store = …` in a profile means what it says (docs/testing.md: the `keyring` crate's default store
 //! hides the real cause when none is reachable).
 
 use std::sync::Arc;

@@ -667,11 +667,11 @@ async fn cli_untrusted_certificate_and_unreachable_endpoint() {
     let peer = Peer::start();
     let env = CliEnv::new(&peer, "");
     let other_ca = tempfile::tempdir().expect("tempdir");
-    let status = std::process::Command::new("bash")
-        .arg(crate::cosmos_peer::peer_dir().join("gen-cert.sh"))
+    let status = std::process::Command::new(crate::token::venv_python())
+        .arg(crate::cosmos_peer::peer_dir().join("gen_cert.py"))
         .arg(other_ca.path())
         .output()
-        .expect("gen-cert.sh");
+        .expect("gen_cert.py");
     assert!(status.status.success());
     let other = other_ca.path().join("ca.pem");
     let start = std::time::Instant::now();

@@ -1,4 +1,4 @@
-//! The local Cosmos DB peer (tests/peers/cosmos): certificates from gen-cert.sh, `server.mjs` on
+//! The local Cosmos DB peer (tests/peers/cosmos): certificates from gen_cert.py, `server.mjs` on
 //! an ephemeral HTTPS port (killed on drop), seeding and cross-checks through the Python SDK.
 //!
 //! The process environment gets `COSMOS_DISABLE_IMDS=1` and `SSL_CERT_FILE=<test CA>` once, before
@@ -56,10 +56,10 @@ pub fn certs() -> &'static Certs {
     CERTS.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         run_ok(
-            Command::new("bash")
-                .arg(peer_dir().join("gen-cert.sh"))
+            Command::new(crate::token::venv_python())
+                .arg(peer_dir().join("gen_cert.py"))
                 .arg(dir.path()),
-            "gen-cert.sh",
+            "gen_cert.py",
         );
         let certs = Certs {
             ca: dir.path().join("ca.pem"),
@@ -354,9 +354,8 @@ http2 = false
 
     /// `cosmoscope ARGS…` inside a fresh session keyring, with a cleared environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("keyctl");
-        cmd.args(["session", "-"])
-            .arg(env!("CARGO_BIN_EXE_cosmoscope"))
+        let mut cmd = crate::harness::in_new_session_keyring();
+        cmd.arg(env!("CARGO_BIN_EXE_cosmoscope"))
             .args(args)
             .env_clear()
             .env("HOME", self.home.path())
@@ -410,8 +409,8 @@ http2 = false
             quoted.join(" ")
         );
         let template = self.command(&[]);
-        let mut sh = Command::new("keyctl");
-        sh.args(["session", "-", "sh", "-c", &script]).env_clear();
+        let mut sh = crate::harness::in_new_session_keyring();
+        sh.args(["sh", "-c", &script]).env_clear();
         for (k, v) in template.get_envs() {
             if let Some(v) = v {
                 sh.env(k, v);

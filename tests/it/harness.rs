@@ -231,17 +231,21 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
-/// Whether the test runs inside a kernel session keyring (scripts/test arranges one).
+/// Whether the test runs inside a kernel session keyring of its own (scripts/test arranges one);
+/// outside one, the kernel answers with the user's default session keyring, `_uid_ses.<uid>`.
 pub fn has_session_keyring() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok()
-        && Command::new("keyctl")
-            .args(["rdescribe", "@s"])
-            .output()
-            .is_ok_and(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim_end()
-                    .ends_with(";_ses")
-            })
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    KeyRing::from_special_id(KeyRingIdentifier::Session, false)
+        .and_then(|k| k.metadata())
+        .is_ok_and(|m| m.get_description() == "_ses")
+}
+
+/// A command that runs its arguments in a new, private kernel session keyring
+/// (`scripts/session-keyring`: the kernel API, no keyutils package needed).
+pub fn in_new_session_keyring() -> Command {
+    let mut c = Command::new("python3");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/session-keyring"));
+    c
 }
 
 /// Skips a test loudly when its peer is missing (local runs outside scripts/test).

@@ -35,9 +35,9 @@ start_bg() {
 jget() { python3 -c "import json,sys;print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])" "$1" "$2"; }
 
 # ---- certificates, JWKS provider, servers
-./gen-cert.sh "$TMP/certs" >/dev/null && ok "gen-cert.sh" || { bad "gen-cert.sh"; finish; }
+$PY gen_cert.py "$TMP/certs" >/dev/null && ok "gen_cert.py" || { bad "gen_cert.py"; finish; }
 CA="$TMP/certs/ca.pem"
-openssl verify -CAfile "$CA" "$TMP/certs/server.pem" >/dev/null 2>&1 && ok "server cert verifies against ca.pem" || bad "cert chain"
+$PY -c "import ssl,sys; c=ssl.create_default_context(cafile=sys.argv[1]); c.load_cert_chain(sys.argv[2], sys.argv[3])" "$CA" "$TMP/certs/server.pem" "$TMP/certs/server-key.pem" && ok "server cert and key load, CA parses" || bad "cert chain"
 node jwt-tool.mjs keygen "$TMP/jwk" && node jwt-tool.mjs keygen "$TMP/jwk-other" || { bad "jwt keygen"; finish; }
 start_bg "$TMP/jwks.out" node jwt-tool.mjs serve-jwks "$TMP/jwk/jwks.json" || { bad "jwks server"; finish; }
 JWKS_URI="$(jget "$TMP/jwks.out" jwks_uri)"
@@ -119,7 +119,7 @@ PY
 q --container orders --query 'SELECT * FROM c' >/dev/null 2>&1; [ $? -eq 0 ] && ok "right key accepted" || bad "right key"
 $PY pyquery.py --endpoint "$EP" --key "${KEY/C2y6/D2y6}" --ca "$CA" --database shop --container orders --query 'SELECT * FROM c' >/dev/null 2>"$TMP/err"
 rc=$?; [ $rc -eq 5 ] && grep -q 401 "$TMP/err" && ok "wrong key -> 401, exit 5" || bad "wrong key" "exit $rc"
-OUT_CA="$TMP/other-ca"; ./gen-cert.sh "$OUT_CA" >/dev/null
+OUT_CA="$TMP/other-ca"; $PY gen_cert.py "$OUT_CA" >/dev/null
 $PY pyquery.py --endpoint "$EP" --key "$KEY" --ca "$OUT_CA/ca.pem" --database shop --container orders --query 'SELECT * FROM c' >/dev/null 2>&1
 [ $? -eq 3 ] && ok "untrusted CA -> TLS failure (exit 3)" || bad "TLS verification not enforced"
 

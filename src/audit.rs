@@ -3,7 +3,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -124,7 +123,7 @@ impl Audit {
             ));
         };
         if record.time.is_empty() {
-            record.time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            record.time = crate::clock::now_rfc3339_millis();
         }
         let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
         line.push(b'\n');

@@ -9,11 +9,10 @@ use zeroize::Zeroizing;
 use crate::app::App;
 use crate::audit::Record;
 use crate::cli::{ExportResource, TokenFormat};
+use crate::clock::{now_unix, rfc3339};
 use crate::error::{CmdResult, CommandError, Exit};
-use crate::identity::verify::now_unix;
 use crate::policy::{self, Action, Request};
 use crate::secret::SecretJson;
-use crate::session::manager::rfc3339;
 use crate::settings::{Config, CredentialKind, Profile};
 
 /// A credential cleared for export.
@@ -51,7 +50,7 @@ pub async fn issue(
     let result = async {
         // The cheap checks first: the policy decides on the session file's claims, before any
         // keyring read or network.
-        let info = sessions.current()?.ok_or_else(|| CommandError::login_required(format!("not logged in (profile {:?})", profile.name)).hint(crate::app::login_hint(&profile.name)))?;
+        let info = sessions.current()?.ok_or_else(|| CommandError::login_required(format!("not logged in (profile {:?})", profile.name)).hint(crate::error::login_hint(&profile.name)))?;
         record.subject = Some(info.subject.clone());
         record.roles.clone_from(&info.roles);
         let database = profile.cosmos.as_ref().and_then(|c| c.database.clone()).unwrap_or_else(|| "*".to_string());

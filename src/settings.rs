@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::env::Env;
-use crate::error::CommandError;
 
 /// How long a FIDO2 step-up touch counts when a profile says nothing.
 pub const DEFAULT_FIDO2_WINDOW: std::time::Duration = std::time::Duration::from_mins(5);
@@ -52,7 +51,10 @@ impl StoreKind {
     }
 }
 
-/// How cosmoscope authenticates to Cosmos DB for a profile (DESIGN.md, trust model).
+/// The FIDO2 relying party id when a profile names none.
+pub const DEFAULT_RP_ID: &str = "cosmoscope";
+
+/// How cosmoscope authenticates to Cosmos DB for a profile (README, trust model; docs/contract.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialKind {
@@ -367,7 +369,7 @@ impl Config {
                     ));
                 }
                 Some(rp) => rp.into_inner(),
-                None => crate::fido2::DEFAULT_RP_ID.to_string(),
+                None => DEFAULT_RP_ID.to_string(),
             };
             let fido2_window = match &p.fido2_window {
                 Some(w) => duration_field(path, text, w, "fido2_window")?,
@@ -417,76 +419,60 @@ impl Config {
     }
 
     /// Reads and parses the file; `Ok(None)` when it does not exist.
-    pub fn load(path: &Path) -> Result<Option<Config>, CommandError> {
+    pub fn load(path: &Path) -> Result<Option<Config>, SettingsError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(CommandError::runtime(format!(
-                    "cannot read the configuration file {}",
-                    path.display()
-                ))
-                .caused_by(&e));
+            Err(source) => {
+                return Err(SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
             }
         };
-        Config::parse(path, &text).map(Some).map_err(|e| {
-            CommandError::runtime("the configuration file is invalid")
-                .cause(&e)
-                .hint(format!(
-                    "fix {} (or run `cosmoscope init`)",
-                    e.path.display()
-                ))
-        })
+        Config::parse(path, &text)
+            .map(Some)
+            .map_err(SettingsError::Invalid)
     }
 
     /// Picks the profile: `--profile`/`COSMOSCOPE_PROFILE` (already merged by clap), then
     /// `default_profile`, then the only profile there is.
-    pub fn select(&self, requested: Option<&str>) -> Result<&Profile, CommandError> {
+    pub fn select(&self, requested: Option<&str>) -> Result<&Profile, SettingsError> {
         let name = match requested {
             Some(n) => n.to_string(),
             None => match (&self.default_profile, self.profiles.len()) {
                 (Some(d), _) => d.clone(),
                 (None, 1) => self.profiles.keys().next().cloned().unwrap_or_default(),
                 (None, 0) => {
-                    return Err(CommandError::runtime(format!(
-                        "{} defines no profile",
-                        self.path.display()
-                    ))
-                    .hint("run `cosmoscope init` to add one"));
+                    return Err(SettingsError::NoProfiles {
+                        path: self.path.clone(),
+                    });
                 }
                 (None, _) => {
-                    return Err(CommandError::usage("several profiles are configured and none is the default")
-                        .cause(format!("profiles: {}", self.profile_names().join(", ")))
-                        .hint("pass --profile NAME, set COSMOSCOPE_PROFILE, or set default_profile in the config file"));
+                    return Err(SettingsError::NoDefaultProfile {
+                        profiles: self.profile_names(),
+                    });
                 }
             },
         };
-        self.profiles.get(&name).ok_or_else(|| {
-            let mut err = CommandError::runtime(format!("no profile named {name:?}"));
-            if requested.is_none()
-                && let Some(span) = &self.default_profile_span
-            {
-                err = err.cause(located(
-                    &self.path,
-                    &self.text,
-                    Some(span.clone()),
-                    "default_profile names it here",
-                ));
-            }
-            let known = self.profile_names();
-            err.cause(format!(
-                "{} defines: {}",
-                self.path.display(),
-                if known.is_empty() {
-                    "no profiles".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-            .hint(format!(
-                "run `cosmoscope init --profile {name}` to create it"
-            ))
-        })
+        self.profiles
+            .get(&name)
+            .ok_or_else(|| SettingsError::UnknownProfile {
+                named_at: (requested.is_none())
+                    .then(|| self.default_profile_span.clone())
+                    .flatten()
+                    .map(|span| {
+                        Box::new(located(
+                            &self.path,
+                            &self.text,
+                            Some(span),
+                            "default_profile names it here",
+                        ))
+                    }),
+                name,
+                path: self.path.clone(),
+                known: self.profile_names(),
+            })
     }
 
     #[must_use]
@@ -496,16 +482,41 @@ impl Config {
 }
 
 /// The configuration file's path: `--config`/`COSMOSCOPE_CONFIG` (merged by clap), else the default.
-pub fn config_path(explicit: Option<&Path>, env: &Env) -> Result<PathBuf, CommandError> {
+pub fn config_path(explicit: Option<&Path>, env: &Env) -> Result<PathBuf, SettingsError> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
     env.config_dir()
         .map(|d| d.join("config.toml"))
-        .ok_or_else(|| {
-            CommandError::runtime("cannot find a configuration directory")
-                .hint("set HOME or XDG_CONFIG_HOME, or pass --config PATH")
-        })
+        .ok_or(SettingsError::NoConfigDir)
+}
+
+/// Why the configuration cannot be used. The command layer adds the next step
+/// (`error::hints`).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read the configuration file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the configuration file is invalid")]
+    Invalid(#[source] FileError),
+    #[error("{} defines no profile", path.display())]
+    NoProfiles { path: PathBuf },
+    #[error("several profiles are configured and none is the default")]
+    NoDefaultProfile { profiles: Vec<String> },
+    #[error("no profile named {name:?}")]
+    UnknownProfile {
+        name: String,
+        path: PathBuf,
+        known: Vec<String>,
+        /// Where `default_profile` names it, when it was not asked for explicitly.
+        named_at: Option<Box<FileError>>,
+    },
+    #[error("cannot find a configuration directory")]
+    NoConfigDir,
 }
 
 #[cfg(test)]
@@ -590,7 +601,13 @@ file = "policy.toml"
     fn missing_requested_profile_names_the_known_ones() {
         let c = parse(GOOD).expect("valid");
         let e = c.select(Some("prod")).unwrap_err();
-        assert!(e.render().contains("defines: dev"), "{}", e.render());
+        let SettingsError::UnknownProfile { name, known, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(
+            (name.as_str(), known.as_slice()),
+            ("prod", ["dev".to_string()].as_slice())
+        );
     }
 
     #[test]

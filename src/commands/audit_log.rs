@@ -26,7 +26,7 @@ pub fn run(app: &App, args: &AuditArgs) -> CmdResult {
         }
     };
     let since = args.since.map(|d| {
-        SystemTime::now()
+        crate::clock::now()
             .checked_sub(d)
             .unwrap_or(SystemTime::UNIX_EPOCH)
     });

@@ -98,7 +98,7 @@ fn check_config(app: &App, checks: &mut Vec<Check>) -> Option<(Config, Profile)>
     let path = match app.config_path() {
         Ok(p) => p,
         Err(e) => {
-            checks.push(fail("config", e.message, e.hint.unwrap_or_default()));
+            checks.push(fail("config", e.message.clone(), e.next_step()));
             return None;
         }
     };
@@ -112,9 +112,10 @@ fn check_config(app: &App, checks: &mut Vec<Check>) -> Option<(Config, Profile)>
             None
         }
         Err(e) => {
+            let e = CommandError::from(e);
             checks.push(fail(
                 "config",
-                e.causes.first().cloned().unwrap_or(e.message),
+                e.summary(),
                 format!("edit {}", path.display()),
             ));
             None
@@ -131,18 +132,14 @@ fn check_config(app: &App, checks: &mut Vec<Check>) -> Option<(Config, Profile)>
                             "policy",
                             format!("{}: {} roles", policy.display(), p.roles.len()),
                         ),
-                        Err(e) => fail(
-                            "policy",
-                            e.causes.first().cloned().unwrap_or(e.message),
-                            format!("fix {}", policy.display()),
-                        ),
+                        Err(e) => fail("policy", e.summary(), format!("fix {}", policy.display())),
                     });
                 }
                 Some((config, profile))
             }
             Err(e) => {
                 let _ = config;
-                checks.push(fail("config", e.message, e.hint.unwrap_or_default()));
+                checks.push(fail("config", e.message.clone(), e.next_step()));
                 None
             }
         },
@@ -245,11 +242,7 @@ async fn check_cosmos(app: &App) -> Check {
     let conn = match app.cosmos().await {
         Ok(c) => c,
         Err(e) => {
-            return fail(
-                "cosmos",
-                e.causes.first().cloned().unwrap_or(e.message),
-                e.hint.unwrap_or_default(),
-            );
+            return fail("cosmos", e.summary(), e.next_step());
         }
     };
     match crate::cosmos::items::list_databases(&conn.cosmos).await {
@@ -264,17 +257,13 @@ async fn check_cosmos(app: &App) -> Check {
         ),
         Err(e) => {
             let e = CommandError::from(e);
-            fail(
-                "cosmos",
-                e.causes.first().cloned().unwrap_or(e.message),
-                e.hint.unwrap_or_default(),
-            )
+            fail("cosmos", e.summary(), e.next_step())
         }
     }
 }
 
 fn skew(server: SystemTime) -> Duration {
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     now.duration_since(server)
         .or_else(|_| server.duration_since(now))
         .unwrap_or_default()
@@ -295,7 +284,7 @@ fn check_session(state: &std::path::Path, profile: &Profile) -> Check {
     let paths = SessionPaths::new(state, profile);
     match paths.read_info() {
         Ok(Some(info)) if info.belongs_to(profile) => {
-            let now = crate::identity::verify::now_unix();
+            let now = crate::clock::now_unix();
             if info.expires_at > now || info.refreshable {
                 pass(
                     "session",
@@ -305,14 +294,14 @@ fn check_session(state: &std::path::Path, profile: &Profile) -> Check {
                 fail(
                     "session",
                     "expired and not refreshable",
-                    crate::app::login_hint(&profile.name),
+                    crate::error::login_hint(&profile.name),
                 )
             }
         }
         Ok(_) => fail(
             "session",
             "not logged in",
-            crate::app::login_hint(&profile.name),
+            crate::error::login_hint(&profile.name),
         ),
         Err(e) => fail(
             "session",

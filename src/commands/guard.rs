@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::audit::{Audit, Record};
+use crate::clock::now_unix;
 use crate::commands::policy::load_policy;
 use crate::error::{CmdResult, CommandError, Exit};
-use crate::identity::verify::now_unix;
 use crate::policy::{self, Policy, Request, ScopedQuery};
 use crate::session::{SessionInfo, Sessions};
 use crate::settings::{Config, Profile};
@@ -135,7 +135,7 @@ pub fn finish(
     } else if record.decision == "denied" {
         record.decision = "ok".into();
     }
-    record.time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    record.time = crate::clock::now_rfc3339_millis();
     let line = serde_json::to_string(&record).unwrap_or_default();
     let Err(e) = audit.append(record) else {
         return outcome;

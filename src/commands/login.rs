@@ -8,9 +8,9 @@ use crate::cli::{Exchange, LoginArgs, OutputFormat};
 use crate::error::{CmdResult, CommandError};
 use secrecy::SecretString;
 
+use crate::clock::rfc3339;
 use crate::env::vars;
 use crate::identity::{ClientGrant, Provider, ci};
-use crate::session::manager::rfc3339;
 use crate::session::{SecretStore, SessionError, Sessions};
 use crate::settings::Profile;
 

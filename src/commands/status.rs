@@ -4,11 +4,11 @@
 use comfy_table::{Table, presets::NOTHING};
 use serde_json::json;
 
-use crate::app::{App, login_hint};
+use crate::app::App;
 use crate::cli::OutputFormat;
+use crate::clock::{now_unix, rfc3339};
+use crate::error::login_hint;
 use crate::error::{CmdResult, CommandError};
-use crate::identity::verify::now_unix;
-use crate::session::manager::rfc3339;
 use crate::session::{SessionInfo, SessionPaths};
 
 pub fn run(app: &App) -> CmdResult {

@@ -1,12 +1,22 @@
 //! One error type for every command: what went wrong, why, what to do next, and the exit code.
 //!
 //! Boundary modules (identity, session, settings …) have their own `thiserror` enums with meaningful
-//! variants; they are turned into a [`CommandError`] in one place each (`From` impls below), which is
-//! where hints are attached. [`CommandError::render`] is the only place an error is printed.
+//! variants; they are turned into a [`CommandError`] in one place, [`hints`] (jj's
+//! `command_error.rs`), which is where messages, exit codes and hints are chosen. The boundary error
+//! stays attached as the [`source`](std::error::Error::source) of the command error.
+//! [`CommandError::render`] is the only place an error is printed.
+
+mod hints;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-/// Process exit codes — the contract in DESIGN.md.
+pub use hints::login_hint;
+
+/// The error a command error was made from, kept whole for programmatic inspection.
+pub type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Process exit codes — the contract in docs/contract.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 1: runtime error.
@@ -44,8 +54,12 @@ impl Exit {
 pub struct CommandError {
     pub exit: Exit,
     pub message: String,
+    /// What is printed as `caused by:` lines, in order.
     pub causes: Vec<String>,
-    pub hint: Option<String>,
+    /// Next steps, each printed as a `hint:` line.
+    pub hints: Vec<String>,
+    /// The boundary error this one was made from.
+    pub source: Option<Source>,
     /// stdout was closed by the reader: end quietly with exit 0 (ripgrep's behaviour).
     pub broken_pipe: bool,
     /// Exit with the code but print nothing (an `exec` child already spoke for itself).
@@ -60,7 +74,8 @@ impl CommandError {
             exit,
             message: message.into(),
             causes: Vec::new(),
-            hint: None,
+            hints: Vec::new(),
+            source: None,
             broken_pipe: false,
             silent: false,
         }
@@ -110,10 +125,40 @@ impl CommandError {
         }
         self
     }
+    /// Keeps `err` as the source and prints it (its own text, not its chain) as a cause.
+    #[must_use]
+    pub fn source(mut self, err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let text = err.to_string();
+        if text != self.message && !self.causes.contains(&text) {
+            self.causes.push(text);
+        }
+        self.source = Some(Arc::new(err));
+        self
+    }
+    /// Keeps `err` as the source and prints every error of its chain as a cause.
+    #[must_use]
+    pub fn source_chain(self, err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let mut this = self.caused_by(&err);
+        this.source = Some(Arc::new(err));
+        this
+    }
+    /// Adds a next step; an error may have several.
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hints.push(hint.into());
         self
+    }
+
+    /// The most specific thing said about the failure: the first cause, else the message.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        self.causes.first().unwrap_or(&self.message).clone()
+    }
+
+    /// The first hint, or nothing.
+    #[must_use]
+    pub fn next_step(&self) -> String {
+        self.hints.first().cloned().unwrap_or_default()
     }
 
     /// The text printed on stderr: `error: …`, `caused by: …` lines, `hint: …`.
@@ -123,7 +168,7 @@ impl CommandError {
         for cause in &self.causes {
             let _ = writeln!(out, "caused by: {cause}");
         }
-        if let Some(hint) = &self.hint {
+        for hint in &self.hints {
             let _ = writeln!(out, "hint: {hint}");
         }
         out
@@ -136,7 +181,8 @@ impl CommandError {
             "error": {
                 "message": self.message,
                 "causes": self.causes,
-                "hint": self.hint,
+                "hint": self.hints.first(),
+                "hints": self.hints,
                 "exit_code": self.exit.code(),
             }
         })
@@ -149,12 +195,20 @@ impl std::fmt::Display for CommandError {
     }
 }
 
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl From<std::io::Error> for CommandError {
     fn from(err: std::io::Error) -> Self {
         if err.kind() == std::io::ErrorKind::Interrupted {
             return CommandError::new(Exit::Interrupted, "interrupted");
         }
-        CommandError::runtime("an I/O operation failed").caused_by(&err)
+        CommandError::runtime("an I/O operation failed").source_chain(err)
     }
 }
 

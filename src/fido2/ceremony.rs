@@ -38,7 +38,7 @@ fn choose_verification(info: &DeviceInfo, c: &Ceremony<'_>) -> Result<Verificati
 }
 
 fn now_rfc3339() -> String {
-    crate::session::manager::rfc3339(crate::identity::verify::now_unix())
+    crate::clock::rfc3339(crate::clock::now_unix())
 }
 
 /// Creates a credential on the key for the store's relying party, verifies the answer, and adds

@@ -28,9 +28,6 @@ pub use seal::SealError;
 pub use store::{KeyStore, KeyStoreError};
 pub use verify::VerifyError;
 
-/// The relying party id when a profile names none.
-pub const DEFAULT_RP_ID: &str = "cosmoscope";
-
 #[derive(Debug, thiserror::Error)]
 pub enum Fido2Error {
     #[error(transparent)]
@@ -236,7 +233,7 @@ pub fn sealing_key_with(
         user_verified: touch.verified.user_verified,
         profile: profile.to_string(),
         step_up: StepUp {
-            at: crate::identity::verify::now_unix(),
+            at: crate::clock::now_unix(),
             label: credential.label.clone(),
             user_verified: touch.verified.user_verified,
         },
@@ -284,7 +281,7 @@ pub fn unseal_with(
 pub fn step_up_with(c: &Ceremony<'_>, store: &mut KeyStore) -> Result<StepUp, Fido2Error> {
     let touch = ceremony::assert(c, store, AssertOptions::default())?;
     Ok(StepUp {
-        at: crate::identity::verify::now_unix(),
+        at: crate::clock::now_unix(),
         label: store.file.credentials[touch.credential].label.clone(),
         user_verified: touch.verified.user_verified,
     })

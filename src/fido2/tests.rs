@@ -14,6 +14,7 @@ use super::device::{
 };
 use super::soft::{self, Behaviour, Counter, SoftAuthenticator, Touch};
 use super::*;
+use crate::settings::DEFAULT_RP_ID;
 
 struct SoftDevice(Mutex<SoftAuthenticator>);
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::IdentityError;
 use super::http::Http;
+use crate::clock::now_unix;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
@@ -266,13 +267,6 @@ pub fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
 #[must_use]
 pub fn is_jwt(token: &str) -> bool {
     parse_header(token).is_ok()
-}
-
-#[must_use]
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

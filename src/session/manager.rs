@@ -10,8 +10,9 @@ use serde_json::Value;
 use super::lock::{LockError, RefreshLock};
 use super::{SecretStore, Secrets, SessionInfo, SessionPaths, StoreError, TokenKind};
 use crate::audit::{Audit, Record};
+use crate::clock::now_unix;
 use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
-use crate::identity::verify::{is_jwt, now_unix, unverified_claims};
+use crate::identity::verify::{is_jwt, unverified_claims};
 use crate::identity::{Claims, IdentityError, Provider, TokenSet, roles_from_claims};
 use crate::settings::Profile;
 
@@ -86,10 +87,6 @@ pub struct LogoutOutcome {
     pub revoked: Option<bool>,
     pub revoke_error: Option<String>,
     pub deleted_entries: usize,
-}
-
-pub fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
 impl<'a> Sessions<'a> {
@@ -285,7 +282,7 @@ impl<'a> Sessions<'a> {
         if !info.refreshable {
             return Err(SessionError::Expired {
                 profile: self.profile.name.clone(),
-                at: rfc3339(info.expires_at),
+                at: crate::clock::rfc3339(info.expires_at),
             });
         }
         let _lock = RefreshLock::acquire(&self.paths.lock, LOCK_TIMEOUT).await?;

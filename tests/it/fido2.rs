@@ -188,7 +188,7 @@ fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
     let mut store = KeyStore::load(
         &KeyStore::path_for(dir.path(), "dev"),
         "dev",
-        fido2::DEFAULT_RP_ID,
+        cosmoscope::settings::DEFAULT_RP_ID,
     )
     .expect("store");
     let auth = HidAuthenticator::open(&DeviceSelection {
@@ -260,7 +260,7 @@ fn fido2_real_key_enroll_seal_unseal() {
     let mut store = KeyStore::load(
         &KeyStore::path_for(dir.path(), "real"),
         "real",
-        fido2::DEFAULT_RP_ID,
+        cosmoscope::settings::DEFAULT_RP_ID,
     )
     .expect("store");
     let auth = HidAuthenticator::open(&DeviceSelection {
@@ -657,7 +657,8 @@ fn fido2_fuse_malformed_assertions_and_a_silent_touch_fail_cleanly() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let path = KeyStore::path_for(dir.path(), "dev");
-    let mut store = KeyStore::load(&path, "dev", fido2::DEFAULT_RP_ID).expect("store");
+    let mut store =
+        KeyStore::load(&path, "dev", cosmoscope::settings::DEFAULT_RP_ID).expect("store");
     let deadline = Duration::from_secs(3);
     let open = || {
         HidAuthenticator::open(&DeviceSelection {

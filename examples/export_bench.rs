@@ -11,11 +11,11 @@
 use std::num::NonZeroU32;
 use std::process::ExitCode;
 
-use cosmoscope::cli::{ColorChoice, OutputFormat};
 use cosmoscope::commands::run_query::stream_query;
 use cosmoscope::cosmos::client::{self, CosmosAuth};
 use cosmoscope::cosmos::{ExecOptions, QueryPlan};
 use cosmoscope::output::Ui;
+use cosmoscope::output::{ColorChoice, OutputFormat};
 use cosmoscope::settings::{CosmosSettings, CredentialKind};
 use secrecy::SecretString;
 

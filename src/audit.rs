@@ -73,6 +73,11 @@ impl Record {
     }
 }
 
+/// The audit log could not be opened or appended to: the command's outcome was not recorded.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Unwritable(pub std::io::Error);
+
 pub struct Audit {
     path: Option<PathBuf>,
     redact_queries: bool,

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
+use crate::output::credential::{ExportResource, TokenFormat};
+use crate::output::{ColorChoice, OutputFormat};
 use crate::settings::{CredentialKind, StoreKind};
 
 const ABOUT: &str = "Access broker for Azure Cosmos DB: log in once, query inside your grants, hand short-lived credentials to other tools";
@@ -57,21 +59,6 @@ pub struct GlobalArgs {
     /// When to use colour on stderr (NO_COLOR is honoured)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-    Ndjson,
-    Csv,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +175,31 @@ Exits 4 when the policy denies the query (every failed rule is listed), 2 on a s
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
     )]
     Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// The `-o` formats this command can give; any other is a usage error before it runs.
+    #[must_use]
+    pub fn formats(&self) -> &'static [OutputFormat] {
+        match self {
+            Command::Query(_) | Command::Item(_) | Command::Ls(_) | Command::Audit(_) => {
+                OutputFormat::ALL
+            }
+            Command::Key(KeyCommand::List) => OutputFormat::ALL,
+            Command::Key(KeyCommand::Enroll(_))
+            | Command::Status
+            | Command::Policy(_)
+            | Command::Login(_)
+            | Command::Doctor => OutputFormat::OBJECT,
+            Command::Key(KeyCommand::Remove(_))
+            | Command::Init(_)
+            | Command::Logout(_)
+            | Command::Token(_)
+            | Command::Exec(_)
+            | Command::AccountKey(_)
+            | Command::Completions(_) => OutputFormat::NONE,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -371,23 +383,6 @@ pub struct PolicyValidateArgs {
     pub file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TokenFormat {
-    Raw,
-    Json,
-    Env,
-    ExecCredential,
-    AzureCli,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportResource {
-    /// The token Cosmos DB accepts for this profile
-    Cosmos,
-    /// The identity provider's access token
-    Idp,
-}
-
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// Output format
@@ -545,6 +540,6 @@ pub struct AuditArgs {
     #[arg(long)]
     pub denied: bool,
     /// Only records newer than this (e.g. 30m, 24h, 7d)
-    #[arg(long, value_name = "DURATION", value_parser = crate::commands::audit_log::parse_since)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<std::time::Duration>,
 }

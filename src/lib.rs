@@ -11,7 +11,6 @@ pub mod commands;
 pub mod cosmos;
 pub mod env;
 pub mod error;
-pub mod export;
 pub mod fido2;
 pub mod fsutil;
 pub mod identity;

@@ -7,13 +7,34 @@ use secrecy::SecretString;
 
 use crate::app::App;
 use crate::cli::AccountKeyCommand;
+use crate::commands::gate::Gate;
 use crate::cosmos::credential::{account_key_entry, parse_account_key};
 use crate::error::{CmdResult, CommandError};
 use crate::session::SecretStore;
-use crate::settings::CredentialKind;
+use crate::settings::{Config, CosmosSettings, CredentialKind, Profile};
 
 pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
-    let (config, profile, settings) = app.cosmos_settings()?;
+    let (_, _, settings) = app.cosmos_settings()?;
+    let action = match command {
+        AccountKeyCommand::Set => "account_key.set",
+        AccountKeyCommand::Remove => "account_key.remove",
+    };
+    Gate::run(app, action, async |gate| {
+        gate.note_identity();
+        gate.record.detail = Some(format!("endpoint {}", settings.endpoint));
+        let (config, profile) = (&gate.config, &gate.profile);
+        change(app, config, profile, &settings, command).await
+    })
+    .await
+}
+
+async fn change(
+    app: &App,
+    config: &Config,
+    profile: &Profile,
+    settings: &CosmosSettings,
+    command: &AccountKeyCommand,
+) -> CmdResult {
     let entry = account_key_entry(&profile.name, &settings.endpoint);
     match command {
         AccountKeyCommand::Set => {
@@ -27,7 +48,7 @@ pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
             let store = SecretStore::open(profile.store)?;
             // With a security key enrolled, the account key is stored sealed to it: the keyring
             // entry alone is useless.
-            let sealed = match app.fido2(&config, &profile, None) {
+            let sealed = match app.fido2(config, profile, None) {
                 Ok(ctx) if crate::fido2::has_keys(&ctx) => {
                     Some(crate::fido2::sealing_key(&ctx, None).await?.seal(&key))
                 }

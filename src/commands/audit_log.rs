@@ -7,8 +7,9 @@ use comfy_table::{Table, presets::NOTHING};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::cli::{AuditArgs, OutputFormat};
+use crate::cli::AuditArgs;
 use crate::error::{CmdResult, CommandError};
+use crate::output::OutputFormat;
 
 pub fn run(app: &App, args: &AuditArgs) -> CmdResult {
     let path = app.state_dir()?.join("audit.jsonl");

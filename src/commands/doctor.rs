@@ -7,10 +7,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::cli::OutputFormat;
 use crate::error::{CmdResult, CommandError};
 use crate::identity::http::Http;
 use crate::identity::verify::LEEWAY_SECS;
+use crate::output::OutputFormat;
 use crate::session::{SecretStore, SessionPaths};
 use crate::settings::{Config, Profile};
 

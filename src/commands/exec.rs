@@ -3,18 +3,18 @@
 
 use crate::app::App;
 use crate::cli::ExecArgs;
+use crate::commands::export;
 use crate::error::{CmdResult, CommandError};
-use crate::export;
+use crate::output::credential;
 
 pub async fn run(app: &App, args: &ExecArgs) -> CmdResult {
-    let (config, profile) = app.profile()?;
-    let min_ttl = args.credential.min_ttl.map_or(0, |d| d.as_secs());
-    let cred = export::issue(app, &config, &profile, args.credential.resource, min_ttl).await?;
     let Some((program, rest)) = args.command.split_first() else {
         return Err(CommandError::usage("no command given").hint("cosmoscope exec -- CMD ARGS…"));
     };
+    let min_ttl = args.credential.min_ttl.map_or(0, |d| d.as_secs());
+    let cred = export::issue(app, args.credential.resource, min_ttl).await?;
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(rest).envs(export::child_env(&cred));
+    cmd.args(rest).envs(credential::child_env(&cred));
     drop(cred);
     let mut child = cmd.spawn().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {

@@ -6,13 +6,13 @@ use std::io::{IsTerminal as _, Read as _};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::audit::Record;
-use crate::cli::{ItemCommand, ItemTarget, OutputFormat};
-use crate::commands::guard::{self, Guard};
+use crate::cli::{ItemCommand, ItemTarget};
+use crate::commands::gate::Gate;
 use crate::commands::run_query::summary;
 use crate::cosmos::QueryStats;
 use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg};
 use crate::error::{CmdResult, CommandError};
+use crate::output::OutputFormat;
 use crate::output::documents::{self, TableOptions};
 use crate::policy::{Action, Request};
 
@@ -22,23 +22,24 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         ItemCommand::Upsert(a) => (&a.target, Action::Upsert),
         ItemCommand::Delete(a) => (&a.target, Action::Delete),
     };
-    let started = std::time::Instant::now();
-    let (config, profile) = app.profile()?;
-    let audit = app.audit(&config);
-    let mut record = Record::new(&profile.name, &format!("item.{action}"), "denied");
-    record.container = Some(target.container.clone());
-    record.detail = Some(format!("id {:?}", target.id));
-    let outcome = async {
-        let guard = Guard::open(app, &config, &profile, &audit, &mut record).await?;
+    Gate::run(app, &format!("item.{action}"), async |gate| {
+        gate.record.container = Some(target.container.clone());
+        gate.record.detail = Some(format!("id {:?}", target.id));
+        gate.session().await?;
         let database = target
             .database
             .clone()
-            .or_else(|| profile.cosmos.as_ref().and_then(|c| c.database.clone()))
+            .or_else(|| {
+                gate.profile
+                    .cosmos
+                    .as_ref()
+                    .and_then(|c| c.database.clone())
+            })
             .ok_or_else(|| {
                 CommandError::usage("no database given")
                     .hint("pass --database NAME, or set database in the profile's [cosmos] table")
             })?;
-        record.database = Some(database.clone());
+        gate.record.database = Some(database.clone());
         let item = item_ref(database.clone(), target)?;
         let request = Request {
             database,
@@ -49,7 +50,7 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
             max_items: None,
             fido2_fresh: false,
         };
-        guard.allow(request, &mut record).await?;
+        gate.allow(request).await?;
         match &command {
             ItemCommand::Get(target) => get(app, target).await,
             ItemCommand::Upsert(args) => {
@@ -58,9 +59,8 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
             }
             ItemCommand::Delete(args) => delete(app, &args.target, args.yes).await,
         }
-    }
-    .await;
-    guard::finish(app, &audit, record, outcome, started)
+    })
+    .await
 }
 
 fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {

@@ -1,21 +1,21 @@
 //! `cosmoscope key enroll|list|remove`: FIDO2 keys of cosmoscope's own relying party.
 
-use std::fmt::Write as _;
-
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
 use crate::app::App;
-use crate::cli::{KeyCommand, KeyEnrollArgs, KeyRemoveArgs, OutputFormat};
+use crate::cli::{KeyCommand, KeyEnrollArgs, KeyRemoveArgs};
+use crate::commands::gate::Gate;
 use crate::error::{CmdResult, CommandError};
 use crate::fido2::ceremony;
 use crate::fido2::store::EnrolledCredential;
+use crate::output::{OutputFormat, Report, table};
+use crate::settings::{Config, Profile};
 
 pub async fn run(app: &App, cmd: KeyCommand) -> CmdResult {
     match cmd {
         KeyCommand::Enroll(args) => enroll(app, args).await,
         KeyCommand::List => list(app),
-        KeyCommand::Remove(args) => remove(app, &args),
+        KeyCommand::Remove(args) => remove(app, &args).await,
     }
 }
 
@@ -36,8 +36,7 @@ fn record_json(c: &EnrolledCredential) -> serde_json::Value {
 }
 
 fn table(records: &[EnrolledCredential]) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut t = table::grid();
     t.set_header(vec![
         "ID",
         "LABEL",
@@ -61,49 +60,37 @@ fn table(records: &[EnrolledCredential]) -> String {
     format!("{t}\n")
 }
 
-fn print(app: &App, records: &[EnrolledCredential], single: bool) -> CmdResult {
-    match app.ui.format(OutputFormat::Table) {
-        OutputFormat::Json if single => app.ui.out_json_pretty(&record_json(&records[0])),
-        OutputFormat::Json => app.ui.out_json_pretty(&serde_json::Value::Array(
-            records.iter().map(record_json).collect(),
-        )),
-        OutputFormat::Ndjson => {
-            for r in records {
-                app.ui.out_json_line(&record_json(r))?;
-            }
-            Ok(())
-        }
-        OutputFormat::Csv => {
-            let mut out = String::from("id,label,algorithm,sign_count,user_verified,created_at\n");
-            for c in records {
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{}",
-                    c.short_id(),
-                    csv_field(&c.label),
-                    c.algorithm.as_str(),
-                    c.sign_count,
-                    c.user_verified,
-                    c.created_at
-                );
-            }
-            app.ui.out(&out)
-        }
-        OutputFormat::Table => app.ui.out(&table(records)),
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+fn report(records: &[EnrolledCredential]) -> CmdResult<Report> {
+    let rows: Vec<_> = records.iter().map(record_json).collect();
+    Report::records(
+        &rows,
+        table(records),
+        "no security key is enrolled; run `cosmoscope key enroll`",
+    )
 }
 
 async fn enroll(app: &App, args: KeyEnrollArgs) -> CmdResult {
-    let (config, profile) = app.profile()?;
-    let ctx = app.fido2(&config, &profile, args.device.as_deref())?;
+    let record = Gate::run(app, "key.enroll", async |gate| {
+        gate.note_identity();
+        let record = enroll_key(app, &gate.config, &gate.profile, args).await?;
+        gate.record.detail = Some(format!("key {:?} (ID {})", record.label, record.short_id()));
+        Ok(record)
+    })
+    .await?;
+    let one = std::slice::from_ref(&record);
+    app.ui.print(
+        &Report::object(&record_json(&record), table(one))?,
+        OutputFormat::Table,
+    )
+}
+
+async fn enroll_key(
+    app: &App,
+    config: &Config,
+    profile: &Profile,
+    args: KeyEnrollArgs,
+) -> CmdResult<EnrolledCredential> {
+    let ctx = app.fido2(config, profile, args.device.as_deref())?;
     let store = ctx.load_store()?;
     let label = args
         .label
@@ -126,28 +113,28 @@ async fn enroll(app: &App, args: KeyEnrollArgs) -> CmdResult {
         record.algorithm.as_str(),
         profile.name
     ));
-    print(app, std::slice::from_ref(&record), true)
+    Ok(record)
 }
 
 fn list(app: &App) -> CmdResult {
     let (config, profile) = app.profile()?;
     let ctx = app.fido2(&config, &profile, None)?;
     let store = ctx.load_store()?;
-    if store.file.credentials.is_empty()
-        && app.ui.format(OutputFormat::Table) == OutputFormat::Table
-    {
-        app.ui.info(format!(
-            "No security key is enrolled for profile {:?}; run `cosmoscope key enroll`.",
-            profile.name
-        ));
-        return Ok(());
-    }
-    print(app, &store.file.credentials, false)
+    app.ui
+        .print(&report(&store.file.credentials)?, OutputFormat::Table)
 }
 
-fn remove(app: &App, args: &KeyRemoveArgs) -> CmdResult {
-    let (config, profile) = app.profile()?;
-    let ctx = app.fido2(&config, &profile, None)?;
+async fn remove(app: &App, args: &KeyRemoveArgs) -> CmdResult {
+    Gate::run(app, "key.remove", async |gate| {
+        gate.note_identity();
+        gate.record.detail = Some(format!("key {:?}", args.key));
+        remove_key(app, &gate.config, &gate.profile, args)
+    })
+    .await
+}
+
+fn remove_key(app: &App, config: &Config, profile: &Profile, args: &KeyRemoveArgs) -> CmdResult {
+    let ctx = app.fido2(config, profile, None)?;
     let mut store = ctx.load_store()?;
     let found = store.find(&args.key);
     match found.as_slice() {

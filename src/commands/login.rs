@@ -4,8 +4,9 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::Record;
-use crate::cli::{Exchange, LoginArgs, OutputFormat};
+use crate::cli::{Exchange, LoginArgs};
 use crate::error::{CmdResult, CommandError};
+use crate::output::OutputFormat;
 use secrecy::SecretString;
 
 use crate::clock::rfc3339;

@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::cli::LogoutArgs;
+use crate::commands::gate::Gate;
 use crate::error::CmdResult;
 use crate::session::Sessions;
 
@@ -13,12 +14,32 @@ pub async fn run(app: &App, args: &LogoutArgs) -> CmdResult {
     } else {
         vec![config.select(app.global.profile.as_deref())?.clone()]
     };
-    let audit = app.audit(&config);
     let state_dir = app.state_dir()?;
     let mut first_error = None;
     for profile in &profiles {
-        let sessions = Sessions::new(&state_dir, profile, &audit);
-        match sessions.logout(&state_dir).await {
+        let outcome = Gate::run_for(
+            app,
+            config.clone(),
+            profile.clone(),
+            "logout",
+            async |gate| {
+                gate.note_identity();
+                let sessions = Sessions::new(&state_dir, &gate.profile, gate.audit());
+                let outcome = sessions.logout(&state_dir).await?;
+                gate.record.detail = Some(
+                    match (outcome.had_session, outcome.revoked, &outcome.revoke_error) {
+                        (false, ..) => "no session".to_string(),
+                        (_, Some(true), _) => "refresh token revoked".to_string(),
+                        (_, Some(false), _) => "provider offers no revocation".to_string(),
+                        (_, None, Some(e)) => format!("revocation failed: {e}"),
+                        (_, None, None) => "no refresh token".to_string(),
+                    },
+                );
+                Ok(outcome)
+            },
+        )
+        .await;
+        match outcome {
             Ok(outcome) if !outcome.had_session => app
                 .ui
                 .info(format!("Profile {:?}: not logged in.", profile.name)),
@@ -37,8 +58,7 @@ pub async fn run(app: &App, args: &LogoutArgs) -> CmdResult {
                     profile.name, outcome.deleted_entries
                 ));
             }
-            Err(e) => {
-                let err = crate::error::CommandError::from(e);
+            Err(err) => {
                 if args.all {
                     app.ui.warn(format!(
                         "profile {:?}: {}",

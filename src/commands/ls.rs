@@ -1,124 +1,79 @@
 //! `cosmoscope ls [databases|containers]`: what the account holds that the session's grants name
-//! (a grant for `"*"` shows everything at its level).
+//! (a grant for `"*"` shows everything at its level). Which names are visible is the policy
+//! engine's answer (`Policy::visible`); the listing is audited like any data command.
 
-use comfy_table::{Table, presets::NOTHING};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::app::App;
-use crate::audit::Record;
-use crate::cli::{LsArgs, LsWhat, OutputFormat};
-use crate::commands::guard::Guard;
+use crate::cli::{LsArgs, LsWhat};
+use crate::commands::gate::Gate;
 use crate::cosmos::items;
 use crate::error::CmdResult;
-use crate::policy::Grant;
+use crate::output::{OutputFormat, Report, table};
 
-pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
-    let (config, profile) = app.profile()?;
-    let audit = app.audit(&config);
-    let mut record = Record::new(&profile.name, "ls", "ok");
-    let guard = Guard::open(app, &config, &profile, &audit, &mut record).await?;
-    let grants: Vec<&Grant> = guard
-        .policy
-        .roles
-        .iter()
-        .filter(|r| r.when.matches(guard.claims()))
-        .flat_map(|r| r.grants.iter())
-        .collect();
-    let db_visible = |db: &str| grants.iter().any(|g| g.database == "*" || g.database == db);
-    let container_visible = |db: &str, c: &str| {
-        grants.iter().any(|g| {
-            (g.database == "*" || g.database == db)
-                && g.containers.iter().any(|x| x == "*" || x == c)
-        })
-    };
-    let conn = app.cosmos().await?;
-    let what = args.what.unwrap_or(
-        if args.database.is_some() || conn.settings.database.is_some() {
-            LsWhat::Containers
-        } else {
-            LsWhat::Databases
-        },
-    );
-    let rows: Vec<serde_json::Value> = match what {
-        LsWhat::Databases => items::list_databases(&conn.cosmos)
-            .await?
-            .into_iter()
-            .filter(|id| db_visible(id))
-            .map(|id| json!({"id": id}))
-            .collect(),
-        LsWhat::Containers => {
-            let database = conn.database(args.database.as_deref())?;
-            items::list_containers(&conn.cosmos, &database)
-                .await?
-                .into_iter()
-                .filter(|(id, _)| container_visible(&database, id))
-                .map(|(id, paths)| json!({"id": id, "database": database, "partition_key_paths": paths}))
-                .collect()
-        }
-    };
-    match app.ui.format(OutputFormat::Table) {
-        OutputFormat::Json => app
-            .ui
-            .out_json_pretty(&serde_json::Value::Array(rows.clone()))?,
-        OutputFormat::Ndjson => {
-            for r in &rows {
-                app.ui.out_json_line(r)?;
-            }
-        }
-        OutputFormat::Csv => {
-            let mut text = String::from(if what == LsWhat::Databases {
-                "id\n"
-            } else {
-                "id,partition_key_paths\n"
-            });
-            for r in &rows {
-                text.push_str(r["id"].as_str().unwrap_or_default());
-                if what == LsWhat::Containers {
-                    text.push(',');
-                    text.push_str(&paths(r).join(" "));
-                }
-                text.push('\n');
-            }
-            app.ui.out(&text)?;
-        }
-        OutputFormat::Table => {
-            let mut table = Table::new();
-            table.load_preset(NOTHING);
-            if what == LsWhat::Databases {
-                table.set_header(["DATABASE"]);
-                for r in &rows {
-                    table.add_row([r["id"].as_str().unwrap_or_default()]);
-                }
-            } else {
-                table.set_header(["CONTAINER", "PARTITION KEY"]);
-                for r in &rows {
-                    table.add_row([
-                        r["id"].as_str().unwrap_or_default().to_string(),
-                        paths(r).join(", "),
-                    ]);
-                }
-            }
-            if !rows.is_empty() {
-                app.ui.out(&format!("{table}\n"))?;
-            }
-        }
-    }
-    if rows.is_empty() {
-        app.ui.info(match what {
-            LsWhat::Databases => "no databases",
-            LsWhat::Containers => "no containers",
-        });
-    }
-    Ok(())
+#[derive(Serialize)]
+struct Database {
+    id: String,
 }
 
-fn paths(r: &serde_json::Value) -> Vec<String> {
-    r["partition_key_paths"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+#[derive(Serialize)]
+struct Container {
+    id: String,
+    database: String,
+    partition_key_paths: Vec<String>,
+}
+
+pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
+    let report = Gate::run(app, "ls", async |gate| {
+        let visible = gate.visible().await?;
+        let conn = app.cosmos().await?;
+        let what = args.what.unwrap_or(
+            if args.database.is_some() || conn.settings.database.is_some() {
+                LsWhat::Containers
+            } else {
+                LsWhat::Databases
+            },
+        );
+        gate.record.detail = Some(format!("{what:?}").to_lowercase());
+        match what {
+            LsWhat::Databases => {
+                let rows: Vec<Database> = items::list_databases(&conn.cosmos)
+                    .await?
+                    .into_iter()
+                    .filter(|id| visible.database(id))
+                    .map(|id| Database { id })
+                    .collect();
+                gate.record.items = Some(rows.len() as u64);
+                let mut t = table::grid();
+                t.set_header(["DATABASE"]);
+                for r in &rows {
+                    t.add_row([r.id.as_str()]);
+                }
+                Report::records(&rows, format!("{t}\n"), "no databases")
+            }
+            LsWhat::Containers => {
+                let database = conn.database(args.database.as_deref())?;
+                gate.record.database = Some(database.clone());
+                let rows: Vec<Container> = items::list_containers(&conn.cosmos, &database)
+                    .await?
+                    .into_iter()
+                    .filter(|(id, _)| visible.container(&database, id))
+                    .map(|(id, partition_key_paths)| Container {
+                        id,
+                        database: database.clone(),
+                        partition_key_paths,
+                    })
+                    .collect();
+                gate.record.items = Some(rows.len() as u64);
+                let mut t = table::grid();
+                t.set_header(["CONTAINER", "PARTITION KEY"]);
+                for r in &rows {
+                    t.add_row([r.id.clone(), r.partition_key_paths.join(", ")]);
+                }
+                Report::records(&rows, format!("{t}\n"), "no containers")
+            }
+        }
+    })
+    .await?;
+    app.ui.print(&report, OutputFormat::Table)
 }

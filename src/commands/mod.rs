@@ -5,7 +5,8 @@ pub mod audit_log;
 pub mod completions;
 pub mod doctor;
 pub mod exec;
-pub mod guard;
+pub mod export;
+pub mod gate;
 pub mod init;
 pub mod item;
 pub mod key;
@@ -24,6 +25,7 @@ use crate::error::CmdResult;
 
 /// Runs a command; Ctrl-C ends it with exit 130 — except `exec`, which forwards signals to its child.
 pub async fn run(app: &App, command: Command) -> CmdResult {
+    check_format(app, &command)?;
     if matches!(command, Command::Exec(_)) {
         return dispatch(app, command).await;
     }
@@ -54,4 +56,30 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Ls(args) => ls::run(app, &args).await,
         Command::AccountKey(command) => account_key::run(app, &command).await,
     }
+}
+
+/// A format the command cannot give is a usage error before anything runs, not a silent table.
+fn check_format(app: &App, command: &Command) -> CmdResult {
+    let Some(asked) = app.global.output else {
+        return Ok(());
+    };
+    let formats = command.formats();
+    if formats.contains(&asked) {
+        return Ok(());
+    }
+    let hint = match command {
+        Command::Token(_) => "choose the credential's shape with --format (raw, json, env, \
+                              exec-credential, azure-cli)"
+            .to_string(),
+        _ if formats.len() == 1 => "this command prints no data; drop -o".to_string(),
+        _ => format!(
+            "use one of: {}",
+            formats
+                .iter()
+                .map(|f| format!("-o {}", f.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(asked.unsupported().hint(hint))
 }

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
-use crate::cli::{OutputFormat, PolicyArgs, PolicyCommand, PolicyExplainArgs, PolicyValidateArgs};
+use crate::cli::{PolicyArgs, PolicyCommand, PolicyExplainArgs, PolicyValidateArgs};
 use crate::error::{CmdResult, CommandError, Exit};
+use crate::output::OutputFormat;
 use crate::policy::{self, Action, Decision, Explanation, Policy, QueryRequest, Request};
 use crate::session::SessionPaths;
 

@@ -1,71 +1,89 @@
 //! `cosmoscope query`: parse → decide (the signed-in identity's verified claims against the policy)
 //! → run only what the policy engine allowed, pinned to the grant's partitions → audit.
 
-use std::time::Instant;
-
 use crate::app::App;
-use crate::audit::Record;
-use crate::cli::{OutputFormat, QueryArgs};
-use crate::commands::guard::{self, Guard};
+use crate::cli::QueryArgs;
+use crate::commands::gate::Gate;
 use crate::commands::policy::parse_params;
 use crate::commands::run_query::stream_query;
 use crate::cosmos::{ExecOptions, QueryPlan};
 use crate::error::{CmdResult, CommandError};
+use crate::output::OutputFormat;
 use crate::policy::{self, Action, QueryRequest, Request};
 
 pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
-    let started = Instant::now();
-    let (config, profile) = app.profile()?;
-    let audit = app.audit(&config);
     let sql = read_sql(args)?;
     let params = parse_params(&args.params)?;
-
-    let mut record = Record::new(&profile.name, "query", "denied");
-    audit.set_query(&mut record, &sql);
-    record.parameters = params.keys().cloned().collect();
-    record.container = Some(args.container.clone());
-
-    let outcome = async {
-        let guard = Guard::open(app, &config, &profile, &audit, &mut record).await?;
+    Gate::run(app, "query", async |gate| {
+        gate.set_query(&sql);
+        gate.record.parameters = params.keys().cloned().collect();
+        gate.record.container = Some(args.container.clone());
+        gate.session().await?;
         let ast = policy::parse(&sql).map_err(|e| {
-            CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message))
-                .hint("`cosmoscope policy explain \"…\"` shows where; the grammar: https://learn.microsoft.com/azure/cosmos-db/nosql/query/")
+            CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(
+                "`cosmoscope policy explain \"…\"` shows where; the grammar: \
+                 https://learn.microsoft.com/azure/cosmos-db/nosql/query/",
+            )
         })?;
         let partition_key = args
             .partition_key
             .as_deref()
             .map(crate::cosmos::items::parse_partition_key_arg)
             .transpose()
-            .map_err(|e| CommandError::usage(format!("--partition-key: {e}")).hint("a JSON value, e.g. --partition-key '\"t1\"', or an array for hierarchical keys"))?;
+            .map_err(|e| {
+                CommandError::usage(format!("--partition-key: {e}")).hint(
+                    "a JSON value, e.g. --partition-key '\"t1\"', or an array for hierarchical keys",
+                )
+            })?;
         let conn = app.cosmos().await?;
         let database = conn.database(args.database.as_deref())?;
-        record.database = Some(database.clone());
+        gate.record.database = Some(database.clone());
         // The container's partition-key paths decide what the query can touch.
         let paths = crate::cosmos::items::list_containers(&conn.cosmos, &database)
             .await?
             .into_iter()
             .find(|(id, _)| *id == args.container)
             .map(|(_, p)| p)
-            .ok_or_else(|| CommandError::runtime(format!("container {:?} not found in database {database:?}", args.container)).hint("`cosmoscope ls containers` lists what you may see"))?;
+            .ok_or_else(|| {
+                CommandError::runtime(format!(
+                    "container {:?} not found in database {database:?}",
+                    args.container
+                ))
+                .hint("`cosmoscope ls containers` lists what you may see")
+            })?;
         let request = Request {
             database,
             container: args.container.clone(),
             action: Action::Query,
-            query: Some(QueryRequest { text: sql.clone(), ast, params: params.clone(), partition_key_paths: paths }),
+            query: Some(QueryRequest {
+                text: sql.clone(),
+                ast,
+                params: params.clone(),
+                partition_key_paths: paths,
+            }),
             partition_key,
             max_items: args.max_items,
             fido2_fresh: false,
         };
-        let scoped = guard.allow(request, &mut record).await?;
-        let plan = QueryPlan::from_scoped(&scoped).ok_or_else(|| CommandError::runtime("the policy engine returned no query to run"))?;
+        let scoped = gate.allow(request).await?;
+        let plan = QueryPlan::from_scoped(&scoped).ok_or_else(|| {
+            CommandError::runtime("the policy engine returned no query to run")
+        })?;
         let format = app.ui.format(OutputFormat::Table);
-        let stats = stream_query(&app.ui, &conn.cosmos, &plan, format, ExecOptions::default(), Box::new(std::io::stdout())).await?;
-        record.items = Some(stats.items);
-        record.request_charge = Some(stats.request_charge);
+        let stats = stream_query(
+            &app.ui,
+            &conn.cosmos,
+            &plan,
+            format,
+            ExecOptions::default(),
+            Box::new(std::io::stdout()),
+        )
+        .await?;
+        gate.record.items = Some(stats.items);
+        gate.record.request_charge = Some(stats.request_charge);
         Ok(())
-    }
-    .await;
-    guard::finish(app, &audit, record, outcome, started)
+    })
+    .await
 }
 
 fn read_sql(args: &QueryArgs) -> CmdResult<String> {

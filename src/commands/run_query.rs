@@ -5,10 +5,10 @@ use std::io::{IsTerminal as _, Write};
 use std::time::Duration;
 
 use crate::app::App;
-use crate::cli::OutputFormat;
 use crate::cosmos::query::execute;
 use crate::cosmos::{Cosmos, ExecOptions, QueryPlan, QueryStats};
 use crate::error::{CmdResult, CommandError, Exit};
+use crate::output::OutputFormat;
 use crate::output::Ui;
 use crate::output::documents::{self, TableOptions};
 

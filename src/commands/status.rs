@@ -5,10 +5,10 @@ use comfy_table::{Table, presets::NOTHING};
 use serde_json::json;
 
 use crate::app::App;
-use crate::cli::OutputFormat;
 use crate::clock::{now_unix, rfc3339};
 use crate::error::login_hint;
 use crate::error::{CmdResult, CommandError};
+use crate::output::OutputFormat;
 use crate::session::{SessionInfo, SessionPaths};
 
 pub fn run(app: &App) -> CmdResult {

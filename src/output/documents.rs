@@ -6,8 +6,8 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::stdout_error;
-use crate::cli::OutputFormat;
 use crate::error::CmdResult;
+use crate::output::OutputFormat;
 
 /// System properties hidden from tables by default (they stay in json/ndjson/csv).
 pub const SYSTEM_PROPERTIES: [&str; 5] = ["_rid", "_self", "_etag", "_attachments", "_ts"];

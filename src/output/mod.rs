@@ -1,20 +1,69 @@
 //! The terminal: data on stdout, everything else on stderr (uv's Printer, jj's Ui).
 //! A closed stdout (`cosmoscope status -o json | head -c1`) ends the command quietly with exit 0.
 
+pub mod credential;
 pub mod csv;
 pub mod documents;
 pub mod json;
+mod report;
 pub mod table;
 
 use std::io::{IsTerminal as _, Write as _};
 
-use crate::cli::{ColorChoice, OutputFormat};
 use crate::error::{CmdResult, CommandError};
+
+pub use report::Report;
+
+/// `-o FORMAT`: how data is written on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Ndjson,
+    Csv,
+}
+
+impl OutputFormat {
+    /// Every format: lists of records and streamed documents.
+    pub const ALL: &'static [OutputFormat] = &[Self::Table, Self::Json, Self::Ndjson, Self::Csv];
+    /// A single object has no rows for CSV.
+    pub const OBJECT: &'static [OutputFormat] = &[Self::Table, Self::Json, Self::Ndjson];
+    /// Commands that print no data: only the default.
+    pub const NONE: &'static [OutputFormat] = &[Self::Table];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Json => "json",
+            Self::Ndjson => "ndjson",
+            Self::Csv => "csv",
+        }
+    }
+
+    /// The usage error for a format a command cannot give.
+    #[must_use]
+    pub fn unsupported(self) -> CommandError {
+        CommandError::usage(format!("this command cannot print -o {}", self.as_str()))
+    }
+}
+
+/// `--color WHEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 pub struct Ui {
     pub quiet: bool,
     pub verbose: u8,
+    /// Colour for what is written to stderr (messages).
     pub color: bool,
+    /// Colour for what is written to stdout (a table): decided for that stream, so a pipe gets
+    /// plain text even when stderr is a terminal.
+    pub stdout_color: bool,
     pub no_input: bool,
     output: Option<OutputFormat>,
     stdin_tty: bool,
@@ -32,15 +81,16 @@ impl Ui {
         no_input: bool,
     ) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = match color {
+        let for_stream = |tty: bool| match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_tty && !no_color_env,
+            ColorChoice::Auto => tty && !no_color_env,
         };
         Self {
             quiet,
             verbose,
-            color,
+            color: for_stream(stderr_tty),
+            stdout_color: for_stream(std::io::stdout().is_terminal()),
             no_input,
             output,
             stdin_tty: std::io::stdin().is_terminal(),
@@ -102,6 +152,12 @@ impl Ui {
         if self.verbose > 0 {
             eprintln!("debug: {}", msg.as_ref());
         }
+    }
+
+    /// Prints a command's result in the format asked for (or `default`): the one place that
+    /// decides between table, json, ndjson and csv.
+    pub fn print(&self, report: &Report, default: OutputFormat) -> CmdResult {
+        report.render(self.format(default), self)
     }
 
     /// Writes data to stdout and flushes (so a script reading events sees each line at once).

@@ -10,6 +10,14 @@ use serde_json::Value;
 use super::documents::{DocumentWriter, SYSTEM_PROPERTIES, TableOptions, cell_text, io};
 use crate::error::CmdResult;
 
+/// A table in the one style of every table a command prints (no borders, a header row).
+#[must_use]
+pub fn grid() -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t
+}
+
 /// Narrowest a column gets before it is dropped instead.
 const MIN_WIDTH: usize = 6;
 /// Widest a column starts out (long text is cut with `…`).

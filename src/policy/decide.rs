@@ -197,6 +197,45 @@ fn values_list(v: &[Vec<Value>]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// What an identity may see: the databases and containers that the grants of its matching roles
+/// name (`"*"` names every one at its level). Listing is not an action of its own: a grant for any
+/// action on a container makes it visible.
+#[derive(Debug)]
+pub struct Visible {
+    /// (database, containers) of each grant that applies.
+    grants: Vec<(String, Vec<String>)>,
+}
+
+impl Visible {
+    #[must_use]
+    pub fn database(&self, db: &str) -> bool {
+        self.grants.iter().any(|(d, _)| d == "*" || d == db)
+    }
+
+    #[must_use]
+    pub fn container(&self, db: &str, container: &str) -> bool {
+        self.grants
+            .iter()
+            .any(|(d, cs)| (d == "*" || d == db) && cs.iter().any(|c| c == "*" || c == container))
+    }
+}
+
+impl Policy {
+    /// What `claims` may see (see [`Visible`]).
+    #[must_use]
+    pub fn visible(&self, claims: &Value) -> Visible {
+        Visible {
+            grants: self
+                .roles
+                .iter()
+                .filter(|r| r.when.matches(claims))
+                .flat_map(|r| r.grants.iter())
+                .map(|g| (g.database.clone(), g.containers.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// Decides whether `claims` may perform `req` under `policy`.
 pub fn decide(policy: &Policy, claims: &Value, req: &Request) -> Decision {
     let mut failures: Vec<Reason> = Vec::new();
@@ -676,5 +715,43 @@ when = { claim = "/org/name", equals = "acme" }
             &query("SELECT c.id FROM c", "orders"),
         );
         assert_eq!(kinds(&d)[0], ReasonKind::NoRoleMatched);
+    }
+}
+
+#[cfg(test)]
+mod visible_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_grants_of_matching_roles_are_visible() {
+        let policy = Policy::from_toml(
+            r#"
+[[roles]]
+name = "support"
+when = { claim = "roles", contains = "support" }
+  [[roles.grants]]
+  database = "shop"
+  containers = ["orders"]
+  actions = ["query"]
+  partition_key = "any"
+[[roles]]
+name = "admin"
+when = { claim = "roles", contains = "admin" }
+  [[roles.grants]]
+  database = "*"
+  containers = ["*"]
+  actions = ["query"]
+  partition_key = "any"
+"#,
+            std::path::Path::new("p.toml"),
+        )
+        .expect("policy");
+        let support = policy.visible(&serde_json::json!({"roles": ["support"]}));
+        assert!(support.database("shop") && !support.database("hr"));
+        assert!(support.container("shop", "orders") && !support.container("shop", "payments"));
+        let admin = policy.visible(&serde_json::json!({"roles": ["admin"]}));
+        assert!(admin.database("hr") && admin.container("hr", "salaries"));
+        let nobody = policy.visible(&serde_json::json!({"roles": []}));
+        assert!(!nobody.database("shop"));
     }
 }

@@ -37,7 +37,9 @@ pub use ast::Query;
 pub use config::{
     Action, ClaimRef, Grant, MatchTest, Matcher, PartitionKeyScope, Policy, PolicyError, Role,
 };
-pub use decide::{Decision, QueryRequest, Reason, ReasonKind, Request, ScopedQuery, decide};
+pub use decide::{
+    Decision, QueryRequest, Reason, ReasonKind, Request, ScopedQuery, Visible, decide,
+};
 pub use fields::{FieldAccess, FieldPath, denied_field_accesses};
 pub use parser::{SyntaxError, parse, parse_expr};
 pub use scope::{Scope, json_eq, partition_scope};

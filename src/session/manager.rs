@@ -383,14 +383,6 @@ impl<'a> Sessions<'a> {
         }
         let deleted_entries = Secrets::delete(&store, &paths)?;
         paths.remove_info()?;
-        let mut rec = self.record("logout", "ok", Some(&info));
-        rec = match (&revoked, &revoke_error) {
-            (Some(true), _) => rec.detail("refresh token revoked"),
-            (Some(false), _) => rec.detail("provider offers no revocation"),
-            (None, Some(e)) => rec.cause(format!("revocation failed: {e}")),
-            (None, None) => rec,
-        };
-        let _ = self.audit(rec);
         Ok(LogoutOutcome {
             had_session: true,
             revoked,

@@ -4,12 +4,12 @@
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-use cosmoscope::cli::{ColorChoice, OutputFormat};
 use cosmoscope::commands::run_query::stream_query;
 use cosmoscope::cosmos::client::{self, CosmosAuth};
 use cosmoscope::cosmos::{Cosmos, CosmosError, ExecOptions, QueryPlan, QueryStats};
 use cosmoscope::error::CommandError;
 use cosmoscope::output::Ui;
+use cosmoscope::output::{ColorChoice, OutputFormat};
 use cosmoscope::settings::{CosmosSettings, CredentialKind};
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -95,6 +95,36 @@ fn fido2_fuse_key_enroll_list_remove_through_the_real_hid_stack() {
         .stderr_has("hint: run `cosmoscope key list`");
     let keys = env.run(&["key", "list", "-o", "json"]).json();
     assert_eq!(keys.as_array().map(Vec::len), Some(1));
+
+    // Each change to the enrolled keys left exactly one record; listing changes nothing.
+    let actions: Vec<(String, String)> = env
+        .audit()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or_default().to_string(),
+                r["decision"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|(a, d)| (a.as_str(), d.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("key.enroll", "ok"),
+            ("key.enroll", "ok"),
+            ("key.remove", "ok"),
+            ("key.remove", "error"),
+        ]
+    );
+    // A format the command cannot give is a usage error, before anything runs.
+    env.run(&["key", "remove", "-o", "csv", &id])
+        .code(2)
+        .stderr_has("cannot print -o csv");
+    assert_eq!(env.audit().len(), 4);
 }
 
 #[test]

@@ -1,0 +1,160 @@
+//! Which credential may leave for other tools (`token`, `exec`): the session must be live, and the
+//! policy must allow `export`; every attempt leaves one audit record (the gate), written before the
+//! credential leaves the process. Rendering is `output::credential`'s.
+
+use secrecy::SecretString;
+
+use crate::app::App;
+use crate::clock::{now_unix, rfc3339};
+use crate::commands::gate::Gate;
+use crate::error::{CmdResult, CommandError, Exit};
+use crate::output::credential::{ExportResource, Exported};
+use crate::policy::{Action, Request};
+use crate::settings::CredentialKind;
+
+/// Where the exported token comes from.
+enum Source<'s> {
+    /// The session's own access token.
+    Session(SecretString),
+    /// A broker identity of the profile's `[cosmos]` table.
+    Broker(&'s crate::settings::CosmosSettings),
+}
+
+/// Gets a token for `resource` that lives at least `min_ttl` seconds, after the policy allowed the
+/// export.
+pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResult<Exported> {
+    Gate::run(app, "export", async |gate| {
+        gate.record.detail = Some(format!("resource={}", resource.as_str()));
+        let profile = gate.profile.clone();
+        let database = profile
+            .cosmos
+            .as_ref()
+            .and_then(|c| c.database.clone())
+            .unwrap_or_else(|| "*".to_string());
+        gate.record.database = Some(database.clone());
+        if profile.policy_file.is_none() {
+            return Err(CommandError::new(
+                Exit::Denied,
+                "exporting a credential needs a policy that allows it",
+            )
+            .cause(format!("profile {:?} names no policy file", profile.name))
+            .hint(
+                "add [profiles.NAME.policy] file = \"policy.toml\" with a grant whose actions \
+                 include \"export\"",
+            ));
+        }
+        let request = Request {
+            database,
+            container: "*".into(),
+            action: Action::Export,
+            query: None,
+            partition_key: None,
+            max_items: None,
+            fido2_fresh: false,
+        };
+        let endpoint = profile.cosmos.as_ref().map(|c| c.endpoint.clone());
+        let broker = match (resource, profile.cosmos.as_ref()) {
+            (ExportResource::Idp, _) => None,
+            (ExportResource::Cosmos, None) => {
+                return Err(CommandError::usage(format!(
+                    "profile {:?} has no [cosmos] section",
+                    profile.name
+                ))
+                .hint("use --resource idp, or add [profiles.NAME.cosmos]"));
+            }
+            (ExportResource::Cosmos, Some(c)) if c.credential == CredentialKind::Entra => None,
+            (ExportResource::Cosmos, Some(c)) if c.credential == CredentialKind::Key => {
+                return Err(CommandError::usage(
+                    "a key profile has no token to export: account keys never leave cosmoscope",
+                )
+                .hint(
+                    "use credential = \"entra\" (your own token) or a broker identity for tokens \
+                     other tools can use",
+                ));
+            }
+            (ExportResource::Cosmos, Some(settings)) => Some(settings),
+        };
+        // The session must be live in every case; for `entra` and the provider's token its access
+        // token is the credential (for `entra`, scope https://cosmos.azure.com/.default).
+        let source = match broker {
+            None => Source::Session(gate.session_token(min_ttl).await?),
+            Some(settings) => {
+                gate.session().await?;
+                Source::Broker(settings)
+            }
+        };
+        gate.allow_or(
+            request,
+            "the policy does not allow exporting this credential",
+            "an export needs a grant on all containers (containers = [\"*\"]) with actions \
+             including \"export\" and partition_key = \"any\"",
+        )
+        .await?;
+        let token = match source {
+            Source::Session(token) => token,
+            // A broker identity's token (azure_identity), handed out only because a grant allows
+            // export to this live session.
+            Source::Broker(settings) => {
+                return broker_token(app, settings, min_ttl, endpoint).await;
+            }
+        };
+        let expires_at = gate.session().await?.expires_at;
+        if expires_at < now_unix() + min_ttl {
+            return Err(CommandError::login_required(format!(
+                "the provider's tokens live until {}, short of --min-ttl",
+                rfc3339(expires_at)
+            ))
+            .hint("lower --min-ttl, or raise the access-token lifetime at the provider"));
+        }
+        Ok(Exported {
+            token,
+            expires_at,
+            resource,
+            endpoint,
+        })
+    })
+    .await
+    .map_err(|e| {
+        if Gate::unaudited(&e) {
+            // The record is written before the credential leaves, so none did.
+            CommandError {
+                message: "cannot write the audit log, so no credential was exported".into(),
+                ..e
+            }
+        } else {
+            e
+        }
+    })
+}
+
+/// The broker identity's Cosmos token, fresh enough for `min_ttl`.
+async fn broker_token(
+    app: &App,
+    settings: &crate::settings::CosmosSettings,
+    min_ttl: u64,
+    endpoint: Option<String>,
+) -> CmdResult<Exported> {
+    let credential = crate::cosmos::credential::broker(settings, &app.env)?;
+    let token = credential
+        .get_token(&[crate::cosmos::credential::COSMOS_SCOPE], None)
+        .await
+        .map_err(|e| {
+            CommandError::from(crate::cosmos::CosmosError::Token {
+                detail: e.to_string(),
+            })
+        })?;
+    let expires_at = u64::try_from(token.expires_on.unix_timestamp()).unwrap_or(0);
+    if expires_at < now_unix() + min_ttl {
+        return Err(CommandError::login_required(format!(
+            "the broker's token lives until {}, short of --min-ttl",
+            rfc3339(expires_at)
+        ))
+        .hint("lower --min-ttl"));
+    }
+    Ok(Exported {
+        token: SecretString::from(token.token.secret().to_string()),
+        expires_at,
+        resource: ExportResource::Cosmos,
+        endpoint,
+    })
+}

@@ -1,0 +1,275 @@
+//! The gate every command that touches data or releases a secret goes through (kanidm's
+//! authenticated-client gate, jj's `CommandHelper`).
+//!
+//! [`Gate::run`] opens the profile's audit log before the command acts, hands the command a
+//! [`Gate`] — the live, verified session, the profile's policy, a decision through the policy
+//! engine (with a security-key step-up when a grant needs one) — and, whatever the command returns,
+//! writes exactly one audit record on the way out. The body has no other way out, so a command
+//! cannot forget to audit.
+//!
+//! One rule for an audit write that fails (docs/architecture.md): the log must open before the
+//! command acts, or nothing runs; if the record then cannot be appended (a full disk), it is printed
+//! whole on stderr and the command fails with exit 1, even when its work is done. What a command
+//! returns (a credential to print, say) leaves the process only after its record is written.
+
+use std::time::Instant;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::audit::{Audit, Record, Unwritable};
+use crate::clock::now_unix;
+use crate::commands::policy::load_policy;
+use crate::error::{CmdResult, CommandError, Exit};
+use crate::policy::{self, Policy, Request, ScopedQuery, Visible};
+use crate::session::SessionInfo;
+use crate::settings::{Config, Profile};
+
+pub struct Gate<'a> {
+    pub app: &'a App,
+    pub config: Config,
+    pub profile: Profile,
+    audit: Audit,
+    /// The record this command leaves; the body adds what it touched.
+    pub record: Record,
+    session: Option<SessionInfo>,
+    policy: Option<Policy>,
+    allowed: bool,
+}
+
+impl<'a> Gate<'a> {
+    /// Runs `body` for the selected profile inside the gate; see the module documentation.
+    pub async fn run<T>(
+        app: &'a App,
+        action: &str,
+        body: impl AsyncFnOnce(&mut Gate<'a>) -> CmdResult<T>,
+    ) -> CmdResult<T> {
+        let (config, profile) = app.profile()?;
+        Self::run_for(app, config, profile, action, body).await
+    }
+
+    /// [`run`](Self::run) for a given profile (`logout --all` passes each in turn).
+    pub async fn run_for<T>(
+        app: &'a App,
+        config: Config,
+        profile: Profile,
+        action: &str,
+        body: impl AsyncFnOnce(&mut Gate<'a>) -> CmdResult<T>,
+    ) -> CmdResult<T> {
+        let started = Instant::now();
+        let audit = app.audit(&config);
+        let record = Record::new(&profile.name, action, "ok");
+        let mut gate = Gate {
+            app,
+            config,
+            profile,
+            audit,
+            record,
+            session: None,
+            policy: None,
+            allowed: false,
+        };
+        // Nothing runs unaudited: if the log cannot be opened (a broken state directory, no
+        // space for a new file), refuse before touching anything.
+        let outcome = match gate.audit.check_writable() {
+            Ok(()) => body(&mut gate).await,
+            Err(e) => Err(
+                CommandError::runtime("cannot write the audit log, so nothing runs")
+                    .source_chain(Unwritable(e))
+                    .hint(
+                        "free disk space or fix the permissions of \
+                         $XDG_STATE_HOME/cosmoscope/audit.jsonl",
+                    ),
+            ),
+        };
+        gate.close(outcome, started)
+    }
+
+    /// Whether `e` says the audit log could not take the record (so a command that releases
+    /// something after the gate can say it released nothing).
+    #[must_use]
+    pub fn unaudited(e: &CommandError) -> bool {
+        e.source
+            .as_deref()
+            .is_some_and(|s| s.downcast_ref::<Unwritable>().is_some())
+    }
+
+    /// The profile's audit log.
+    #[must_use]
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Records the query text (or only its hash, with `audit.redact_queries`).
+    pub fn set_query(&mut self, sql: &str) {
+        self.audit.set_query(&mut self.record, sql);
+    }
+
+    /// Names who acts in the record from the session file, without requiring a live session
+    /// (logout, key and account-key management: the person may be signed out).
+    pub fn note_identity(&mut self) {
+        let Ok(state) = self.app.state_dir() else {
+            return;
+        };
+        let paths = crate::session::SessionPaths::new(&state, &self.profile);
+        if let Ok(Some(info)) = paths.read_info() {
+            self.record.subject = Some(info.subject.clone());
+            self.record.roles.clone_from(&info.roles);
+        }
+    }
+
+    /// The signed-in identity. The session must be live — its token in the keyring, unexpired
+    /// or renewed now — not just described by the session file: data and secrets are released
+    /// only to a valid session.
+    pub async fn session(&mut self) -> CmdResult<&SessionInfo> {
+        if self.session.is_none() {
+            let sessions = self
+                .app
+                .sessions(&self.config, &self.profile, &self.audit, None)?;
+            let (info, _token) = sessions.fresh(0, false).await?;
+            self.record.subject = Some(info.subject.clone());
+            self.record.roles.clone_from(&info.roles);
+            self.session = Some(info);
+        }
+        Ok(self.session.as_ref().expect("set above"))
+    }
+
+    /// [`session`](Self::session) with its access token, fresh for at least `min_ttl` seconds: the
+    /// credential `token` and `exec` hand out for `entra` and `--resource idp`.
+    pub async fn session_token(&mut self, min_ttl: u64) -> CmdResult<SecretString> {
+        let sessions = self
+            .app
+            .sessions(&self.config, &self.profile, &self.audit, None)?;
+        let (info, token) = sessions.fresh(min_ttl, false).await?;
+        self.record.subject = Some(info.subject.clone());
+        self.record.roles.clone_from(&info.roles);
+        self.session = Some(info);
+        Ok(token)
+    }
+
+    /// The verified claims the policy decides on.
+    pub async fn claims(&mut self) -> CmdResult<Value> {
+        Ok(Value::Object(self.session().await?.claims.clone()))
+    }
+
+    /// The profile's policy; without one nothing is allowed.
+    pub fn policy(&mut self) -> CmdResult<&Policy> {
+        if self.policy.is_none() {
+            let path = self.profile.policy_file.as_ref().ok_or_else(|| {
+                CommandError::new(Exit::Denied, "no policy: nothing is allowed").hint(
+                    "name a policy file in the profile: [profiles.NAME.policy] file = \
+                     \"policy.toml\"",
+                )
+            })?;
+            self.policy = Some(load_policy(path)?);
+        }
+        Ok(self.policy.as_ref().expect("set above"))
+    }
+
+    /// What the session's grants let it see (`ls`).
+    pub async fn visible(&mut self) -> CmdResult<Visible> {
+        let claims = self.claims().await?;
+        let visible = self.policy()?.visible(&claims);
+        self.allowed = true;
+        Ok(visible)
+    }
+
+    /// Decides `request`; asks for a touch when a grant needs a recent one (on a terminal), and
+    /// fails with exit 4 and every reason when denied. The reasons go into the record.
+    pub async fn allow(&mut self, request: Request) -> CmdResult<ScopedQuery> {
+        self.allow_or(
+            request,
+            "denied by policy",
+            "`cosmoscope policy explain` shows every rule; ask for a grant that covers it",
+        )
+        .await
+    }
+
+    /// [`allow`](Self::allow) with the command's own words for a denial.
+    pub async fn allow_or(
+        &mut self,
+        mut request: Request,
+        denied: &str,
+        hint: &str,
+    ) -> CmdResult<ScopedQuery> {
+        let claims = self.claims().await?;
+        let fido2_at = self.session.as_ref().and_then(|s| s.fido2_at);
+        let window = self.profile.fido2_window.as_secs();
+        let fresh_touch = |at: Option<u64>| at.is_some_and(|t| now_unix() <= t + window);
+        request.fido2_fresh = fresh_touch(fido2_at);
+        let mut decision = policy::decide(self.policy()?, &claims, &request);
+        if decision.needs_step_up() {
+            if !self.app.ui.can_prompt() {
+                return Err(CommandError::login_required(
+                    "this grant needs a recent touch of your security key",
+                )
+                .hint(
+                    "run the command at a terminal with the key plugged in (or `cosmoscope \
+                     login --fido2` first)",
+                ));
+            }
+            self.app
+                .ui
+                .info("This grant needs a touch of your security key.");
+            let sessions = self
+                .app
+                .sessions(&self.config, &self.profile, &self.audit, None)?;
+            let at = sessions.step_up().await?;
+            request.fido2_fresh = fresh_touch(Some(at));
+            decision = policy::decide(self.policy()?, &claims, &request);
+        }
+        self.record.reasons = decision
+            .reasons()
+            .iter()
+            .map(|r| r.message.clone())
+            .collect();
+        if !decision.allowed() {
+            let mut err = CommandError::new(Exit::Denied, denied);
+            for r in decision.reasons() {
+                err = err.cause(&r.message);
+            }
+            return Err(err.hint(hint));
+        }
+        self.allowed = true;
+        decision
+            .into_scoped()
+            .ok_or_else(|| CommandError::runtime("the policy engine allowed nothing to run"))
+    }
+
+    /// Finishes the record with the command's outcome and appends it (the module's one rule).
+    fn close<T>(mut self, outcome: CmdResult<T>, started: Instant) -> CmdResult<T> {
+        let record = &mut self.record;
+        record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        record.decision = match &outcome {
+            Ok(_) if self.allowed => "allowed",
+            Ok(_) => "ok",
+            // "denied" is a policy denial before anything ran; anything else is an error.
+            Err(e) if e.exit == Exit::Denied && !self.allowed => "denied",
+            Err(_) => "error",
+        }
+        .into();
+        if let Err(e) = &outcome {
+            record.cause = Some(e.summary());
+        }
+        record.time = crate::clock::now_rfc3339_millis();
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        let Err(e) = self.audit.append(self.record) else {
+            return outcome;
+        };
+        self.app.ui.warn(format!(
+            "the audit log cannot take this record; here it is: {line}"
+        ));
+        outcome?;
+        Err(
+            CommandError::runtime("the command ran, but its audit record could not be written")
+                .source_chain(Unwritable(e))
+                .hint(format!(
+                    "free space for the audit log ({}); keep the record printed above",
+                    self.audit
+                        .path()
+                        .map_or_else(|| "no state directory".into(), |p| p.display().to_string())
+                )),
+        )
+    }
+}

@@ -1,0 +1,95 @@
+//! What a command prints: one value with its machine-readable form and its table form, rendered in
+//! one place for every `-o` format (uv's `Printer`, jj's formatter).
+//!
+//! A command builds a [`Report`] and hands it to [`Ui::print`](super::Ui::print); it never matches
+//! on [`OutputFormat`] itself. A list of records goes through the same writers as query results
+//! (one CSV writer, quoted and neutralised); a single object has no CSV form, which the command line
+//! refuses before the command runs (`cli::Command::formats`).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{CmdResult, CommandError};
+
+use super::OutputFormat;
+
+/// A command's result.
+pub struct Report {
+    shape: Shape,
+    table: String,
+    /// Said on stderr when a list is empty and the format is the table.
+    empty: Option<&'static str>,
+}
+
+enum Shape {
+    /// One object: json pretty, ndjson one line; no csv.
+    Object(Value),
+    /// Records: json an array, ndjson a line each, csv a row each.
+    Records(Vec<Value>),
+}
+
+impl Report {
+    /// A single object with its table form.
+    pub fn object(value: &impl Serialize, table: impl Into<String>) -> CmdResult<Self> {
+        Ok(Self {
+            shape: Shape::Object(to_value(value)?),
+            table: table.into(),
+            empty: None,
+        })
+    }
+
+    /// A list of records with its table form; `empty` is said (on stderr) for an empty table.
+    pub fn records<T: Serialize>(
+        records: &[T],
+        table: impl Into<String>,
+        empty: &'static str,
+    ) -> CmdResult<Self> {
+        Ok(Self {
+            shape: Shape::Records(records.iter().map(to_value).collect::<CmdResult<_>>()?),
+            table: table.into(),
+            empty: Some(empty),
+        })
+    }
+
+    /// The formats a report of this shape can be given in.
+    #[must_use]
+    pub fn formats(&self) -> &'static [OutputFormat] {
+        match self.shape {
+            Shape::Object(_) => OutputFormat::OBJECT,
+            Shape::Records(_) => OutputFormat::ALL,
+        }
+    }
+
+    pub(super) fn render(&self, format: OutputFormat, ui: &super::Ui) -> CmdResult {
+        if !self.formats().contains(&format) {
+            return Err(format.unsupported());
+        }
+        match (format, &self.shape) {
+            (OutputFormat::Table, Shape::Records(r)) if r.is_empty() => {
+                if let Some(empty) = self.empty {
+                    ui.info(empty);
+                }
+                Ok(())
+            }
+            (OutputFormat::Table, _) => ui.out(&self.table),
+            (OutputFormat::Json, Shape::Object(v)) => ui.out_json_pretty(v),
+            (OutputFormat::Json, Shape::Records(r)) => ui.out_json_pretty(&Value::Array(r.clone())),
+            (OutputFormat::Ndjson, Shape::Object(v)) => ui.out_json_line(v),
+            (OutputFormat::Ndjson, Shape::Records(r)) => {
+                r.iter().try_for_each(|v| ui.out_json_line(v))
+            }
+            (OutputFormat::Csv, Shape::Records(r)) => {
+                let mut w = super::csv::CsvWriter::new(Box::new(std::io::stdout()));
+                if !r.is_empty() {
+                    super::documents::DocumentWriter::write_page(&mut w, r)?;
+                }
+                super::documents::DocumentWriter::finish(&mut w)
+            }
+            (OutputFormat::Csv, Shape::Object(_)) => Err(format.unsupported()),
+        }
+    }
+}
+
+fn to_value(v: &impl Serialize) -> CmdResult<Value> {
+    serde_json::to_value(v).map_err(|e| CommandError::runtime("cannot encode the result").cause(e))
+}

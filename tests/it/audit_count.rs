@@ -1,0 +1,123 @@
+//! Every command that touches data or releases a secret goes through the gate, and the gate
+//! leaves exactly one audit record: this runs each one against the real peers and counts lines.
+
+use crate::require;
+use crate::scoped::stack;
+
+#[test]
+fn every_data_or_secret_command_leaves_exactly_one_record() {
+    let s = stack("bob");
+    require!(
+        s.is_some(),
+        "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
+    );
+    let (_oidc, _peer, env) = s.expect("checked");
+    let before = env.audit().len();
+    let doc = r#"{"id": "o900", "tenant_id": "t1", "total": 5}"#;
+    let steps: [(&[&str], &str, &str, &str); 12] = [
+        (&["ls", "databases"], "", "ls", "allowed"),
+        (&["ls", "containers"], "", "ls", "allowed"),
+        (
+            &["query", "-c", "orders", "SELECT c.id FROM c"],
+            "",
+            "query",
+            "allowed",
+        ),
+        (
+            &[
+                "item",
+                "get",
+                "-c",
+                "orders",
+                "--partition-key",
+                "\"t1\"",
+                "o001",
+            ],
+            "",
+            "item.read",
+            "allowed",
+        ),
+        (
+            &[
+                "item",
+                "upsert",
+                "-c",
+                "orders",
+                "--partition-key",
+                "\"t1\"",
+                "--yes",
+                "o900",
+            ],
+            doc,
+            "item.upsert",
+            "allowed",
+        ),
+        (
+            &[
+                "item",
+                "delete",
+                "-c",
+                "orders",
+                "--partition-key",
+                "\"t1\"",
+                "--yes",
+                "o900",
+            ],
+            "",
+            "item.delete",
+            "allowed",
+        ),
+        (
+            &[
+                "item",
+                "get",
+                "--database",
+                "hr",
+                "-c",
+                "salaries",
+                "--partition-key",
+                "1",
+                "s1",
+            ],
+            "",
+            "item.read",
+            "denied",
+        ),
+        (&["token"], "", "export", "allowed"),
+        (&["exec", "--", "true"], "", "export", "allowed"),
+        (
+            &["account-key", "set"],
+            crate::cosmos_peer::EMULATOR_KEY,
+            "account_key.set",
+            "ok",
+        ),
+        (&["account-key", "remove"], "", "account_key.remove", "ok"),
+        (&["logout"], "", "logout", "ok"),
+    ];
+    for (i, (args, stdin, action, decision)) in steps.iter().enumerate() {
+        let run = env.run_stdin(args, stdin);
+        let records = env.audit();
+        assert_eq!(
+            records.len(),
+            before + i + 1,
+            "`cosmoscope {}` (exit {}) left {} records:\n{}",
+            args.join(" "),
+            run.code,
+            records.len() - (before + i),
+            run.stderr
+        );
+        let last = records.last().expect("a record");
+        assert_eq!(
+            (last["action"].as_str(), last["decision"].as_str()),
+            (Some(*action), Some(*decision)),
+            "`cosmoscope {}`: {last}\n{}",
+            args.join(" "),
+            run.stderr
+        );
+        assert_eq!(last["subject"], "bob", "{last}");
+    }
+    // Reading public facts is not audited.
+    env.run(&["status"]);
+    env.run(&["policy", "explain", "SELECT * FROM c"]);
+    assert_eq!(env.audit().len(), before + steps.len());
+}

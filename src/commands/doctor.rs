@@ -2,7 +2,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use comfy_table::{Table, presets::NOTHING};
 use serde::Serialize;
 use serde_json::json;
 
@@ -10,7 +9,7 @@ use crate::app::App;
 use crate::error::{CmdResult, CommandError};
 use crate::identity::http::Http;
 use crate::identity::verify::LEEWAY_SECS;
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, Report, table};
 use crate::session::{SecretStore, SessionPaths};
 use crate::settings::{Config, Profile};
 
@@ -58,29 +57,23 @@ pub async fn run(app: &App) -> CmdResult {
         }
     }
     let all_ok = checks.iter().all(|c| c.ok);
-    match app.ui.format(OutputFormat::Table) {
-        OutputFormat::Json | OutputFormat::Ndjson => app
-            .ui
-            .out_json_line(&json!({"ok": all_ok, "checks": checks}))?,
-        OutputFormat::Table | OutputFormat::Csv => {
-            let mut table = Table::new();
-            table.load_preset(NOTHING);
-            for c in &checks {
-                let mark = match (c.ok, app.ui.color) {
-                    (true, true) => "\x1b[32m✓\x1b[0m",
-                    (true, false) => "✓",
-                    (false, true) => "\x1b[31m✗\x1b[0m",
-                    (false, false) => "✗",
-                };
-                let detail = match &c.fix {
-                    Some(fix) => format!("{}\nfix: {fix}", c.detail),
-                    None => c.detail.clone(),
-                };
-                table.add_row(vec![mark.to_string(), c.name.to_string(), detail]);
-            }
-            app.ui.out(&format!("{table}\n"))?;
-        }
+    let mut t = table::grid();
+    for c in &checks {
+        // The table goes to stdout: colour is decided for that stream.
+        let mark = match (c.ok, app.ui.stdout_color) {
+            (true, true) => "\x1b[32m✓\x1b[0m",
+            (true, false) => "✓",
+            (false, true) => "\x1b[31m✗\x1b[0m",
+            (false, false) => "✗",
+        };
+        let detail = match &c.fix {
+            Some(fix) => format!("{}\nfix: {fix}", c.detail),
+            None => c.detail.clone(),
+        };
+        t.add_row(vec![mark.to_string(), c.name.to_string(), detail]);
     }
+    let report = Report::object(&json!({"ok": all_ok, "checks": checks}), format!("{t}\n"))?;
+    app.ui.print(&report, OutputFormat::Table)?;
     if all_ok {
         Ok(())
     } else {

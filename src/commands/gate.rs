@@ -252,24 +252,37 @@ impl<'a> Gate<'a> {
         if let Err(e) = &outcome {
             record.cause = Some(e.summary());
         }
-        record.time = crate::clock::now_rfc3339_millis();
-        let line = serde_json::to_string(&record).unwrap_or_default();
-        let Err(e) = self.audit.append(self.record) else {
-            return outcome;
-        };
-        self.app.ui.warn(format!(
-            "the audit log cannot take this record; here it is: {line}"
-        ));
-        outcome?;
-        Err(
-            CommandError::runtime("the command ran, but its audit record could not be written")
-                .source_chain(Unwritable(e))
-                .hint(format!(
-                    "free space for the audit log ({}); keep the record printed above",
-                    self.audit
-                        .path()
-                        .map_or_else(|| "no state directory".into(), |p| p.display().to_string())
-                )),
-        )
+        settle(self.app, &self.audit, self.record, outcome)
     }
+}
+
+/// Appends a finished record: the one rule for an audit write that fails (see the module
+/// documentation). A record the log cannot take is not lost: it is printed whole on stderr, and
+/// the command fails with exit 1 although its work is done, so a script notices; an earlier error
+/// stays the one reported. `login` settles its records here too.
+pub fn settle<T>(
+    app: &App,
+    audit: &Audit,
+    mut record: Record,
+    outcome: CmdResult<T>,
+) -> CmdResult<T> {
+    record.time = crate::clock::now_rfc3339_millis();
+    let line = serde_json::to_string(&record).unwrap_or_default();
+    let Err(e) = audit.append(record) else {
+        return outcome;
+    };
+    app.ui.warn(format!(
+        "the audit log cannot take this record; here it is: {line}"
+    ));
+    outcome?;
+    Err(
+        CommandError::runtime("the command ran, but its audit record could not be written")
+            .source_chain(Unwritable(e))
+            .hint(format!(
+                "free space for the audit log ({}); keep the record printed above",
+                audit
+                    .path()
+                    .map_or_else(|| "no state directory".into(), |p| p.display().to_string())
+            )),
+    )
 }

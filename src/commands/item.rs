@@ -13,7 +13,7 @@ use crate::cosmos::QueryStats;
 use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg};
 use crate::error::{CmdResult, CommandError};
 use crate::output::OutputFormat;
-use crate::output::documents::{self, TableOptions};
+use crate::output::Report;
 use crate::policy::{Action, Request};
 
 pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
@@ -99,21 +99,7 @@ async fn get(app: &App, target: &ItemTarget) -> CmdResult {
         }
         .into());
     };
-    match app.ui.format(OutputFormat::Json) {
-        OutputFormat::Json => app.ui.out_json_pretty(&doc)?,
-        format => {
-            let mut w = documents::writer(
-                format,
-                Box::new(std::io::stdout()),
-                TableOptions {
-                    width: None,
-                    show_system: false,
-                },
-            );
-            w.write_page(std::slice::from_ref(&doc))?;
-            w.finish()?;
-        }
-    }
+    app.ui.print(&Report::document(doc), OutputFormat::Json)?;
     app.ui.info(charge_line(rc));
     Ok(())
 }

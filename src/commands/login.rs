@@ -5,8 +5,8 @@ use serde_json::json;
 use crate::app::App;
 use crate::audit::Record;
 use crate::cli::{Exchange, LoginArgs};
+use crate::commands::gate::settle;
 use crate::error::{CmdResult, CommandError};
-use crate::output::OutputFormat;
 use secrecy::SecretString;
 
 use crate::clock::rfc3339;
@@ -19,10 +19,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     let (config, profile) = app.profile()?;
     let audit = app.audit(&config);
     let sessions = app.sessions(&config, &profile, &audit, args.device.as_deref())?;
-    let json = matches!(
-        app.ui.format(OutputFormat::Table),
-        OutputFormat::Json | OutputFormat::Ndjson
-    );
+    let json = app.ui.machine_readable();
 
     if args.fido2 {
         // Touch (and PIN) → unseal the refresh token → refresh → seal its successor: no browser.
@@ -33,11 +30,10 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
             return Err(SessionError::NothingSealed(profile.name.clone()).into());
         }
         let (info, _access) = sessions.fresh(0, true).await?;
-        let _ = sessions.audit(
-            Record::new(&profile.name, "login", "ok")
-                .who(Some(&info.subject), &info.roles)
-                .detail("fido2"),
-        );
+        let record = Record::new(&profile.name, "login", "ok")
+            .who(Some(&info.subject), &info.roles)
+            .detail("fido2");
+        settle(app, &audit, record, Ok(()))?;
         return announce(app, &info, json, "Logged in with your security key");
     }
     if args.refresh {
@@ -109,19 +105,15 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     .await;
     match outcome {
         Ok(info) => {
-            if let Err(e) = sessions.audit(
-                Record::new(&profile.name, "login", "ok")
-                    .who(Some(&info.subject), &info.roles)
-                    .detail("device_code"),
-            ) {
-                app.ui.warn(format!("could not write the audit log: {e}"));
-            }
+            let record = Record::new(&profile.name, "login", "ok")
+                .who(Some(&info.subject), &info.roles)
+                .detail("device_code");
+            settle(app, &audit, record, Ok(()))?;
             announce(app, &info, json, "Logged in")
         }
         Err(e) => {
-            let _ =
-                sessions.audit(Record::new(&profile.name, "login", "error").cause(e.audit_cause()));
-            Err(CommandError::from(e))
+            let record = Record::new(&profile.name, "login", "error").cause(e.audit_cause());
+            settle(app, &audit, record, Err(CommandError::from(e)))
         }
     }
 }
@@ -163,25 +155,15 @@ async fn ci_login(
     .await;
     match result {
         Ok(info) => {
-            if let Err(e) = sessions.audit(
-                Record::new(&profile.name, "login", "ok")
-                    .who(Some(&info.subject), &info.roles)
-                    .detail(info.method.clone()),
-            ) {
-                app.ui.warn(format!("could not write the audit log: {e}"));
-            }
+            let record = Record::new(&profile.name, "login", "ok")
+                .who(Some(&info.subject), &info.roles)
+                .detail(info.method.clone());
+            settle(app, sessions.audit_log(), record, Ok(()))?;
             announce(app, &info, json, "Logged in")
         }
         Err(e) => {
-            let _ = sessions.audit(
-                Record::new(&profile.name, "login", "error").cause(
-                    e.causes
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| e.message.clone()),
-                ),
-            );
-            Err(e)
+            let record = Record::new(&profile.name, "login", "error").cause(e.summary());
+            settle(app, sessions.audit_log(), record, Err(e))
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::app::App;
 use crate::cli::{PolicyArgs, PolicyCommand, PolicyExplainArgs, PolicyValidateArgs};
 use crate::error::{CmdResult, CommandError, Exit};
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, Report};
 use crate::policy::{self, Action, Decision, Explanation, Policy, QueryRequest, Request};
 use crate::session::SessionPaths;
 
@@ -144,12 +144,8 @@ fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
         obj.insert("allowed".into(), allowed);
         obj.insert("reasons".into(), reasons);
     }
-    match app.ui.format(OutputFormat::Table) {
-        OutputFormat::Json | OutputFormat::Ndjson => app.ui.out_json_line(&out)?,
-        OutputFormat::Table | OutputFormat::Csv => {
-            app.ui.out(&human(&explanation, decision.as_ref(), &sql))?;
-        }
-    }
+    let report = Report::object(&out, human(&explanation, decision.as_ref(), &sql))?;
+    app.ui.print(&report, OutputFormat::Table)?;
     match explanation {
         Explanation::Invalid { error } => Err(CommandError::new(
             Exit::Usage,
@@ -286,12 +282,10 @@ fn validate(app: &App, args: &PolicyValidateArgs) -> CmdResult {
     };
     let policy = load_policy(&path)?;
     let grants: usize = policy.roles.iter().map(|r| r.grants.len()).sum();
-    if matches!(
-        app.ui.format(OutputFormat::Table),
-        OutputFormat::Json | OutputFormat::Ndjson
-    ) {
-        app.ui.out_json_line(&json!({"valid": true, "file": path.display().to_string(), "roles": policy.roles.len(), "grants": grants}))?;
-    }
+    let summary = json!({"valid": true, "file": path.display().to_string(), "roles": policy.roles.len(), "grants": grants});
+    // The table form is the success line on stderr below.
+    app.ui
+        .print(&Report::object(&summary, "")?, OutputFormat::Table)?;
     app.ui.success(format!(
         "{}: {} roles, {} grants",
         path.display(),

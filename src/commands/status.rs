@@ -1,14 +1,13 @@
 //! `cosmoscope status`: who, which roles, until when, which store — from the session file alone
 //! (no keyring, no network), so it stays instant.
 
-use comfy_table::{Table, presets::NOTHING};
 use serde_json::json;
 
 use crate::app::App;
 use crate::clock::{now_unix, rfc3339};
 use crate::error::login_hint;
 use crate::error::{CmdResult, CommandError};
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, Report, table};
 use crate::session::{SessionInfo, SessionPaths};
 
 pub fn run(app: &App) -> CmdResult {
@@ -20,64 +19,51 @@ pub fn run(app: &App) -> CmdResult {
         .as_ref()
         .is_some_and(|i| i.refreshable || i.expires_at > now);
 
-    match app.ui.format(OutputFormat::Table) {
-        OutputFormat::Json | OutputFormat::Ndjson => {
-            let v = json!({
-                "profile": profile.name,
-                "logged_in": usable,
-                "subject": info.as_ref().map(|i| &i.subject),
-                "issuer": profile.issuer,
-                "roles": info.as_ref().map_or(&Vec::new(), |i| &i.roles),
-                "expires_at": info.as_ref().map(|i| rfc3339(i.expires_at)),
-                "refreshable": info.as_ref().is_some_and(|i| i.refreshable),
-                "store": info.as_ref().map(|i| i.store.as_str()),
-            });
-            if app.ui.format(OutputFormat::Table) == OutputFormat::Json {
-                app.ui.out_json_pretty(&v)?;
+    let v = json!({
+        "profile": profile.name,
+        "logged_in": usable,
+        "subject": info.as_ref().map(|i| &i.subject),
+        "issuer": profile.issuer,
+        "roles": info.as_ref().map_or(&Vec::new(), |i| &i.roles),
+        "expires_at": info.as_ref().map(|i| rfc3339(i.expires_at)),
+        "refreshable": info.as_ref().is_some_and(|i| i.refreshable),
+        "store": info.as_ref().map(|i| i.store.as_str()),
+    });
+    let mut t = table::grid();
+    t.add_row(vec!["profile", profile.name.as_str()]);
+    t.add_row(vec!["issuer", profile.issuer.as_str()]);
+    if let Some(i) = &info {
+        let expiry = if i.expires_at > now {
+            format!(
+                "{} (in {})",
+                rfc3339(i.expires_at),
+                humantime::format_duration(std::time::Duration::from_secs(i.expires_at - now))
+            )
+        } else {
+            format!("{} (expired)", rfc3339(i.expires_at))
+        };
+        let name = display_name(i);
+        t.add_row(vec!["logged in", if usable { "yes" } else { "no" }]);
+        t.add_row(vec!["subject", name.as_str()]);
+        t.add_row(vec![
+            "roles",
+            &if i.roles.is_empty() {
+                "(none)".to_string()
             } else {
-                app.ui.out_json_line(&v)?;
-            }
-        }
-        OutputFormat::Table | OutputFormat::Csv => {
-            let mut table = Table::new();
-            table.load_preset(NOTHING);
-            table.add_row(vec!["profile", profile.name.as_str()]);
-            table.add_row(vec!["issuer", profile.issuer.as_str()]);
-            if let Some(i) = &info {
-                let expiry = if i.expires_at > now {
-                    format!(
-                        "{} (in {})",
-                        rfc3339(i.expires_at),
-                        humantime::format_duration(std::time::Duration::from_secs(
-                            i.expires_at - now
-                        ))
-                    )
-                } else {
-                    format!("{} (expired)", rfc3339(i.expires_at))
-                };
-                let name = display_name(i);
-                table.add_row(vec!["logged in", if usable { "yes" } else { "no" }]);
-                table.add_row(vec!["subject", name.as_str()]);
-                table.add_row(vec![
-                    "roles",
-                    &if i.roles.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        i.roles.join(", ")
-                    },
-                ]);
-                table.add_row(vec!["expires", expiry.as_str()]);
-                table.add_row(vec![
-                    "refreshable",
-                    if i.refreshable { "yes" } else { "no" },
-                ]);
-                table.add_row(vec!["store", i.store.as_str()]);
-            } else {
-                table.add_row(vec!["logged in", "no"]);
-            }
-            app.ui.out(&format!("{table}\n"))?;
-        }
+                i.roles.join(", ")
+            },
+        ]);
+        t.add_row(vec!["expires", expiry.as_str()]);
+        t.add_row(vec![
+            "refreshable",
+            if i.refreshable { "yes" } else { "no" },
+        ]);
+        t.add_row(vec!["store", i.store.as_str()]);
+    } else {
+        t.add_row(vec!["logged in", "no"]);
     }
+    app.ui
+        .print(&Report::object(&v, format!("{t}\n"))?, OutputFormat::Table)?;
     if usable {
         Ok(())
     } else {

@@ -32,6 +32,19 @@ fn csv_err(e: csv::Error) -> crate::error::CommandError {
     }
 }
 
+/// A cell's text. A string that a spreadsheet would run as a formula (it begins with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return) gets a leading `'`, so opening the export cannot run what
+/// a document holds (CSV injection). Numbers stay numbers: `-5` is not text.
+#[must_use]
+pub fn safe_cell(v: &Value) -> String {
+    let text = cell_text(v);
+    if v.is_string() && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 /// The union of the flattened paths of `docs`, in order of first appearance.
 #[must_use]
 pub fn columns_of(docs: &[Value]) -> Vec<String> {
@@ -66,9 +79,9 @@ impl DocumentWriter for CsvWriter {
                 .iter()
                 .map(|c| {
                     if c == "value" && !d.is_object() {
-                        cell_text(d)
+                        safe_cell(d)
                     } else {
-                        lookup(d, c).map(cell_text).unwrap_or_default()
+                        lookup(d, c).map(safe_cell).unwrap_or_default()
                     }
                 })
                 .collect();
@@ -101,6 +114,18 @@ impl DocumentWriter for CsvWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_are_not() {
+        use serde_json::json;
+        assert_eq!(safe_cell(&json!("=HYPERLINK(\"x\")")), "'=HYPERLINK(\"x\")");
+        assert_eq!(safe_cell(&json!("+1")), "'+1");
+        assert_eq!(safe_cell(&json!("-cmd")), "'-cmd");
+        assert_eq!(safe_cell(&json!("@SUM(A1)")), "'@SUM(A1)");
+        assert_eq!(safe_cell(&json!("\tx")), "'\tx");
+        assert_eq!(safe_cell(&json!(-5)), "-5");
+        assert_eq!(safe_cell(&json!("plain, \"quoted\"")), "plain, \"quoted\"");
+    }
     use crate::output::test_support::SharedBuf;
     use serde_json::json;
 

@@ -104,6 +104,13 @@ impl Ui {
         self.output.unwrap_or(default)
     }
 
+    /// Whether data on stdout is for a program (`-o json` or `-o ndjson`): event streams such
+    /// as `login`'s are then NDJSON.
+    #[must_use]
+    pub fn machine_readable(&self) -> bool {
+        matches!(self.output, Some(OutputFormat::Json | OutputFormat::Ndjson))
+    }
+
     /// Whether prompts may be shown: not `--no-input`/`CI=true`, and a person at the terminal.
     #[must_use]
     pub fn can_prompt(&self) -> bool {

@@ -26,6 +26,9 @@ enum Shape {
     Object(Value),
     /// Records: json an array, ndjson a line each, csv a row each.
     Records(Vec<Value>),
+    /// One document of the database: json pretty, ndjson one line, table and csv through the
+    /// document writers of query results.
+    Document(Value),
 }
 
 impl Report {
@@ -51,12 +54,22 @@ impl Report {
         })
     }
 
+    /// One document, as `item get` prints it.
+    #[must_use]
+    pub fn document(doc: Value) -> Self {
+        Self {
+            shape: Shape::Document(doc),
+            table: String::new(),
+            empty: None,
+        }
+    }
+
     /// The formats a report of this shape can be given in.
     #[must_use]
     pub fn formats(&self) -> &'static [OutputFormat] {
         match self.shape {
             Shape::Object(_) => OutputFormat::OBJECT,
-            Shape::Records(_) => OutputFormat::ALL,
+            Shape::Records(_) | Shape::Document(_) => OutputFormat::ALL,
         }
     }
 
@@ -71,10 +84,22 @@ impl Report {
                 }
                 Ok(())
             }
+            (OutputFormat::Table | OutputFormat::Csv, Shape::Document(doc)) => {
+                let mut w = super::documents::writer(
+                    format,
+                    Box::new(std::io::stdout()),
+                    super::documents::TableOptions {
+                        width: None,
+                        show_system: false,
+                    },
+                );
+                w.write_page(std::slice::from_ref(doc))?;
+                w.finish()
+            }
             (OutputFormat::Table, _) => ui.out(&self.table),
-            (OutputFormat::Json, Shape::Object(v)) => ui.out_json_pretty(v),
+            (OutputFormat::Json, Shape::Object(v) | Shape::Document(v)) => ui.out_json_pretty(v),
             (OutputFormat::Json, Shape::Records(r)) => ui.out_json_pretty(&Value::Array(r.clone())),
-            (OutputFormat::Ndjson, Shape::Object(v)) => ui.out_json_line(v),
+            (OutputFormat::Ndjson, Shape::Object(v) | Shape::Document(v)) => ui.out_json_line(v),
             (OutputFormat::Ndjson, Shape::Records(r)) => {
                 r.iter().try_for_each(|v| ui.out_json_line(v))
             }

@@ -148,6 +148,12 @@ impl<'a> Sessions<'a> {
         }
     }
 
+    /// The audit log this manager records refreshes and step-ups in.
+    #[must_use]
+    pub fn audit_log(&self) -> &Audit {
+        self.audit
+    }
+
     /// Appends to the audit log; a failure to audit is reported but does not undo a login.
     pub fn audit(&self, record: Record) -> Result<(), std::io::Error> {
         self.audit.append(record)

@@ -7,6 +7,7 @@ mod harness;
 mod oidc;
 mod soft_authenticator;
 
+mod architecture;
 mod audit_count;
 mod ci_login;
 mod config;

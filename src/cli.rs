@@ -56,7 +56,8 @@ pub struct GlobalArgs {
     /// Say nothing on stderr but errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// When to use colour on stderr (NO_COLOR is honoured)
+    /// When to use colour, decided for each stream (messages on stderr, tables on stdout); NO_COLOR
+    /// is honoured
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 }

@@ -54,12 +54,16 @@ impl From<StoreError> for CommandError {
 
 impl From<LockError> for CommandError {
     fn from(e: LockError) -> Self {
+        let hint = match e {
+            LockError::Timeout(_) => {
+                "another cosmoscope may be stuck; retry, or end it (the lock is released when its \
+                 process exits)"
+            }
+            LockError::Io { .. } => "check the permissions of $XDG_STATE_HOME/cosmoscope/locks",
+        };
         CommandError::runtime("cannot take the session's refresh lock")
             .source_chain(e)
-            .hint(
-                "another cosmoscope may be stuck; retry, or end it (the lock is released when its \
-                 process exits)",
-            )
+            .hint(hint)
     }
 }
 
@@ -129,8 +133,10 @@ impl From<SessionError> for CommandError {
                     .hint("check the permissions of $XDG_STATE_HOME/cosmoscope");
             }
             SessionError::NotLoggedIn(ref profile) => {
-                let message = format!("not logged in (profile {profile:?})");
-                return CommandError::login_required(message).hint(login_hint(profile));
+                let hint = login_hint(profile);
+                return CommandError::login_required(e.to_string())
+                    .source(e)
+                    .hint(hint);
             }
             SessionError::Expired { ref profile, .. } => (
                 Exit::LoginRequired,
@@ -281,14 +287,21 @@ impl From<Fido2Error> for CommandError {
 
 impl CommandError {
     pub(crate) fn from_key_error(e: credential::KeyError, profile: &str) -> CommandError {
-        match e {
-            credential::KeyError::Missing { .. } => CommandError::runtime(e.to_string()).hint(
-                format!("store it with `cosmoscope account-key set --profile {profile}` (reads stdin or prompts)"),
+        let (exit, hint) = match e {
+            credential::KeyError::Store(s) => return s.into(),
+            credential::KeyError::Missing { .. } => (
+                Exit::Runtime,
+                format!(
+                    "store it with `cosmoscope account-key set --profile {profile}` (reads stdin \
+                     or prompts)"
+                ),
             ),
-            credential::KeyError::NotBase64 => CommandError::usage(e.to_string())
-                .hint("paste the primary or secondary key from the portal (Keys blade), unchanged"),
-            credential::KeyError::Store(s) => s.into(),
-        }
+            credential::KeyError::NotBase64 => (
+                Exit::Usage,
+                "paste the primary or secondary key from the portal (Keys blade), unchanged".into(),
+            ),
+        };
+        CommandError::new(exit, e.to_string()).source(e).hint(hint)
     }
 }
 
@@ -404,7 +417,10 @@ impl From<SettingsError> for CommandError {
             e.to_string(),
         );
         let err = match &e {
-            SettingsError::Read { .. } => err,
+            SettingsError::Read { path, .. } => err.hint(format!(
+                "check that {} is a readable file, or pass --config PATH",
+                path.display()
+            )),
             SettingsError::Invalid(file) => err.cause(file).hint(format!(
                 "fix {} (or run `cosmoscope init`)",
                 file.path.display()
@@ -441,5 +457,565 @@ impl From<SettingsError> for CommandError {
             }
         };
         err.source_chain(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every message, cause and hint a boundary error becomes, in one reviewed snapshot: a
+    //! change of wording is a diff in `snapshots/`, not a silent edit.
+
+    use std::fmt::Write as _;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cosmos::error::Resource as R;
+    use crate::fido2::SealError;
+    use crate::fido2::store::KeyStoreError;
+    use crate::identity::VerifyError as Jwt;
+    use crate::settings::FileError;
+
+    fn io() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied")
+    }
+
+    fn item() -> R {
+        R::Item {
+            database: "shop".into(),
+            container: "orders".into(),
+            id: "o1".into(),
+        }
+    }
+
+    fn all() -> Vec<(&'static str, CommandError)> {
+        let s = |x: &str| x.to_string();
+        vec![
+            (
+                "store/unavailable",
+                StoreError::Unavailable {
+                    tried: s("secret-service: no bus"),
+                }
+                .into(),
+            ),
+            (
+                "store/unsupported",
+                StoreError::Unsupported {
+                    store: "macos-keychain",
+                }
+                .into(),
+            ),
+            (
+                "store/locked",
+                StoreError::Locked {
+                    store: "secret-service",
+                    detail: s("prompt dismissed"),
+                }
+                .into(),
+            ),
+            (
+                "store/failed-keyutils",
+                StoreError::Failed {
+                    store: "keyutils",
+                    detail: s("EACCES"),
+                }
+                .into(),
+            ),
+            (
+                "store/failed",
+                StoreError::Failed {
+                    store: "secret-service",
+                    detail: s("bus closed"),
+                }
+                .into(),
+            ),
+            (
+                "lock/timeout",
+                LockError::Timeout(Duration::from_secs(30)).into(),
+            ),
+            (
+                "lock/io",
+                LockError::Io {
+                    path: s("/state/locks/dev.lock"),
+                    source: io(),
+                }
+                .into(),
+            ),
+            (
+                "identity/unreachable",
+                IdentityError::Unreachable {
+                    url: s("https://idp/"),
+                    detail: s("connection refused"),
+                    timeout: false,
+                }
+                .into(),
+            ),
+            (
+                "identity/poll-unreachable",
+                IdentityError::PollUnreachable(s("connection reset")).into(),
+            ),
+            (
+                "identity/401",
+                IdentityError::HttpStatus {
+                    what: "the token endpoint",
+                    url: s("https://idp/token"),
+                    status: 401,
+                }
+                .into(),
+            ),
+            (
+                "identity/503",
+                IdentityError::HttpStatus {
+                    what: "discovery",
+                    url: s("https://idp/.well-known"),
+                    status: 503,
+                }
+                .into(),
+            ),
+            (
+                "identity/404",
+                IdentityError::HttpStatus {
+                    what: "discovery",
+                    url: s("https://idp/.well-known"),
+                    status: 404,
+                }
+                .into(),
+            ),
+            (
+                "identity/bad-response",
+                IdentityError::BadResponse {
+                    what: "discovery",
+                    url: s("https://idp/"),
+                    detail: s("not JSON"),
+                }
+                .into(),
+            ),
+            (
+                "identity/issuer-mismatch",
+                IdentityError::IssuerMismatch {
+                    expected: s("https://idp"),
+                    found: s("https://idp/"),
+                }
+                .into(),
+            ),
+            (
+                "identity/no-device-endpoint",
+                IdentityError::NoDeviceEndpoint.into(),
+            ),
+            ("identity/access-denied", IdentityError::AccessDenied.into()),
+            ("identity/expired-token", IdentityError::ExpiredToken.into()),
+            (
+                "identity/bad-verification-code",
+                IdentityError::BadVerificationCode.into(),
+            ),
+            (
+                "identity/refresh-rejected",
+                IdentityError::RefreshRejected(s("invalid_grant")).into(),
+            ),
+            (
+                "identity/oauth-invalid-client",
+                IdentityError::OAuth {
+                    status: 401,
+                    error: s("invalid_client"),
+                    description: None,
+                }
+                .into(),
+            ),
+            (
+                "identity/oauth-invalid-scope",
+                IdentityError::OAuth {
+                    status: 400,
+                    error: s("invalid_scope"),
+                    description: Some(s("unknown scope")),
+                }
+                .into(),
+            ),
+            (
+                "identity/oauth-other",
+                IdentityError::OAuth {
+                    status: 400,
+                    error: s("temporarily_unavailable"),
+                    description: None,
+                }
+                .into(),
+            ),
+            (
+                "identity/verify-audience",
+                IdentityError::Verify(Jwt::Audience {
+                    expected: s("cosmoscope-cli"),
+                })
+                .into(),
+            ),
+            (
+                "identity/verify-expired",
+                IdentityError::Verify(Jwt::Expired).into(),
+            ),
+            (
+                "identity/client",
+                IdentityError::Client(s("no TLS roots")).into(),
+            ),
+            (
+                "session/not-logged-in",
+                SessionError::NotLoggedIn(s("dev")).into(),
+            ),
+            (
+                "session/expired",
+                SessionError::Expired {
+                    profile: s("dev"),
+                    at: s("2026-12-01T10:00:00Z"),
+                }
+                .into(),
+            ),
+            (
+                "session/secret-missing",
+                SessionError::SecretMissing("access").into(),
+            ),
+            ("session/no-identity", SessionError::NoIdentity.into()),
+            ("session/touch-required", SessionError::TouchRequired.into()),
+            (
+                "session/nothing-sealed",
+                SessionError::NothingSealed(s("dev")).into(),
+            ),
+            ("session/io", SessionError::Io(io()).into()),
+            (
+                "fido2/no-device",
+                Fido2Error::Device(DeviceError::NoDevice).into(),
+            ),
+            (
+                "fido2/several",
+                Fido2Error::Device(DeviceError::SeveralDevices {
+                    devices: vec![s("/dev/hidraw1"), s("/dev/hidraw2")],
+                })
+                .into(),
+            ),
+            (
+                "fido2/open",
+                Fido2Error::Device(DeviceError::Open {
+                    path: s("/dev/hidraw1"),
+                    detail: s("EACCES"),
+                })
+                .into(),
+            ),
+            (
+                "fido2/pin-invalid-3",
+                Fido2Error::Device(DeviceError::PinInvalid { retries: Some(3) }).into(),
+            ),
+            (
+                "fido2/pin-invalid-7",
+                Fido2Error::Device(DeviceError::PinInvalid { retries: Some(7) }).into(),
+            ),
+            (
+                "fido2/pin-invalid",
+                Fido2Error::Device(DeviceError::PinInvalid { retries: None }).into(),
+            ),
+            (
+                "fido2/pin-blocked",
+                Fido2Error::Device(DeviceError::PinBlocked).into(),
+            ),
+            (
+                "fido2/pin-auth-blocked",
+                Fido2Error::Device(DeviceError::PinAuthBlocked).into(),
+            ),
+            (
+                "fido2/pin-required",
+                Fido2Error::Device(DeviceError::PinRequired).into(),
+            ),
+            (
+                "fido2/touch-timeout",
+                Fido2Error::Device(DeviceError::TouchTimeout).into(),
+            ),
+            (
+                "fido2/denied",
+                Fido2Error::Device(DeviceError::Denied).into(),
+            ),
+            (
+                "fido2/no-credentials",
+                Fido2Error::Device(DeviceError::NoCredentials).into(),
+            ),
+            (
+                "fido2/already-enrolled",
+                Fido2Error::Device(DeviceError::AlreadyEnrolled).into(),
+            ),
+            (
+                "fido2/unsupported-algorithm",
+                Fido2Error::Device(DeviceError::UnsupportedAlgorithm).into(),
+            ),
+            (
+                "fido2/unsupported-extension",
+                Fido2Error::Device(DeviceError::UnsupportedExtension("hmac-secret")).into(),
+            ),
+            (
+                "fido2/ctap",
+                Fido2Error::Device(DeviceError::Ctap { code: 0x06 }).into(),
+            ),
+            (
+                "fido2/transport",
+                Fido2Error::Device(DeviceError::Transport(s("stopped answering"))).into(),
+            ),
+            (
+                "fido2/sign-count",
+                Fido2Error::Verify(VerifyErrorKind::SignCountRegression {
+                    stored: 9,
+                    received: 3,
+                })
+                .into(),
+            ),
+            (
+                "fido2/verify",
+                Fido2Error::Verify(VerifyErrorKind::BadSignature).into(),
+            ),
+            ("fido2/seal", Fido2Error::Seal(SealError::Open).into()),
+            (
+                "fido2/store",
+                Fido2Error::Store(KeyStoreError::Invalid {
+                    path: PathBuf::from("/config/fido2/dev.json"),
+                    detail: s("expected a list"),
+                })
+                .into(),
+            ),
+            (
+                "fido2/no-hmac-secret",
+                Fido2Error::NoHmacSecret {
+                    device: s("/dev/hidraw1"),
+                }
+                .into(),
+            ),
+            (
+                "fido2/not-enrolled",
+                Fido2Error::NotEnrolled { profile: s("dev") }.into(),
+            ),
+            (
+                "fido2/rp-mismatch",
+                Fido2Error::RpMismatch {
+                    stored: s("cosmoscope"),
+                    configured: s("other"),
+                }
+                .into(),
+            ),
+            (
+                "fido2/label-taken",
+                Fido2Error::LabelTaken(s("blue")).into(),
+            ),
+            ("fido2/pin-needed", Fido2Error::PinNeeded.into()),
+            ("fido2/uv-unavailable", Fido2Error::UvUnavailable.into()),
+            ("fido2/task", Fido2Error::Task(s("panicked")).into()),
+            (
+                "account-key/missing",
+                CommandError::from_key_error(
+                    credential::KeyError::Missing { profile: s("dev") },
+                    "dev",
+                ),
+            ),
+            (
+                "account-key/not-base64",
+                CommandError::from_key_error(credential::KeyError::NotBase64, "dev"),
+            ),
+            (
+                "cosmos/local-auth-disabled",
+                CosmosError::Unauthorized {
+                    message: s("Local Authorization is disabled"),
+                    reason: AuthFailure::LocalAuthDisabled,
+                }
+                .into(),
+            ),
+            (
+                "cosmos/wrong-audience",
+                CosmosError::Unauthorized {
+                    message: s("wrong audience"),
+                    reason: AuthFailure::WrongAudience,
+                }
+                .into(),
+            ),
+            (
+                "cosmos/token-expired",
+                CosmosError::Unauthorized {
+                    message: s("token expired"),
+                    reason: AuthFailure::Expired,
+                }
+                .into(),
+            ),
+            (
+                "cosmos/unauthorized",
+                CosmosError::Unauthorized {
+                    message: s("bad signature"),
+                    reason: AuthFailure::Other,
+                }
+                .into(),
+            ),
+            (
+                "cosmos/forbidden",
+                CosmosError::Forbidden {
+                    message: s("no role"),
+                    substatus: Some(5301),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/throttled",
+                CosmosError::Throttled {
+                    tries: 5,
+                    retry_after: Some(Duration::from_secs(1)),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/item-not-found",
+                CosmosError::NotFound { resource: item() }.into(),
+            ),
+            (
+                "cosmos/container-not-found",
+                CosmosError::NotFound {
+                    resource: R::Container {
+                        database: s("shop"),
+                        container: s("orders"),
+                    },
+                }
+                .into(),
+            ),
+            (
+                "cosmos/database-not-found",
+                CosmosError::NotFound {
+                    resource: R::Database {
+                        database: s("shop"),
+                    },
+                }
+                .into(),
+            ),
+            (
+                "cosmos/account-not-found",
+                CosmosError::NotFound {
+                    resource: R::Account,
+                }
+                .into(),
+            ),
+            (
+                "cosmos/conflict",
+                CosmosError::Conflict { resource: item() }.into(),
+            ),
+            (
+                "cosmos/precondition",
+                CosmosError::PreconditionFailed { resource: item() }.into(),
+            ),
+            (
+                "cosmos/cross-partition",
+                CosmosError::CrossPartitionUnsupported {
+                    message: s("GROUP BY"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/bad-request",
+                CosmosError::BadRequest {
+                    message: s("Syntax error"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/partition-key",
+                CosmosError::PartitionKey(s("not JSON")).into(),
+            ),
+            (
+                "cosmos/unreachable",
+                CosmosError::Unreachable {
+                    endpoint: s("https://acct/"),
+                    detail: s("connection refused"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/timed-out",
+                CosmosError::TimedOut {
+                    endpoint: s("https://acct/"),
+                    detail: s("60s"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/tls",
+                CosmosError::Tls {
+                    endpoint: s("https://acct/"),
+                    detail: s("UnknownIssuer"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/token",
+                CosmosError::Token {
+                    detail: s("az: not logged in"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/credential-config",
+                CosmosError::CredentialConfig(s("tenant_id missing")).into(),
+            ),
+            (
+                "cosmos/config",
+                CosmosError::Config(s("bad endpoint")).into(),
+            ),
+            (
+                "cosmos/service",
+                CosmosError::Service {
+                    status: 500,
+                    substatus: None,
+                    message: s("internal"),
+                }
+                .into(),
+            ),
+            (
+                "settings/read",
+                SettingsError::Read {
+                    path: PathBuf::from("/config/cosmoscope/config.toml"),
+                    source: io(),
+                }
+                .into(),
+            ),
+            (
+                "settings/invalid",
+                SettingsError::Invalid(FileError {
+                    path: PathBuf::from("/config/cosmoscope/config.toml"),
+                    line: 3,
+                    column: 9,
+                    message: s("unknown key `isuer`"),
+                })
+                .into(),
+            ),
+            (
+                "settings/no-profiles",
+                SettingsError::NoProfiles {
+                    path: PathBuf::from("/config/cosmoscope/config.toml"),
+                }
+                .into(),
+            ),
+            (
+                "settings/no-default",
+                SettingsError::NoDefaultProfile {
+                    profiles: vec![s("dev"), s("prod")],
+                }
+                .into(),
+            ),
+            (
+                "settings/unknown-profile",
+                SettingsError::UnknownProfile {
+                    name: s("prod"),
+                    path: PathBuf::from("/config/cosmoscope/config.toml"),
+                    known: vec![s("dev")],
+                    named_at: None,
+                }
+                .into(),
+            ),
+            ("settings/no-config-dir", SettingsError::NoConfigDir.into()),
+        ]
+    }
+
+    #[test]
+    fn every_error_message_and_hint() {
+        let mut text = String::new();
+        for (name, e) in all() {
+            let _ = write!(text, "## {name} (exit {})\n{}\n", e.exit.code(), e.render());
+            assert!(!e.hints.is_empty(), "{name} has no hint");
+            assert!(e.source.is_some(), "{name} keeps no source");
+        }
+        insta::assert_snapshot!(text);
     }
 }

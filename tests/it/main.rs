@@ -16,6 +16,7 @@ mod docs;
 mod doctor;
 mod faults;
 mod fido2;
+mod help;
 mod init_tty;
 mod keyring;
 mod login;

@@ -13,14 +13,16 @@ use crate::cosmos::CosmosAuth;
 use crate::cosmos::client as cosmos_client;
 use crate::cosmos::credential;
 use crate::env::{Env, vars};
-use crate::error::{CmdResult, CommandError, login_hint};
+use crate::error::{CmdResult, CommandError};
 use crate::fido2::{Fido2Context, TerminalPin};
 use crate::output::Ui;
-use crate::session::Sessions;
+use crate::session::{Keyring, Sessions};
 use crate::settings::{self, Config, CosmosSettings, CredentialKind, Profile};
 
 pub struct App {
     pub env: Env,
+    /// Where secret stores come from: the OS keyring (an in-memory one in unit tests).
+    pub keyring: Keyring,
     pub global: GlobalArgs,
     pub ui: Ui,
     /// The configuration, read once: start-up (the IMDS decision) and the command share it, so
@@ -42,6 +44,7 @@ impl App {
         );
         Self {
             env,
+            keyring: Keyring::Os,
             global,
             ui,
             config: std::sync::OnceLock::new(),
@@ -128,7 +131,7 @@ impl App {
         audit: &'a Audit,
         device: Option<&str>,
     ) -> CmdResult<crate::session::Sessions<'a>> {
-        let sessions = crate::session::Sessions::new(&self.state_dir()?, profile, audit);
+        let sessions = Sessions::new(&self.state_dir()?, profile, audit, self.keyring.clone());
         Ok(match self.fido2(config, profile, device) {
             Ok(ctx) if crate::fido2::has_keys(&ctx) => {
                 sessions.with_fido2(ctx, self.ui.can_prompt())
@@ -196,20 +199,14 @@ impl App {
     /// key from the keyring, the session's own token (`entra`), or a broker identity.
     pub async fn cosmos(&self) -> CmdResult<CosmosConnection> {
         let (config, profile, settings) = self.cosmos_settings()?;
-        let session = match settings.credential {
-            CredentialKind::Entra => Some(self.session_token_source(&config, &profile)?),
-            _ => None,
-        };
-        let auth = if settings.credential == CredentialKind::Key {
-            CosmosAuth::Key(self.account_key(&config, &profile, &settings).await?)
-        } else {
-            credential::resolve(&profile, &settings, &self.env, session).map_err(|e| match e {
-                credential::ResolveError::Key(k) => CommandError::from_key_error(k, &profile.name),
-                credential::ResolveError::Cosmos(c) => c.into(),
-                credential::ResolveError::NoSession => {
-                    CommandError::login_required("not logged in").hint(login_hint(&profile.name))
-                }
-            })?
+        let auth = match settings.credential {
+            CredentialKind::Key => {
+                CosmosAuth::Key(self.account_key(&config, &profile, &settings).await?)
+            }
+            CredentialKind::Entra => CosmosAuth::Token(credential::SessionTokenCredential::new(
+                self.session_token_source(&config, &profile)?,
+            )),
+            _ => CosmosAuth::Token(credential::broker(&settings, &self.env)?),
         };
         let cosmos = cosmos_client::build(&settings, auth).await?;
         Ok(CosmosConnection {
@@ -228,7 +225,7 @@ impl App {
         profile: &Profile,
         settings: &CosmosSettings,
     ) -> CmdResult<SecretString> {
-        let stored = credential::account_key(profile, settings)
+        let stored = credential::account_key(&self.keyring, profile, settings)
             .map_err(|e| CommandError::from_key_error(e, &profile.name))?;
         if !crate::fido2::seal::is_sealed(stored.expose_secret()) {
             return Ok(stored);
@@ -254,13 +251,15 @@ impl App {
         let profile = profile.clone();
         let audit_path = self.env.state_dir().map(|d| d.join("audit.jsonl"));
         let redact = config.audit.redact_queries;
+        let keyring = self.keyring.clone();
         Ok(Arc::new(move || {
             let state_dir = state_dir.clone();
             let profile = profile.clone();
             let audit_path = audit_path.clone();
+            let keyring = keyring.clone();
             Box::pin(async move {
                 let audit = Audit::new(audit_path, redact);
-                let sessions = Sessions::new(&state_dir, &profile, &audit);
+                let sessions = Sessions::new(&state_dir, &profile, &audit, keyring);
                 sessions
                     .fresh(0, false)
                     .await

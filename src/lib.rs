@@ -19,3 +19,6 @@ pub mod policy;
 pub mod secret;
 pub mod session;
 pub mod settings;
+
+#[cfg(test)]
+mod testing;

@@ -10,7 +10,6 @@ use crate::cli::AccountKeyCommand;
 use crate::commands::gate::Gate;
 use crate::cosmos::credential::{account_key_entry, parse_account_key};
 use crate::error::{CmdResult, CommandError};
-use crate::session::SecretStore;
 use crate::settings::{Config, CosmosSettings, CredentialKind, Profile};
 
 pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
@@ -45,7 +44,7 @@ async fn change(
                 ));
             }
             let key = parse_account_key(&read_key(app)?.0)?;
-            let store = SecretStore::open(profile.store)?;
+            let store = app.keyring.open(profile.store)?;
             // With a security key enrolled, the account key is stored sealed to it: the keyring
             // entry alone is useless.
             let sealed = match app.fido2(config, profile, None) {
@@ -67,7 +66,7 @@ async fn change(
             ));
         }
         AccountKeyCommand::Remove => {
-            let store = SecretStore::open(profile.store)?;
+            let store = app.keyring.open(profile.store)?;
             if store.delete(&entry)? {
                 app.ui.success(format!(
                     "removed the account key of profile {:?}",

@@ -10,7 +10,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::identity::http::Http;
 use crate::identity::verify::LEEWAY_SECS;
 use crate::output::{OutputFormat, Report, table};
-use crate::session::{SecretStore, SessionPaths};
+use crate::session::SessionPaths;
 use crate::settings::{Config, Profile};
 
 #[derive(Debug, Serialize)]
@@ -45,7 +45,7 @@ pub async fn run(app: &App) -> CmdResult {
     let selected = check_config(app, &mut checks);
     if let Some((config, profile)) = &selected {
         checks.push(check_provider(profile).await);
-        checks.push(check_keyring(profile));
+        checks.push(check_keyring(app, profile));
         if let Ok(state) = app.state_dir() {
             checks.push(check_session(&state, profile));
         }
@@ -262,8 +262,8 @@ fn skew(server: SystemTime) -> Duration {
         .unwrap_or_default()
 }
 
-fn check_keyring(profile: &Profile) -> Check {
-    match SecretStore::open(profile.store) {
+fn check_keyring(app: &App, profile: &Profile) -> Check {
+    match app.keyring.open(profile.store) {
         Ok(store) => pass("keyring", format!("{} is reachable", store.kind().as_str())),
         Err(e) => fail(
             "keyring",

@@ -286,3 +286,116 @@ pub fn settle<T>(
             )),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! Commands through the gate, on the in-memory keyring: each leaves exactly one record with
+    //! the right decision, and a denial or a dead session releases nothing.
+
+    use crate::session::{SessionPaths, TokenKind};
+    use crate::settings::StoreKind;
+    use crate::testing::Fixture;
+
+    const T: u64 = 1_800_000_000;
+
+    async fn run(f: &Fixture, args: &[&str]) -> crate::error::CmdResult {
+        let (app, command) = f.app(args);
+        crate::commands::run(&app, command).await
+    }
+
+    fn decisions(f: &Fixture) -> Vec<(String, String)> {
+        f.audit()
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap_or_default().to_string(),
+                    r["decision"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_allowed_export_leaves_one_allowed_record() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        run(&f, &["token", "--resource", "idp", "--format", "json"])
+            .await
+            .expect("exported");
+        assert_eq!(
+            decisions(&f),
+            [("export".to_string(), "allowed".to_string())]
+        );
+        let record = &f.audit()[0];
+        assert_eq!(record["subject"], "alice");
+        assert!(!record.to_string().contains(crate::testing::ACCESS));
+    }
+
+    #[tokio::test]
+    async fn a_denied_export_leaves_one_denied_record_with_reasons() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["reader"], T + 3600, false);
+        let err = run(&f, &["token", "--resource", "idp"])
+            .await
+            .expect_err("denied");
+        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        assert_eq!(
+            decisions(&f),
+            [("export".to_string(), "denied".to_string())]
+        );
+        assert!(
+            f.audit()[0]["reasons"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_session_exports_nothing() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T - 60, false);
+        let err = run(&f, &["token", "--resource", "idp"])
+            .await
+            .expect_err("login required");
+        assert_eq!(err.exit.code(), 3, "{}", err.render());
+        assert_eq!(decisions(&f), [("export".to_string(), "error".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn logout_is_one_record_and_empties_the_keyring() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        run(&f, &["logout"]).await.expect("logout");
+        assert_eq!(decisions(&f), [("logout".to_string(), "ok".to_string())]);
+        assert_eq!(f.audit()[0]["subject"], "alice");
+        let paths = SessionPaths::new(&f.state_dir(), &f.profile());
+        let store = f.keyring.open(StoreKind::Keyutils).expect("store");
+        assert!(
+            store
+                .get(&paths.entry(TokenKind::Access))
+                .expect("get")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_format_the_command_cannot_give_is_refused_before_it_runs() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        let err = run(&f, &["logout", "-o", "json"]).await.expect_err("usage");
+        assert_eq!(err.exit.code(), 2, "{}", err.render());
+        let err = run(&f, &["status", "-o", "csv"]).await.expect_err("usage");
+        assert_eq!(err.exit.code(), 2, "{}", err.render());
+        assert!(f.audit().is_empty(), "nothing ran");
+        let paths = SessionPaths::new(&f.state_dir(), &f.profile());
+        assert!(
+            paths.read_info().expect("read").is_some(),
+            "still logged in"
+        );
+    }
+}

@@ -42,7 +42,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     }
 
     // Open the store first: with no keyring there is no point in asking the person to sign in.
-    let store = SecretStore::open(profile.store)?;
+    let store = app.keyring.open(profile.store)?;
     if args.client_credentials || args.federated || args.federated_token_file.is_some() {
         return ci_login(app, args, &profile, &sessions, &store, json).await;
     }

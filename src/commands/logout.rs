@@ -24,7 +24,8 @@ pub async fn run(app: &App, args: &LogoutArgs) -> CmdResult {
             "logout",
             async |gate| {
                 gate.note_identity();
-                let sessions = Sessions::new(&state_dir, &gate.profile, gate.audit());
+                let sessions =
+                    Sessions::new(&state_dir, &gate.profile, gate.audit(), app.keyring.clone());
                 let outcome = sessions.logout(&state_dir).await?;
                 gate.record.detail = Some(
                     match (outcome.had_session, outcome.revoked, &outcome.revoke_error) {

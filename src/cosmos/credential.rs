@@ -22,10 +22,9 @@ use futures::future::BoxFuture;
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
-use super::client::CosmosAuth;
 use super::error::CosmosError;
 use crate::env::{Env, vars};
-use crate::session::{SecretStore, StoreError};
+use crate::session::{Keyring, StoreError};
 use crate::settings::{CosmosSettings, CredentialKind, Profile};
 
 /// The keyring entry holding a profile's account key: tied to the endpoint, so a profile that
@@ -37,8 +36,12 @@ pub fn account_key_entry(profile: &str, endpoint: &str) -> String {
 }
 
 /// Reads the profile's account key from the keyring.
-pub fn account_key(profile: &Profile, settings: &CosmosSettings) -> Result<SecretString, KeyError> {
-    let store = SecretStore::open(profile.store)?;
+pub fn account_key(
+    keyring: &Keyring,
+    profile: &Profile,
+    settings: &CosmosSettings,
+) -> Result<SecretString, KeyError> {
+    let store = keyring.open(profile.store)?;
     store
         .get(&account_key_entry(&profile.name, &settings.endpoint))?
         .ok_or_else(|| KeyError::Missing {
@@ -231,33 +234,6 @@ pub fn broker(
             "not a broker identity".into(),
         )),
     }
-}
-
-/// Resolves the credential of a profile. `session` produces the user's token for `entra`.
-pub fn resolve(
-    profile: &Profile,
-    settings: &CosmosSettings,
-    env: &Env,
-    session: Option<TokenSource>,
-) -> Result<CosmosAuth, ResolveError> {
-    match settings.credential {
-        CredentialKind::Key => Ok(CosmosAuth::Key(account_key(profile, settings)?)),
-        CredentialKind::Entra => {
-            let source = session.ok_or(ResolveError::NoSession)?;
-            Ok(CosmosAuth::Token(SessionTokenCredential::new(source)))
-        }
-        _ => Ok(CosmosAuth::Token(broker(settings, env)?)),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    #[error(transparent)]
-    Cosmos(#[from] CosmosError),
-    #[error("credential = \"entra\" needs a signed-in session")]
-    NoSession,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 
 use super::lock::{LockError, RefreshLock};
-use super::{SecretStore, Secrets, SessionInfo, SessionPaths, StoreError, TokenKind};
+use super::{Keyring, SecretStore, Secrets, SessionInfo, SessionPaths, StoreError, TokenKind};
 use crate::audit::{Audit, Record};
 use crate::clock::now_unix;
 use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
@@ -78,6 +78,7 @@ pub struct Sessions<'a> {
     fido2: Option<Fido2Context>,
     /// Whether a touch may be asked for (a person at a terminal).
     interactive: bool,
+    keyring: Keyring,
 }
 
 /// What `logout` did.
@@ -91,13 +92,14 @@ pub struct LogoutOutcome {
 
 impl<'a> Sessions<'a> {
     #[must_use]
-    pub fn new(state_dir: &Path, profile: &'a Profile, audit: &'a Audit) -> Self {
+    pub fn new(state_dir: &Path, profile: &'a Profile, audit: &'a Audit, keyring: Keyring) -> Self {
         Self {
             profile,
             paths: SessionPaths::new(state_dir, profile),
             audit,
             fido2: None,
             interactive: false,
+            keyring,
         }
     }
 
@@ -279,7 +281,7 @@ impl<'a> Sessions<'a> {
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
         let now = now_unix();
         if !force && info.is_fresh(now, min_ttl) {
-            let store = SecretStore::open(info.store)?;
+            let store = self.keyring.open(info.store)?;
             let access = store
                 .get(&self.paths.entry(TokenKind::Access))?
                 .ok_or(SessionError::SecretMissing("access"))?;
@@ -297,7 +299,7 @@ impl<'a> Sessions<'a> {
         let latest = self
             .current()?
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
-        let store = SecretStore::open(latest.store)?;
+        let store = self.keyring.open(latest.store)?;
         let refreshed_since_we_began = latest.refresh_seq != info.refresh_seq;
         if (refreshed_since_we_began || !force) && latest.is_fresh(now_unix(), min_ttl) {
             let access = store
@@ -375,7 +377,7 @@ impl<'a> Sessions<'a> {
         // The entries belong to the identity the session was made for, even if the profile changed.
         let paths =
             SessionPaths::for_identity(state_dir, &info.profile, &info.issuer, &info.client_id);
-        let store = SecretStore::open(info.store)?;
+        let store = self.keyring.open(info.store)?;
         let mut revoked = None;
         let mut revoke_error = None;
         if let Some(refresh) = store.get(&paths.entry(TokenKind::Refresh))? {
@@ -395,5 +397,109 @@ impl<'a> Sessions<'a> {
             revoke_error,
             deleted_entries,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The session manager on the in-memory keyring and a frozen clock. The profile's provider is
+    //! unreachable: whatever these paths do, they must do without the network.
+
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+    use crate::settings::StoreKind;
+    use crate::testing::{ACCESS, Fixture};
+
+    const T: u64 = 1_800_000_000;
+
+    fn sessions<'a>(f: &Fixture, profile: &'a Profile, audit: &'a Audit) -> Sessions<'a> {
+        Sessions::new(&f.state_dir(), profile, audit, f.keyring.clone())
+    }
+
+    #[tokio::test]
+    async fn a_fresh_session_gives_its_token_from_the_keyring_without_the_network() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, true);
+        let profile = f.profile();
+        let audit = Audit::new(None, false);
+        let (info, token) = sessions(&f, &profile, &audit)
+            .fresh(0, false)
+            .await
+            .expect("fresh");
+        assert_eq!(
+            (info.subject.as_str(), token.expose_secret()),
+            ("alice", ACCESS)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_that_cannot_refresh_needs_a_login() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T - 10, false);
+        let profile = f.profile();
+        let audit = Audit::new(None, false);
+        let err = sessions(&f, &profile, &audit).fresh(0, false).await;
+        assert!(matches!(err, Err(SessionError::Expired { .. })), "{err:?}");
+        // Alive, but shorter than asked for, and not refreshable: the same answer.
+        f.store_session(&["admin"], T + 60, false);
+        let err = sessions(&f, &profile, &audit).fresh(3600, false).await;
+        assert!(matches!(err, Err(SessionError::Expired { .. })), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_session_whose_token_left_the_keyring_is_incomplete() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, true);
+        let profile = f.profile();
+        let paths = SessionPaths::new(&f.state_dir(), &profile);
+        let store = f.keyring.open(StoreKind::Keyutils).expect("store");
+        assert!(
+            store
+                .delete(&paths.entry(TokenKind::Access))
+                .expect("delete")
+        );
+        let audit = Audit::new(None, false);
+        let err = sessions(&f, &profile, &audit).fresh(0, false).await;
+        assert!(
+            matches!(err, Err(SessionError::SecretMissing("access"))),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_session_file_is_not_logged_in() {
+        let f = Fixture::new();
+        let profile = f.profile();
+        let audit = Audit::new(None, false);
+        let err = sessions(&f, &profile, &audit).fresh(0, false).await;
+        assert!(matches!(err, Err(SessionError::NotLoggedIn(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn logout_without_a_refresh_token_deletes_everything_locally() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        let profile = f.profile();
+        let audit = Audit::new(None, false);
+        let outcome = sessions(&f, &profile, &audit)
+            .logout(&f.state_dir())
+            .await
+            .expect("logout");
+        assert!(outcome.had_session);
+        assert_eq!((outcome.revoked, outcome.deleted_entries), (None, 1));
+        let paths = SessionPaths::new(&f.state_dir(), &profile);
+        assert!(paths.read_info().expect("read").is_none());
+        let store = f.keyring.open(StoreKind::Keyutils).expect("store");
+        assert!(
+            store
+                .get(&paths.entry(TokenKind::Access))
+                .expect("get")
+                .is_none()
+        );
     }
 }

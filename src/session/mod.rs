@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::identity::Claims;
 use crate::settings::{Profile, StoreKind};
 pub use manager::{SessionError, Sessions};
-pub use store::{SecretStore, StoreError};
+pub use store::{Keyring, SecretStore, StoreError};
 
 /// Refresh this long before the access token expires.
 pub const REFRESH_MARGIN_SECS: u64 = 60;

@@ -23,6 +23,47 @@ pub enum StoreError {
     Failed { store: &'static str, detail: String },
 }
 
+/// Where secret stores come from. The composition root (`App`) holds one and every command and the
+/// session manager open stores through it: the OS keyring in the shipped binary, one in-memory
+/// store (keyring-core's mock) in unit tests, so the session manager and commands are tested
+/// without a D-Bus or a kernel keyring. The real stores keep their own integration tests.
+#[derive(Clone, Default)]
+pub enum Keyring {
+    /// The platform's stores, as `store = …` in the profile names them.
+    #[default]
+    Os,
+    /// One store in memory for every kind (unit tests).
+    #[cfg(test)]
+    Memory(Arc<CredentialStore>),
+}
+
+impl Keyring {
+    /// A fresh, empty in-memory keyring.
+    #[cfg(test)]
+    #[must_use]
+    pub fn memory() -> Self {
+        let store: Arc<CredentialStore> =
+            keyring_core::mock::Store::new().expect("the mock store builds");
+        Keyring::Memory(store)
+    }
+
+    /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
+    pub fn open(&self, kind: StoreKind) -> Result<SecretStore, StoreError> {
+        match self {
+            Keyring::Os => SecretStore::open(kind),
+            #[cfg(test)]
+            Keyring::Memory(store) => Ok(SecretStore {
+                kind: if kind == StoreKind::Auto {
+                    StoreKind::Keyutils
+                } else {
+                    kind
+                },
+                inner: store.clone(),
+            }),
+        }
+    }
+}
+
 /// A reachable secret store.
 pub struct SecretStore {
     kind: StoreKind,
@@ -30,8 +71,8 @@ pub struct SecretStore {
 }
 
 impl SecretStore {
-    /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
-    pub fn open(kind: StoreKind) -> Result<Self, StoreError> {
+    /// Opens the OS store `kind` names; `Auto` picks the platform's first reachable one.
+    fn open(kind: StoreKind) -> Result<Self, StoreError> {
         match kind {
             StoreKind::Auto => Self::open_auto(),
             other => open_kind(other).map(|inner| Self { kind: other, inner }),

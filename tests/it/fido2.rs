@@ -489,12 +489,12 @@ async fn fido2_fuse_sealed_account_key() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("sealed to your security key"), "{err}");
     let entry = cosmoscope::cosmos::credential::account_key_entry("local", &peer.endpoint);
-    let stored =
-        cosmoscope::session::SecretStore::open(cosmoscope::settings::StoreKind::SecretService)
-            .expect("secret service")
-            .get(&entry)
-            .expect("read")
-            .expect("stored");
+    let stored = cosmoscope::session::Keyring::Os
+        .open(cosmoscope::settings::StoreKind::SecretService)
+        .expect("secret service")
+        .get(&entry)
+        .expect("read")
+        .expect("stored");
     assert!(
         stored.expose_secret().starts_with("cs1.") && !stored.expose_secret().contains(&peer.key)
     );

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::Output;
 use std::time::Duration;
 
-use cosmoscope::session::{SecretStore, SessionPaths, TokenKind};
+use cosmoscope::session::{Keyring, SessionPaths, TokenKind};
 use cosmoscope::settings::StoreKind;
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
 /// The tokens of `profile`'s session.
 pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<String> {
     let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
-    let store = SecretStore::open(StoreKind::Keyutils).expect("keyutils");
+    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
     [TokenKind::Access, TokenKind::Refresh, TokenKind::Id]
         .into_iter()
         .filter_map(|k| store.get(&paths.entry(k)).expect("read keyring"))

@@ -149,10 +149,8 @@ impl App {
     }
 }
 
-/// A connected Cosmos client with the profile it was built for.
+/// A connected Cosmos client with the settings it was built from.
 pub struct CosmosConnection {
-    pub config: Config,
-    pub profile: Profile,
     pub settings: CosmosSettings,
     pub cosmos: Cosmos,
 }
@@ -209,12 +207,7 @@ impl App {
             _ => CosmosAuth::Token(credential::broker(&settings, &self.env)?),
         };
         let cosmos = cosmos_client::build(&settings, auth).await?;
-        Ok(CosmosConnection {
-            config,
-            profile,
-            settings,
-            cosmos,
-        })
+        Ok(CosmosConnection { settings, cosmos })
     }
 
     /// The account key of a `key` profile; when it is sealed to a security key, one touch opens it

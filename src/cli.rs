@@ -273,7 +273,7 @@ pub struct LoginArgs {
     #[arg(long, value_enum, default_value_t = Exchange::ClientAssertion, value_name = "HOW")]
     pub exchange: Exchange,
     /// Audience to request for the CI system's token
-    #[arg(long, value_name = "AUD", default_value = "api://AzureADTokenExchange")]
+    #[arg(long, value_name = "AUD", default_value = crate::identity::ci::DEFAULT_AUDIENCE)]
     pub federated_audience: String,
 }
 

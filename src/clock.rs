@@ -59,6 +59,7 @@ pub struct Frozen;
 #[cfg(test)]
 impl Frozen {
     /// Moves the frozen clock forward.
+    #[allow(clippy::unused_self)] // taking the guard proves the clock is frozen
     pub fn advance(&self, secs: u64) {
         FROZEN.with(|f| f.set(f.get().map(|t| t + Duration::from_secs(secs))));
     }

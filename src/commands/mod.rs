@@ -1,23 +1,23 @@
 //! One file per command, each `async fn run(app: &App, args: …) -> CmdResult`.
 
-pub mod account_key;
-pub mod audit_log;
+mod account_key;
+mod audit_log;
 pub mod completions;
-pub mod doctor;
-pub mod exec;
-pub mod export;
-pub mod gate;
-pub mod init;
-pub mod item;
-pub mod key;
-pub mod login;
-pub mod logout;
-pub mod ls;
-pub mod policy;
-pub mod query;
+mod doctor;
+mod exec;
+mod export;
+mod gate;
+mod init;
+mod item;
+mod key;
+mod login;
+mod logout;
+mod ls;
+mod policy;
+mod query;
 pub mod run_query;
-pub mod status;
-pub mod token;
+mod status;
+mod token;
 
 use crate::app::App;
 use crate::cli::Command;

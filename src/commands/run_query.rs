@@ -4,38 +4,12 @@
 use std::io::{IsTerminal as _, Write};
 use std::time::Duration;
 
-use crate::app::App;
 use crate::cosmos::query::execute;
 use crate::cosmos::{Cosmos, ExecOptions, QueryPlan, QueryStats};
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::output::OutputFormat;
 use crate::output::Ui;
 use crate::output::documents::{self, TableOptions};
-
-/// Runs `plan` against the selected profile's account and writes the documents to stdout in
-/// `format`; the item count and RU charge go to stderr. Returns what it cost (for the audit log).
-pub async fn run_query(app: &App, plan: QueryPlan, format: OutputFormat) -> CmdResult<QueryStats> {
-    run_query_with(app, plan, format, ExecOptions::default()).await
-}
-
-/// [`run_query`] with execution options (page size).
-pub async fn run_query_with(
-    app: &App,
-    plan: QueryPlan,
-    format: OutputFormat,
-    exec: ExecOptions,
-) -> CmdResult<QueryStats> {
-    let conn = app.cosmos().await?;
-    stream_query(
-        &app.ui,
-        &conn.cosmos,
-        &plan,
-        format,
-        exec,
-        Box::new(std::io::stdout()),
-    )
-    .await
-}
 
 /// Streams `plan`'s documents to `out`. Ctrl-C ends the output cleanly (a JSON array is closed,
 /// the count so far is reported) and returns exit 130.

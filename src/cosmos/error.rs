@@ -206,28 +206,6 @@ impl CosmosError {
             }
         }
     }
-
-    /// The short cause for the audit log.
-    #[must_use]
-    pub fn audit_cause(&self) -> &'static str {
-        match self {
-            CosmosError::Unauthorized { .. } => "cosmos_unauthorized",
-            CosmosError::Forbidden { .. } => "cosmos_forbidden",
-            CosmosError::Throttled { .. } => "cosmos_throttled",
-            CosmosError::NotFound { .. } => "cosmos_not_found",
-            CosmosError::Conflict { .. } => "cosmos_conflict",
-            CosmosError::PreconditionFailed { .. } => "cosmos_precondition_failed",
-            CosmosError::CrossPartitionUnsupported { .. } => "cosmos_cross_partition_unsupported",
-            CosmosError::BadRequest { .. } => "cosmos_bad_request",
-            CosmosError::Unreachable { .. } => "cosmos_unreachable",
-            CosmosError::TimedOut { .. } => "cosmos_timeout",
-            CosmosError::Tls { .. } => "cosmos_tls",
-            CosmosError::Token { .. } => "cosmos_token",
-            CosmosError::CredentialConfig(_) | CosmosError::Config(_) => "cosmos_config",
-            CosmosError::PartitionKey(_) => "cosmos_partition_key",
-            CosmosError::Service { .. } => "cosmos_error",
-        }
-    }
 }
 
 fn auth_failure(message: &str, substatus: Option<u32>) -> AuthFailure {

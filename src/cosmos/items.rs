@@ -84,13 +84,6 @@ impl ItemRef {
     }
 }
 
-/// A point operation's result: the document (for reads) and its cost.
-#[derive(Debug, Clone)]
-pub struct ItemOutcome {
-    pub document: Option<Value>,
-    pub request_charge: f64,
-}
-
 async fn container(cosmos: &Cosmos, item: &ItemRef) -> Result<ContainerClient, CosmosError> {
     cosmos
         .client
@@ -144,10 +137,7 @@ pub enum UpsertTarget {
     /// Nothing there: create (409 if someone else creates it meanwhile).
     Create,
     /// An item exists: replace it only if it is still the version read (412 otherwise).
-    Replace {
-        current: Value,
-        etag: Option<String>,
-    },
+    Replace { etag: Option<String> },
 }
 
 pub async fn upsert_target(
@@ -156,7 +146,7 @@ pub async fn upsert_target(
 ) -> Result<(UpsertTarget, f64), CosmosError> {
     Ok(match get(cosmos, item).await? {
         None => (UpsertTarget::Create, 0.0),
-        Some((current, etag, rc)) => (UpsertTarget::Replace { current, etag }, rc),
+        Some((_current, etag, rc)) => (UpsertTarget::Replace { etag }, rc),
     })
 }
 

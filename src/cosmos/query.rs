@@ -87,23 +87,6 @@ impl QueryPlan {
         }
     }
 
-    #[must_use]
-    pub fn database(&self) -> &str {
-        &self.database
-    }
-    #[must_use]
-    pub fn container(&self) -> &str {
-        &self.container
-    }
-    #[must_use]
-    pub fn sql(&self) -> &str {
-        &self.sql
-    }
-    #[must_use]
-    pub fn param_names(&self) -> Vec<String> {
-        self.params.iter().map(|(n, _)| n.clone()).collect()
-    }
-
     fn resource(&self) -> Resource {
         Resource::Container {
             database: self.database.clone(),

@@ -7,8 +7,8 @@
 //! - [`store`]: the enrolled credentials, public data in the config directory.
 //! - [`ceremony`]: enroll and assert over any authenticator.
 //!
-//! For integration (login/refresh, query step-up), use [`Fido2Context`] with
-//! [`seal_for_profile`], [`unseal_for_profile`] and [`step_up`]; they open the key off the async
+//! For integration (login/refresh, query step-up), use [`Fido2Context`] with [`sealing_key`]
+//! and [`step_up`]; they open the key off the async
 //! runtime, prompt for a PIN on stderr when the key has one, and verify everything.
 
 pub mod ceremony;
@@ -138,30 +138,6 @@ pub struct StepUp {
     pub user_verified: bool,
 }
 
-/// Seals `secret` (a refresh token, a Cosmos account key) to one of the profile's enrolled keys:
-/// one touch (and the PIN if the key has one). Store the returned string in the keyring instead
-/// of the secret; [`seal::is_sealed`] tells a reader that it must call [`unseal_for_profile`].
-pub async fn seal_for_profile(
-    ctx: &Fido2Context,
-    secret: SecretString,
-) -> Result<String, Fido2Error> {
-    let profile = ctx.profile.clone();
-    ctx.with_key(move |c, store| seal_with(c, store, &profile, &secret))
-        .await
-}
-
-/// Opens a value made by [`seal_for_profile`]: one touch of the key that sealed it (another key
-/// answers "credential not on this key"), with the same verification mode as when sealing.
-pub async fn unseal_for_profile(
-    ctx: &Fido2Context,
-    sealed: &str,
-) -> Result<SecretString, Fido2Error> {
-    let profile = ctx.profile.clone();
-    let sealed = sealed.to_string();
-    ctx.with_key(move |c, store| unseal_with(c, store, &profile, &sealed))
-        .await
-}
-
 /// A fresh, fully verified assertion from any enrolled key (step-up before a grant that says
 /// `require_fido2 = true`). Returns when it happened; the caller keeps it (e.g. in the session
 /// file) and asks again once `fido2_window` has passed.
@@ -257,7 +233,7 @@ pub fn has_keys(ctx: &Fido2Context) -> bool {
         .is_ok_and(|s| !s.file.credentials.is_empty())
 }
 
-/// [`seal_for_profile`] with a given authenticator.
+/// Seals `secret` (a refresh token, an account key) with a given authenticator: one touch.
 pub fn seal_with(
     c: &Ceremony<'_>,
     store: &mut KeyStore,
@@ -267,7 +243,8 @@ pub fn seal_with(
     Ok(sealing_key_with(c, store, profile, None)?.seal(secret))
 }
 
-/// [`unseal_for_profile`] with a given authenticator.
+/// Opens a value made by [`seal_with`], with a given authenticator: one touch of the key that
+/// sealed it.
 pub fn unseal_with(
     c: &Ceremony<'_>,
     store: &mut KeyStore,

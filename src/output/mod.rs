@@ -117,11 +117,6 @@ impl Ui {
         !self.no_input && self.stdin_tty && self.stderr_tty
     }
 
-    #[must_use]
-    pub fn stderr_is_tty(&self) -> bool {
-        self.stderr_tty
-    }
-
     /// Whether a spinner may be drawn: stderr is a terminal and `--quiet` is off.
     #[must_use]
     pub fn can_animate(&self) -> bool {

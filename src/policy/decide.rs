@@ -18,7 +18,6 @@
 use super::ast::Query;
 use super::config::{Action, ClaimRef, Grant, PartitionKeyScope, Policy, Role};
 use super::fields::denied_field_accesses;
-use super::parser::{SyntaxError, parse};
 use super::scope::{Scope, partition_scope, tuple_eq};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -34,15 +33,16 @@ pub struct QueryRequest {
     pub partition_key_paths: Vec<String>,
 }
 
+#[cfg(test)]
 impl QueryRequest {
     pub fn parse(
         text: &str,
         params: Map<String, Value>,
         partition_key_paths: Vec<String>,
-    ) -> Result<QueryRequest, SyntaxError> {
+    ) -> Result<QueryRequest, super::parser::SyntaxError> {
         Ok(QueryRequest {
             text: text.to_string(),
-            ast: parse(text)?,
+            ast: super::parser::parse(text)?,
             params,
             partition_key_paths,
         })
@@ -164,9 +164,6 @@ impl ScopedQuery {
     pub fn container(&self) -> &str {
         &self.container
     }
-    pub fn action(&self) -> Action {
-        self.action
-    }
     /// Partition keys (or hierarchical prefixes) execution must be limited to;
     /// `None`: any partition.
     pub fn partition_keys(&self) -> Option<&[Vec<Value>]> {
@@ -174,10 +171,6 @@ impl ScopedQuery {
     }
     pub fn max_items(&self) -> Option<u64> {
         self.max_items
-    }
-    /// Which grant allowed it, e.g. `role "support" grant #1`.
-    pub fn grant(&self) -> &str {
-        &self.grant
     }
 }
 
@@ -602,7 +595,7 @@ when = { claim = "/org/name", equals = "acme" }
         let s = d.scoped().unwrap();
         assert_eq!(s.partition_keys(), Some(&[vec![json!("t1")]][..]));
         assert_eq!(s.max_items(), Some(1000));
-        assert_eq!(s.grant(), "role \"support\" grant #1");
+        assert_eq!(s.grant, "role \"support\" grant #1");
         assert_eq!(s.sql(), Some("SELECT c.id FROM c"));
         assert_eq!(d.reasons()[0].kind, ReasonKind::Allowed);
     }

@@ -25,24 +25,20 @@
 #![allow(clippy::wildcard_imports)] // the AST's many node types read best unqualified
 
 pub mod ast;
-pub mod config;
+mod config;
 pub mod decide;
-pub mod fields;
+mod fields;
 mod lexer;
-pub mod parser;
+mod parser;
 mod printer;
-pub mod scope;
+mod scope;
 
 pub use ast::Query;
-pub use config::{
-    Action, ClaimRef, Grant, MatchTest, Matcher, PartitionKeyScope, Policy, PolicyError, Role,
-};
-pub use decide::{
-    Decision, QueryRequest, Reason, ReasonKind, Request, ScopedQuery, Visible, decide,
-};
-pub use fields::{FieldAccess, FieldPath, denied_field_accesses};
-pub use parser::{SyntaxError, parse, parse_expr};
-pub use scope::{Scope, json_eq, partition_scope};
+pub use config::{Action, Policy};
+pub use decide::{Decision, QueryRequest, Request, ScopedQuery, Visible, decide};
+pub use fields::{FieldPath, denied_field_accesses};
+pub use parser::{SyntaxError, parse};
+pub use scope::{Scope, partition_scope};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -66,6 +66,7 @@ pub fn parse(src: &str) -> Result<Query, SyntaxError> {
 }
 
 /// Parses a single scalar expression (used by tests and tools).
+#[cfg(test)]
 pub fn parse_expr(src: &str) -> Result<Expr, SyntaxError> {
     let toks = tokenize(src)?;
     let mut p = Parser {

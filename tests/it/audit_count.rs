@@ -6,12 +6,7 @@ use crate::scoped::stack;
 
 #[test]
 fn every_data_or_secret_command_leaves_exactly_one_record() {
-    let s = stack("bob");
-    require!(
-        s.is_some(),
-        "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
-    );
-    let (_oidc, _peer, env) = s.expect("checked");
+    let (_oidc, _peer, env) = require!(stack("bob"), crate::harness::STACK);
     let before = env.audit().len();
     let doc = r#"{"id": "o900", "tenant_id": "t1", "total": 5}"#;
     let steps: [(&[&str], &str, &str, &str); 12] = [

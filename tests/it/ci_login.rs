@@ -1,26 +1,16 @@
 //! Logging in without a person: client credentials against the real OpenID provider, and workload
 //! identity federation against a local federation peer that verifies the CI token it is handed.
 
+use crate::harness::PROVIDER;
 use crate::harness::TestEnv;
 use crate::login::setup;
 use crate::require;
-
-macro_rules! setup_or_skip {
-    () => {{
-        let s = setup(&[], "cosmoscope-cli");
-        require!(
-            s.is_some(),
-            "the OpenID provider peer (npm) and a kernel session keyring"
-        );
-        s.expect("checked")
-    }};
-}
 
 const SECRET: &str = "ci-secret-for-tests";
 
 #[test]
 fn client_credentials_from_the_environment() {
-    let (oidc, env) = setup_or_skip!();
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     let env = env
         .with_env("COSMOSCOPE_CLIENT_ID", "cosmoscope-ci")
         .with_env("COSMOSCOPE_CLIENT_SECRET", SECRET);
@@ -42,7 +32,7 @@ fn client_credentials_from_the_environment() {
 
 #[test]
 fn client_secret_from_stdin_and_wrong_secret_refused() {
-    let (_oidc, env) = setup_or_skip!();
+    let (_oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     let env = env.with_env("COSMOSCOPE_CLIENT_ID", "cosmoscope-ci");
     env.run_stdin(
         &["login", "--client-credentials", "--client-secret-stdin"],
@@ -66,7 +56,7 @@ fn client_secret_from_stdin_and_wrong_secret_refused() {
 
 #[test]
 fn ci_never_prompts() {
-    let (_oidc, env) = setup_or_skip!();
+    let (_oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     env.run(&["login", "--no-input"])
         .code(3)
         .stderr_has("--client-credentials");
@@ -98,17 +88,6 @@ fn federation() -> Option<(crate::oidc::Oidc, TestEnv, String)> {
     Some((fed, env, ci))
 }
 
-macro_rules! federation_or_skip {
-    () => {{
-        let f = federation();
-        require!(
-            f.is_some(),
-            "the federation peer (npm) and a kernel session keyring"
-        );
-        f.expect("checked")
-    }};
-}
-
 fn mint(fed: &crate::oidc::Oidc, body: serde_json::Value) -> String {
     fed.admin("mint", body)["token"]
         .as_str()
@@ -118,7 +97,10 @@ fn mint(fed: &crate::oidc::Oidc, body: serde_json::Value) -> String {
 
 #[test]
 fn federated_login_with_github_actions_token_service() {
-    let (fed, env, ci) = federation_or_skip!();
+    let (fed, env, ci) = require!(
+        federation(),
+        "the federation peer (npm) and a kernel session keyring"
+    );
     let env = env
         .with_env(
             "ACTIONS_ID_TOKEN_REQUEST_URL",
@@ -144,7 +126,10 @@ fn federated_login_with_github_actions_token_service() {
 
 #[test]
 fn federated_login_from_azure_pipelines_and_gitlab() {
-    let (fed, env, ci) = federation_or_skip!();
+    let (fed, env, ci) = require!(
+        federation(),
+        "the federation peer (npm) and a kernel session keyring"
+    );
     let ado = env
         .with_env(
             "SYSTEM_OIDCREQUESTURI",
@@ -166,7 +151,10 @@ fn federated_login_from_azure_pipelines_and_gitlab() {
 
 #[test]
 fn federated_token_file_with_each_exchange() {
-    let (fed, env, _ci) = federation_or_skip!();
+    let (fed, env, _ci) = require!(
+        federation(),
+        "the federation peer (npm) and a kernel session keyring"
+    );
     let file = env.dir.path().join("ci-token");
     for exchange in ["client-assertion", "jwt-bearer", "token-exchange"] {
         let token = mint(
@@ -193,7 +181,10 @@ fn federated_token_file_with_each_exchange() {
 
 #[test]
 fn forged_or_expired_ci_tokens_are_refused_by_the_provider() {
-    let (fed, env, _ci) = federation_or_skip!();
+    let (fed, env, _ci) = require!(
+        federation(),
+        "the federation peer (npm) and a kernel session keyring"
+    );
     let file = env.dir.path().join("ci-token");
     for (body, reason) in [
         (

@@ -4,12 +4,10 @@
 //! The process environment gets `COSMOS_DISABLE_IMDS=1` and `SSL_CERT_FILE=<test CA>` once, before
 //! the first in-process client is built (the SDK reads both from the environment only).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::harness::{KillOnDrop, startup_line};
+use crate::harness::{KillOnDrop, TestEnv, startup_line};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -98,7 +96,6 @@ pub struct PeerOptions {
 pub struct Peer {
     _child: KillOnDrop,
     pub endpoint: String,
-    pub port: u16,
     pub key: String,
 }
 
@@ -144,11 +141,9 @@ impl Peer {
         let mut child = cmd.spawn().expect("start node server.mjs");
         let v = startup_line(&mut child, "the Cosmos peer");
         let endpoint = v["endpoint"].as_str().expect("endpoint").to_string();
-        let port = u16::try_from(v["port"].as_u64().expect("port")).expect("port");
         Peer {
             _child: KillOnDrop(child),
             endpoint,
-            port,
             key: options
                 .master_key
                 .unwrap_or_else(|| EMULATOR_KEY.to_string()),
@@ -171,23 +166,6 @@ impl Peer {
             .arg(&certs().ca)
             .args(["--fixture", "fixtures/shop.json"]);
         run_ok(&mut cmd, "seed.py");
-    }
-
-    /// Generates `n` ~1 KB documents into `database`/`container` (pk `/pk`).
-    pub fn seed_generated(&self, database: &str, container: &str, n: usize) {
-        let mut cmd = Self::python();
-        cmd.arg("seed.py")
-            .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
-            .arg(&certs().ca)
-            .args([
-                "--database",
-                database,
-                "--container",
-                container,
-                "--generate",
-                &n.to_string(),
-            ]);
-        run_ok(&mut cmd, "seed.py --generate");
     }
 
     /// What the Python SDK returns for a query (the independent second client).
@@ -278,26 +256,21 @@ pub fn parse_ndjson(bytes: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// A temporary HOME with XDG dirs and a config file for a `credential = "key"` profile.
+/// A `credential = "key"` profile named `local` against a Cosmos peer, with `bob` (roles admin,
+/// support) logged in at a provider of its own: data commands need a session. It is a fixture on
+/// a [`TestEnv`], which runs every command and records every output for the secrets scan.
 pub struct CliEnv {
-    pub home: tempfile::TempDir,
+    pub env: TestEnv,
     pub config: PathBuf,
-    /// The provider `bob` (roles admin, support) is logged in at: data commands need a session.
     oidc: crate::oidc::Oidc,
 }
 
 impl CliEnv {
     pub fn new(peer: &Peer, extra_cosmos: &str) -> CliEnv {
         let oidc = crate::oidc::Oidc::start(&[]);
-        let home = tempfile::tempdir().expect("home");
-        let config_dir = home.path().join(".config/cosmoscope");
-        std::fs::create_dir_all(&config_dir).expect("config dir");
-        std::fs::create_dir_all(home.path().join(".local/state")).expect("state dir");
-        let config = config_dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"default_profile = "local"
+        let env = TestEnv::new().with_env("SSL_CERT_FILE", certs().ca.to_str().expect("utf-8"));
+        env.write_config(&format!(
+            r#"default_profile = "local"
 
 [profiles.local]
 issuer = "{issuer}"
@@ -316,27 +289,21 @@ credential = "key"
 http2 = false
 {extra_cosmos}
 "#,
-                peer.endpoint,
-                issuer = oidc.issuer,
-            ),
-        )
-        .expect("config");
-        std::fs::write(config_dir.join("policy.toml"), crate::policy::POLICY).expect("policy");
-        let env = CliEnv { home, config, oidc };
-        env.login_as("bob");
-        env
+            peer.endpoint,
+            issuer = oidc.issuer,
+        ));
+        std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY)
+            .expect("policy");
+        let config = env.config_file();
+        let cli = CliEnv { env, config, oidc };
+        cli.login_as("bob");
+        cli
     }
 
     /// A device-code login approved at the provider.
     fn login_as(&self, user: &str) {
         use std::io::BufRead as _;
-        let mut child = self
-            .command(&["login", "-o", "json", "--no-browser"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("login");
+        let mut child = self.env.spawn(&["login", "-o", "json", "--no-browser"]);
         let mut first = String::new();
         std::io::BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut first)
@@ -350,25 +317,7 @@ http2 = false
             "login: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-
-    /// `cosmoscope ARGS…` inside a fresh session keyring, with a cleared environment.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = crate::harness::in_new_session_keyring();
-        cmd.arg(env!("CARGO_BIN_EXE_cosmoscope"))
-            .args(args)
-            .env_clear()
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
-            .env("XDG_STATE_HOME", self.home.path().join(".local/state"))
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("COSMOS_DISABLE_IMDS", "1")
-            .env("SSL_CERT_FILE", &certs().ca)
-            .env("NO_COLOR", "1");
-        if let Some(bus) = std::env::var_os("DBUS_SESSION_BUS_ADDRESS") {
-            cmd.env("DBUS_SESSION_BUS_ADDRESS", bus);
-        }
-        cmd
+        self.env.record(out);
     }
 
     /// Runs cosmoscope with `stdin` text; returns (exit code, stdout, stderr).
@@ -383,12 +332,11 @@ http2 = false
         stdin: &str,
         envs: &[(&str, &str)],
     ) -> (i32, String, String) {
-        let mut cmd = self.command(args);
-        cmd.envs(envs.iter().copied());
-        run_with_stdin(cmd, stdin)
+        let run = self.env.run_full(envs, args, stdin);
+        (run.code, run.stdout, run.stderr)
     }
 
-    /// Runs `account-key set` then `args` in one session keyring (keyutils keys live in it).
+    /// Stores the account key, runs `args`, and removes the key again.
     pub fn run_with_key(&self, key: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
         self.run_with_key_env(key, args, stdin, &[])
     }
@@ -401,39 +349,12 @@ http2 = false
         stdin: &str,
         envs: &[(&str, &str)],
     ) -> (i32, String, String) {
-        let exe = env!("CARGO_BIN_EXE_cosmoscope");
-        let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-        let script = format!(
-            "printf '%s' \"$KEY\" | {exe} account-key set >/dev/null 2>&1 || exit 99; \
-             {exe} {}; rc=$?; {exe} account-key remove >/dev/null 2>&1; exit $rc",
-            quoted.join(" ")
-        );
-        let template = self.command(&[]);
-        let mut sh = crate::harness::in_new_session_keyring();
-        sh.args(["sh", "-c", &script]).env_clear();
-        for (k, v) in template.get_envs() {
-            if let Some(v) = v {
-                sh.env(k, v);
-            }
-        }
-        sh.env("KEY", key);
-        sh.envs(envs.iter().copied());
-        run_with_stdin(sh, stdin)
+        let (code, _, err) = self.run_env(&["account-key", "set"], key, envs);
+        assert_eq!(code, 0, "account-key set: {err}");
+        let result = self.run_env(args, stdin, envs);
+        self.run_env(&["account-key", "remove"], "", envs);
+        result
     }
-}
-
-/// Runs `cmd` with `stdin` written to it; returns (exit code, stdout, stderr).
-fn run_with_stdin(cmd: Command, stdin: &str) -> (i32, String, String) {
-    let out = crate::harness::output_with_stdin(cmd, stdin);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// RS256 keys for AAD-style tokens (jwt-tool.mjs), and tokens signed with them.

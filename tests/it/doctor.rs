@@ -6,12 +6,7 @@ use crate::require;
 
 #[test]
 fn doctor_passes_with_a_session_and_names_fixes_otherwise() {
-    let s = setup(&[], "cosmoscope-cli");
-    require!(
-        s.is_some(),
-        "the OpenID provider peer (npm) and a kernel session keyring"
-    );
-    let (oidc, env) = s.expect("checked");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), crate::harness::PROVIDER);
     let run = env.run(&["doctor", "-o", "json"]);
     run.code(1);
     let v = run.json();

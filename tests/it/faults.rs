@@ -4,25 +4,15 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::harness::PROVIDER;
 use crate::harness::{KillOnDrop, TestEnv, wait_for};
 use crate::login::{login_as, setup};
 use crate::oidc::{self, Oidc};
 use crate::require;
 
-macro_rules! setup_or_skip {
-    () => {{
-        let s = setup(&[], "cosmoscope-cli");
-        require!(
-            s.is_some(),
-            "the OpenID provider peer (npm) and a kernel session keyring"
-        );
-        s.expect("checked")
-    }};
-}
-
 #[test]
 fn provider_down_during_refresh_keeps_the_session() {
-    let (oidc, env) = setup_or_skip!();
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     login_as(&env, &oidc, "alice").ok();
     let before = std::fs::read(env.state_dir().join("sessions/dev.json")).expect("session");
     drop(oidc);
@@ -44,7 +34,7 @@ fn provider_down_during_refresh_keeps_the_session() {
 
 #[test]
 fn a_stale_lock_file_of_a_crashed_process_is_harmless() {
-    let (oidc, env) = setup_or_skip!();
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     login_as(&env, &oidc, "alice").ok();
     // A crashed process leaves its lock file behind; the kernel released its lock.
     let lock = env.state_dir().join("locks/dev.lock");
@@ -172,9 +162,10 @@ impl PrivateKeyring {
 #[test]
 fn a_keyring_locked_between_two_commands_is_a_clear_error() {
     require!(oidc::available(), "the OpenID provider peer (npm)");
-    let keyring = PrivateKeyring::start();
-    require!(keyring.is_some(), "dbus-daemon and gnome-keyring-daemon");
-    let keyring = keyring.expect("checked");
+    let keyring = require!(
+        PrivateKeyring::start(),
+        "dbus-daemon and gnome-keyring-daemon"
+    );
     let oidc = Oidc::start(&[]);
     let env = TestEnv::new().with_env("DBUS_SESSION_BUS_ADDRESS", &keyring.address);
     env.write_profile(&oidc.issuer, "cosmoscope-cli", "secret-service");
@@ -210,7 +201,7 @@ fn a_keyring_locked_between_two_commands_is_a_clear_error() {
 
 #[test]
 fn an_audit_log_that_cannot_be_written_stops_data_commands() {
-    let (oidc, env) = setup_or_skip!();
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     add_policy(&env);
     login_as(&env, &oidc, "bob").ok();
     // A directory where the log should be: no append can succeed (root ignores file modes).
@@ -238,12 +229,7 @@ fn add_policy(env: &TestEnv) {
 /// command exits 1. A credential export, whose record is written first, does not happen.
 #[test]
 fn a_full_disk_under_the_audit_log_loses_no_record() {
-    let stack = crate::scoped::stack("bob");
-    require!(
-        stack.is_some(),
-        "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
-    );
-    let (oidc, _peer, env) = stack.expect("checked");
+    let (oidc, _peer, env) = require!(crate::scoped::stack("bob"), crate::harness::STACK);
     let log = env.state_dir().join("audit.jsonl");
     std::fs::remove_file(&log).expect("rm");
     std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");

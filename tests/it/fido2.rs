@@ -504,9 +504,9 @@ async fn fido2_fuse_sealed_account_key() {
     assert!(err.contains("sealed to a security key"), "{err}");
 
     // At a terminal, one touch opens it.
-    let home = env.home.path();
+    let home = env.env.dir.path();
     let cmd = format!(
-        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h} XDG_CONFIG_HOME={h}/.config XDG_STATE_HOME={h}/.local/state SSL_CERT_FILE={ca} DBUS_SESSION_BUS_ADDRESS='{bus}' COSMOSCOPE_FIDO2_DEVICE={device} {bin} ls containers",
+        "env -i PATH=/usr/bin:/bin TERM=xterm NO_COLOR=1 HOME={h}/home XDG_CONFIG_HOME={h}/config XDG_STATE_HOME={h}/state SSL_CERT_FILE={ca} DBUS_SESSION_BUS_ADDRESS='{bus}' COSMOSCOPE_FIDO2_DEVICE={device} {bin} ls containers",
         h = home.display(),
         ca = crate::cosmos_peer::certs().ca.display(),
         bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),

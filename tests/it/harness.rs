@@ -84,8 +84,13 @@ impl TestEnv {
 
     /// [`run`](Self::run) with `stdin` piped in (a secret or a document, never argv).
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_full(&[], args, stdin)
+    }
+
+    /// [`run`](Self::run) with a few more variables and `stdin` piped in.
+    pub fn run_full(&self, envs: &[(&str, &str)], args: &[&str], stdin: &str) -> Run {
         let mut cmd = self.cmd();
-        cmd.args(args);
+        cmd.envs(envs.iter().copied()).args(args);
         self.record(output_with_stdin(cmd, stdin))
     }
 
@@ -240,30 +245,52 @@ pub fn has_session_keyring() -> bool {
         .is_ok_and(|m| m.get_description() == "_ses")
 }
 
-/// A command that runs its arguments in a new, private kernel session keyring
-/// (`scripts/session-keyring`: the kernel API, no keyutils package needed).
-pub fn in_new_session_keyring() -> Command {
-    let mut c = Command::new("python3");
-    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/session-keyring"));
-    c
+/// What the provider-only tests need (the `require!` message).
+pub const PROVIDER: &str = "the OpenID provider peer (npm) and a kernel session keyring";
+/// What the tests against the whole local stack need.
+pub const STACK: &str = "the OpenID and Cosmos peers (npm), the Python venv and a session keyring";
+
+/// What `require!` accepts: a condition, or a fixture that is `None` when its peer is missing.
+pub trait Present {
+    type Value;
+    fn present(self) -> Option<Self::Value>;
 }
 
-/// Skips a test loudly when its peer is missing (local runs outside scripts/test).
+impl Present for bool {
+    type Value = ();
+    fn present(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Present for Option<T> {
+    type Value = T;
+    fn present(self) -> Option<T> {
+        self
+    }
+}
+
+/// The one way a test needs a peer: `require!(cond, why)`, or `let x = require!(fixture, why)`
+/// for a fixture that is `None` without its peer. A missing peer skips the test loudly on a
+/// developer's machine (local runs outside scripts/test), and fails it in CI.
 #[macro_export]
 macro_rules! require {
-    ($cond:expr, $why:expr) => {
-        if !$cond {
-            // In CI a missing peer is a failure, never a silent skip.
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI lacks a peer: {}",
-                $why
-            );
-            eprintln!(
-                "SKIPPED: {} — run ./scripts/test to get the full environment",
-                $why
-            );
-            return;
+    ($x:expr, $why:expr) => {
+        match $crate::harness::Present::present($x) {
+            Some(value) => value,
+            None => {
+                // In CI a missing peer is a failure, never a silent skip.
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI lacks a peer: {}",
+                    $why
+                );
+                eprintln!(
+                    "SKIPPED: {} — run ./scripts/test to get the full environment",
+                    $why
+                );
+                return;
+            }
         }
     };
 }

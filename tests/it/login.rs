@@ -9,6 +9,7 @@ use cosmoscope::session::{Keyring, SessionPaths, TokenKind};
 use cosmoscope::settings::StoreKind;
 use serde_json::Value;
 
+use crate::harness::PROVIDER;
 use crate::harness::{Run, TestEnv, has_session_keyring, wait_for};
 use crate::oidc::{self, Oidc};
 use crate::require;
@@ -51,17 +52,6 @@ pub fn setup(envs: &[(&str, &str)], client_id: &str) -> Option<(Oidc, TestEnv)> 
     Some((oidc, env))
 }
 
-macro_rules! setup_or_skip {
-    ($envs:expr, $client:expr) => {{
-        let s = setup($envs, $client);
-        require!(
-            s.is_some(),
-            "the OpenID provider peer (npm) and a kernel session keyring"
-        );
-        s.expect("checked")
-    }};
-}
-
 /// The tokens the session holds right now, read straight from the keyring.
 pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
     stored_tokens_of(env, issuer, "dev")
@@ -84,7 +74,7 @@ fn session_file(env: &TestEnv) -> std::path::PathBuf {
 
 #[test]
 fn device_login_status_refresh_logout_end_to_end() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     let run = login_as(&env, &oidc, "alice");
     run.ok();
     let events: Vec<Value> = run
@@ -181,7 +171,7 @@ fn device_login_status_refresh_logout_end_to_end() {
 
 #[test]
 fn declined_sign_in_is_refused_and_stores_nothing() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     login_with(&env, &[], |code| oidc.abort(code))
         .code(5)
         .stderr_has("declined")
@@ -195,7 +185,7 @@ fn declined_sign_in_is_refused_and_stores_nothing() {
 
 #[test]
 fn entra_error_names_are_understood() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     oidc.admin(
         "entra-errors",
         serde_json::json!({"error": "authorization_declined", "count": 1}),
@@ -213,7 +203,7 @@ fn entra_error_names_are_understood() {
 
 #[test]
 fn expired_device_code_is_its_own_error() {
-    let (_oidc, env) = setup_or_skip!(&[], "cosmoscope-short");
+    let (_oidc, env) = require!(setup(&[], "cosmoscope-short"), PROVIDER);
     login_with(&env, &[], |_| {})
         .code(3)
         .stderr_has("expired before it was approved");
@@ -225,7 +215,7 @@ fn expired_device_code_is_its_own_error() {
 
 #[test]
 fn slow_down_adds_five_seconds_to_the_interval() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     oidc.admin("slowdown", serde_json::json!({"count": 1}));
     let run = login_with(&env, &[], |code| {
         // Approve only after the slowed-down poll, so the next poll shows the new interval.
@@ -257,7 +247,7 @@ fn forged_login_is_rejected(mode: &str, target: &str, cause: &str, code: &str) {
 }
 
 fn forged_with_is_rejected(forge: &serde_json::Value, cause: &str, code: &str) {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     oidc.admin("forge", forge.clone());
     let run = login_as(&env, &oidc, "alice");
     run.code(1)
@@ -326,7 +316,7 @@ fn forged_nbf_in_future_is_rejected() {
 /// the token is not valid yet for us, and it is rejected rather than trusted.
 #[test]
 fn clock_skew_within_the_bound_is_tolerated() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     for target in ["id_token", "access_token"] {
         oidc.admin(
             "forge",
@@ -369,7 +359,7 @@ fn forged_unknown_kid_is_rejected_after_one_refetch() {
 /// session stays as it was.
 #[test]
 fn a_failing_jwks_endpoint_has_defined_outcomes() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     oidc.admin("jwks-fail", serde_json::json!({"count": 100}));
     let run = login_as(&env, &oidc, "carol");
     run.code(1)
@@ -396,7 +386,7 @@ fn a_failing_jwks_endpoint_has_defined_outcomes() {
 
 #[test]
 fn key_rotation_mid_session_refetches_the_jwks() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     login_as(&env, &oidc, "carol").ok();
     let old_kid = oidc.admin("rotate-keys?drop_old=1", serde_json::json!({}))["kid"].clone();
     assert!(old_kid.is_string());
@@ -421,7 +411,7 @@ fn key_rotation_mid_session_refetches_the_jwks() {
 
 #[test]
 fn concurrent_refreshes_reach_the_provider_once() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     login_as(&env, &oidc, "alice").ok();
     // Hold the refresh lock while ten processes line up behind it, so all of them began before
     // the one refresh happens; then let them go.
@@ -467,7 +457,7 @@ fn concurrent_refreshes_reach_the_provider_once() {
 
 #[test]
 fn logout_all_ends_every_profile() {
-    let (oidc, env) = setup_or_skip!(&[], "cosmoscope-cli");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
     let cfg = std::fs::read_to_string(env.config_file()).expect("config");
     env.write_config(&format!(
         "{cfg}\n{}",

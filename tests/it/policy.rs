@@ -123,12 +123,7 @@ fn validate_reports_file_line_and_column() {
 
 #[test]
 fn explain_with_a_session_gives_the_decision_and_reasons() {
-    let s = setup(&[], "cosmoscope-cli");
-    require!(
-        s.is_some(),
-        "the OpenID provider peer (npm) and a kernel session keyring"
-    );
-    let (oidc, env) = s.expect("checked");
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), crate::harness::PROVIDER);
     std::fs::write(env.config_dir().join("policy.toml"), POLICY).expect("policy");
     let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
     cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:8081/\"\ndatabase = \"shop\"\ncredential = \"key\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");

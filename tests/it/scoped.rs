@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::cosmos_peer::{Peer, PeerOptions, certs, parse_ndjson};
+use crate::harness::STACK;
 use crate::harness::TestEnv;
 use crate::login::{login_as, setup, stored_tokens};
 use crate::oidc::Oidc;
@@ -45,17 +46,6 @@ pub fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
     Some((oidc, peer, env))
 }
 
-macro_rules! stack_or_skip {
-    ($user:expr) => {{
-        let s = stack($user);
-        require!(
-            s.is_some(),
-            "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
-        );
-        s.expect("checked")
-    }};
-}
-
 fn tenants(docs: &[Value]) -> BTreeSet<String> {
     docs.iter()
         .filter_map(|d| d["tenant_id"].as_str().map(str::to_string))
@@ -64,7 +54,7 @@ fn tenants(docs: &[Value]) -> BTreeSet<String> {
 
 #[test]
 fn a_partition_scoped_grant_reads_only_its_partitions() {
-    let (_oidc, peer, env) = stack_or_skip!("alice");
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
     // The query's text touches every tenant; alice's grant is pinned to her tenant_id claim (t1).
     let run = env.run(&[
         "query",
@@ -115,7 +105,7 @@ fn a_partition_scoped_grant_reads_only_its_partitions() {
 
 #[test]
 fn denials_exit_4_with_every_reason_and_are_audited() {
-    let (_oidc, _peer, env) = stack_or_skip!("alice");
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
     env.run(&["query", "-c", "orders", "SELECT * FROM c"])
         .code(4)
         .stderr_has("denied by policy")
@@ -145,7 +135,7 @@ fn denials_exit_4_with_every_reason_and_are_audited() {
 
 #[test]
 fn an_unrestricted_grant_reads_every_partition_with_parameters() {
-    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let (_oidc, peer, env) = require!(stack("bob"), STACK);
     let sql = "SELECT c.id, c.tenant_id FROM c WHERE c.total > @min";
     let run = env.run(&[
         "query", "-c", "orders", "-o", "ndjson", sql, "--param", "min=50",
@@ -191,7 +181,7 @@ fn an_unrestricted_grant_reads_every_partition_with_parameters() {
 
 #[test]
 fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
-    let (oidc, peer, env) = stack_or_skip!("bob");
+    let (oidc, peer, env) = require!(stack("bob"), STACK);
     let token: Value = serde_json::from_slice(
         &env.cmd()
             .args(["token", "--format", "json"])
@@ -275,7 +265,7 @@ fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
 
 #[test]
 fn point_operations_and_listing_follow_the_grants() {
-    let (_oidc, _peer, env) = stack_or_skip!("alice");
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
     // alice's support grant: query and read in her tenant, no delete; deny_fields forbid point
     // reads (a point read returns the whole document, card_number included).
     env.run(&[
@@ -330,7 +320,7 @@ fn point_operations_and_listing_follow_the_grants() {
 
 #[test]
 fn without_a_session_nothing_runs() {
-    let (_oidc, _peer, env) = stack_or_skip!("bob");
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
     env.run(&["logout"]).ok();
     env.run(&["query", "-c", "orders", "SELECT c.id FROM c"])
         .code(3)
@@ -340,7 +330,7 @@ fn without_a_session_nothing_runs() {
 
 #[test]
 fn doctor_checks_cosmos_with_the_profiles_credential() {
-    let (_oidc, _peer, env) = stack_or_skip!("bob");
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
     let run = env.run(&["doctor", "-o", "json"]);
     run.ok();
     let v = run.json();
@@ -360,7 +350,7 @@ fn doctor_checks_cosmos_with_the_profiles_credential() {
 /// half-printed on stdout; every run is audited.
 #[test]
 fn cosmos_faults_have_defined_outcomes() {
-    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let (_oidc, peer, env) = require!(stack("bob"), STACK);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -423,7 +413,7 @@ fn cosmos_faults_have_defined_outcomes() {
 /// twenty whole records (appends from concurrent processes never interleave).
 #[test]
 fn twenty_concurrent_queries_each_get_their_own_answer() {
-    let (oidc, peer, env) = stack_or_skip!("bob");
+    let (oidc, peer, env) = require!(stack("bob"), STACK);
     let sql = "SELECT c.id, c.total FROM c WHERE c.total > @min";
     let before = env.audit().len();
     let children: Vec<_> = (0..20)
@@ -459,7 +449,7 @@ fn twenty_concurrent_queries_each_get_their_own_answer() {
 /// is a clear, audited error after a bounded time, never a hang.
 #[test]
 fn a_stalled_response_times_out() {
-    let (_oidc, peer, env) = stack_or_skip!("bob");
+    let (_oidc, peer, env) = require!(stack("bob"), STACK);
     let cfg = std::fs::read_to_string(env.config_file()).expect("config");
     env.write_config(&cfg.replace(
         "http2 = false\n",

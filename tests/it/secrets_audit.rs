@@ -108,12 +108,7 @@ fn credential_command(env: &TestEnv, args: &[&str]) -> String {
 
 #[test]
 fn no_secret_reaches_any_output_file_command_line_or_panic() {
-    let stack = crate::scoped::stack("bob");
-    require!(
-        stack.is_some(),
-        "the OpenID and Cosmos peers (npm), the Python venv and a session keyring"
-    );
-    let (oidc, peer, env) = stack.expect("checked");
+    let (oidc, peer, env) = require!(crate::scoped::stack("bob"), crate::harness::STACK);
     let watch = CmdlineWatch::start();
     let mut secrets = token_secrets(&stored_tokens(&env, &oidc.issuer));
     secrets.push(peer.key.clone());

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::harness::PROVIDER;
 use crate::harness::TestEnv;
 use crate::login::{login_as, setup, stored_tokens};
 use crate::oidc::Oidc;
@@ -19,20 +20,9 @@ fn with_policy(envs: &[(&str, &str)], user: &str) -> Option<(Oidc, TestEnv)> {
     Some((oidc, env))
 }
 
-macro_rules! setup_or_skip {
-    ($envs:expr, $user:expr) => {{
-        let s = with_policy($envs, $user);
-        require!(
-            s.is_some(),
-            "the OpenID provider peer (npm) and a kernel session keyring"
-        );
-        s.expect("checked")
-    }};
-}
-
 #[test]
 fn export_needs_a_grant_and_is_audited() {
-    let (oidc, env) = setup_or_skip!(&[], "alice");
+    let (oidc, env) = require!(with_policy(&[], "alice"), PROVIDER);
     let run = env.run(&["token", "--format", "json"]);
     run.code(4).stderr_has("does not allow exporting");
     assert_eq!(
@@ -50,7 +40,7 @@ fn export_needs_a_grant_and_is_audited() {
 
 #[test]
 fn every_format_carries_the_session_token() {
-    let (oidc, env) = setup_or_skip!(&[], "bob");
+    let (oidc, env) = require!(with_policy(&[], "bob"), PROVIDER);
     let tokens = stored_tokens(&env, &oidc.issuer);
     let access = &tokens[0];
     let raw = env.run(&["token"]);
@@ -109,7 +99,7 @@ fn every_format_carries_the_session_token() {
 
 #[test]
 fn exec_passes_the_token_in_the_environment_and_the_exit_code_back() {
-    let (oidc, env) = setup_or_skip!(&[], "bob");
+    let (oidc, env) = require!(with_policy(&[], "bob"), PROVIDER);
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let script = "test \"$COSMOS_TOKEN\" = \"$COSMOSDB_SHELL_TOKEN\" && test -n \"$COSMOS_TOKEN_EXPIRES_AT\" && case \"$(tr '\\0' ' ' < /proc/$$/cmdline)\" in *\"$COSMOS_TOKEN\"*) exit 99;; esac; printf %s \"$COSMOS_TOKEN\" > \"$OUT\"; exit 7";
     let out_file = env.dir.path().join("seen");
@@ -140,7 +130,7 @@ fn exec_passes_the_token_in_the_environment_and_the_exit_code_back() {
 
 #[test]
 fn min_ttl_beyond_the_providers_lifetime_is_login_required() {
-    let (_oidc, env) = setup_or_skip!(&[("OIDC_ACCESS_TTL", "600")], "bob");
+    let (_oidc, env) = require!(with_policy(&[("OIDC_ACCESS_TTL", "600")], "bob"), PROVIDER);
     env.run(&["token", "--min-ttl", "5m"]).ok();
     env.run(&["token", "--min-ttl", "2h"])
         .code(3)
@@ -150,7 +140,7 @@ fn min_ttl_beyond_the_providers_lifetime_is_login_required() {
 
 #[test]
 fn a_hundred_tokens_across_an_expiry_refresh_once() {
-    let (oidc, env) = setup_or_skip!(&[], "bob");
+    let (oidc, env) = require!(with_policy(&[], "bob"), PROVIDER);
     // Force the expiry: the session file says the access token is already past its time.
     let path = env.state_dir().join("sessions/dev.json");
     let mut info: Value =
@@ -185,7 +175,7 @@ fn the_kubernetes_client_loads_the_exec_credential() {
         venv_python().exists(),
         "the Python venv (target/peers-venv)"
     );
-    let (oidc, env) = setup_or_skip!(&[], "bob");
+    let (oidc, env) = require!(with_policy(&[], "bob"), PROVIDER);
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let d = env.dir.path();
     let kubeconfig = d.join("kubeconfig");

@@ -9,7 +9,7 @@ use crate::cosmos::{Cosmos, ExecOptions, QueryPlan, QueryStats};
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::output::OutputFormat;
 use crate::output::Ui;
-use crate::output::documents::{self, TableOptions};
+use crate::output::documents::TableOptions;
 
 /// Streams `plan`'s documents to `out`. Ctrl-C ends the output cleanly (a JSON array is closed,
 /// the count so far is reported) and returns exit 130.
@@ -28,7 +28,7 @@ pub async fn stream_query(
             .flatten(),
         show_system: false,
     };
-    let mut writer = documents::writer(format, out, table);
+    let mut writer = crate::output::report::writer(format, out, table);
     let spinner = ui.can_animate().then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_message("querying…");

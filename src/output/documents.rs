@@ -1,13 +1,10 @@
 //! Streaming documents to stdout in the chosen format, page by page: nothing is held beyond the
 //! page being written (the table and CSV writers keep only the columns chosen from the first page).
 
-use std::io::Write;
-
 use serde_json::Value;
 
 use super::stdout_error;
 use crate::error::CmdResult;
-use crate::output::OutputFormat;
 
 /// System properties hidden from tables by default (they stay in json/ndjson/csv).
 pub const SYSTEM_PROPERTIES: [&str; 5] = ["_rid", "_self", "_etag", "_attachments", "_ts"];
@@ -30,20 +27,6 @@ pub struct TableOptions {
     /// Terminal width to fit; `None`: no limit (output is not a terminal).
     pub width: Option<u16>,
     pub show_system: bool,
-}
-
-/// The writer for `format` over `out` (stdout, or a buffer in tests).
-pub fn writer(
-    format: OutputFormat,
-    out: Box<dyn Write>,
-    table: TableOptions,
-) -> Box<dyn DocumentWriter> {
-    match format {
-        OutputFormat::Ndjson => Box::new(super::json::NdjsonWriter::new(out)),
-        OutputFormat::Json => Box::new(super::json::JsonArrayWriter::new(out)),
-        OutputFormat::Csv => Box::new(super::csv::CsvWriter::new(out)),
-        OutputFormat::Table => Box::new(super::table::TableWriter::new(out, table)),
-    }
 }
 
 /// Maps a write error: a closed pipe is a quiet end.

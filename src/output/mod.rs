@@ -5,7 +5,7 @@ pub mod credential;
 pub mod csv;
 pub mod documents;
 pub mod json;
-mod report;
+pub mod report;
 pub mod table;
 
 use std::io::{IsTerminal as _, Write as _};

@@ -1,10 +1,15 @@
 //! What a command prints: one value with its machine-readable form and its table form, rendered in
 //! one place for every `-o` format (uv's `Printer`, jj's formatter).
 //!
+//! This file is where each format is rendered: a new `-o` format is its `OutputFormat` variant
+//! (`output/mod.rs`) and its arms here (and its document writer, when query results stream in it).
+//!
 //! A command builds a [`Report`] and hands it to [`Ui::print`](super::Ui::print); it never matches
 //! on [`OutputFormat`] itself. A list of records goes through the same writers as query results
 //! (one CSV writer, quoted and neutralised); a single object has no CSV form, which the command line
 //! refuses before the command runs (`cli::Command::formats`).
+
+use std::io::Write;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +17,7 @@ use serde_json::Value;
 use crate::error::{CmdResult, CommandError};
 
 use super::OutputFormat;
+use super::documents::{DocumentWriter, TableOptions};
 
 /// A command's result.
 pub struct Report {
@@ -85,10 +91,10 @@ impl Report {
                 Ok(())
             }
             (OutputFormat::Table | OutputFormat::Csv, Shape::Document(doc)) => {
-                let mut w = super::documents::writer(
+                let mut w = writer(
                     format,
                     Box::new(std::io::stdout()),
-                    super::documents::TableOptions {
+                    TableOptions {
                         width: None,
                         show_system: false,
                     },
@@ -106,12 +112,26 @@ impl Report {
             (OutputFormat::Csv, Shape::Records(r)) => {
                 let mut w = super::csv::CsvWriter::new(Box::new(std::io::stdout()));
                 if !r.is_empty() {
-                    super::documents::DocumentWriter::write_page(&mut w, r)?;
+                    w.write_page(r)?;
                 }
-                super::documents::DocumentWriter::finish(&mut w)
+                w.finish()
             }
             (OutputFormat::Csv, Shape::Object(_)) => Err(format.unsupported()),
         }
+    }
+}
+
+/// The writer for `format` over `out` (stdout, or a buffer in tests).
+pub fn writer(
+    format: OutputFormat,
+    out: Box<dyn Write>,
+    table: TableOptions,
+) -> Box<dyn DocumentWriter> {
+    match format {
+        OutputFormat::Ndjson => Box::new(super::json::NdjsonWriter::new(out)),
+        OutputFormat::Json => Box::new(super::json::JsonArrayWriter::new(out)),
+        OutputFormat::Csv => Box::new(super::csv::CsvWriter::new(out)),
+        OutputFormat::Table => Box::new(super::table::TableWriter::new(out, table)),
     }
 }
 

@@ -460,6 +460,10 @@ async fn cli_key_mode_items_and_errors() {
     let (code, _, err) = env.run(&["ls", "databases"], "");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("account-key set"), "{err}");
+
+    // The account key went in on stdin only: no output, file or audit record of any command
+    // above holds it.
+    env.env.assert_no_secrets(std::slice::from_ref(&peer.key));
 }
 
 #[tokio::test]

@@ -99,13 +99,12 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
             }
         };
         let expires_at = gate.session().await?.expires_at;
-        if expires_at < now_unix() + min_ttl {
-            return Err(CommandError::login_required(format!(
-                "the provider's tokens live until {}, short of --min-ttl",
-                rfc3339(expires_at)
-            ))
-            .hint("lower --min-ttl, or raise the access-token lifetime at the provider"));
-        }
+        lives_long_enough(
+            expires_at,
+            min_ttl,
+            "the provider's tokens live",
+            "lower --min-ttl, or raise the access-token lifetime at the provider",
+        )?;
         Ok(Exported {
             token,
             expires_at,
@@ -144,17 +143,28 @@ async fn broker_token(
             })
         })?;
     let expires_at = u64::try_from(token.expires_on.unix_timestamp()).unwrap_or(0);
-    if expires_at < now_unix() + min_ttl {
-        return Err(CommandError::login_required(format!(
-            "the broker's token lives until {}, short of --min-ttl",
-            rfc3339(expires_at)
-        ))
-        .hint("lower --min-ttl"));
-    }
+    lives_long_enough(
+        expires_at,
+        min_ttl,
+        "the broker's token lives",
+        "lower --min-ttl",
+    )?;
     Ok(Exported {
         token: SecretString::from(token.token.secret().to_string()),
         expires_at,
         resource: ExportResource::Cosmos,
         endpoint,
     })
+}
+
+/// `--min-ttl`: a credential that expires sooner is not handed out (exit 3).
+fn lives_long_enough(expires_at: u64, min_ttl: u64, whose: &str, hint: &str) -> CmdResult {
+    if expires_at < now_unix() + min_ttl {
+        return Err(CommandError::login_required(format!(
+            "{whose} until {}, short of --min-ttl",
+            rfc3339(expires_at)
+        ))
+        .hint(hint));
+    }
+    Ok(())
 }

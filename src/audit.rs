@@ -118,6 +118,18 @@ impl Audit {
         crate::fsutil::open_private_append(path).map(drop)
     }
 
+    /// [`append`](Self::append), and when the log cannot take the record, prints it whole on
+    /// stderr so that it is not lost (the caller decides what the failure means for its command).
+    pub fn append_or_show(&self, mut record: Record) -> std::io::Result<()> {
+        if record.time.is_empty() {
+            record.time = crate::clock::now_rfc3339_millis();
+        }
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        self.append(record).inspect_err(|_| {
+            eprintln!("warning: the audit log cannot take this record; here it is: {line}");
+        })
+    }
+
     /// Appends one record in a single `write` (O_APPEND keeps concurrent writers' lines whole),
     /// stamped with the current time unless the caller already stamped it.
     pub fn append(&self, mut record: Record) -> std::io::Result<()> {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
+use crate::commands::gate::Gate;
 use crate::error::{CmdResult, CommandError};
 use crate::identity::http::Http;
 use crate::identity::verify::LEEWAY_SECS;
@@ -72,7 +73,7 @@ pub async fn run(app: &App) -> CmdResult {
         };
         t.add_row(vec![mark.to_string(), c.name.to_string(), detail]);
     }
-    let report = Report::object(&json!({"ok": all_ok, "checks": checks}), format!("{t}\n"))?;
+    let report = Report::line(&json!({"ok": all_ok, "checks": checks}), format!("{t}\n"))?;
     app.ui.print(&report, OutputFormat::Table)?;
     if all_ok {
         Ok(())
@@ -230,28 +231,31 @@ async fn check_fido2(app: &App, config: &Config, profile: &Profile) -> Option<Ch
     })
 }
 
-/// Can the profile's credential reach the account? (Lists databases: the cheapest authenticated call.)
+/// Can the profile's credential reach the account? (Lists databases: the cheapest authenticated
+/// call.) Using the credential is like any data command: through the gate, so it needs a live
+/// session, leaves one `doctor` record, and counts only the databases the grants show.
 async fn check_cosmos(app: &App) -> Check {
-    let conn = match app.cosmos().await {
-        Ok(c) => c,
-        Err(e) => {
-            return fail("cosmos", e.summary(), e.next_step());
-        }
-    };
-    match crate::cosmos::items::list_databases(&conn.cosmos).await {
-        Ok(dbs) => pass(
+    let result = Gate::run(app, "doctor", async |gate| {
+        let visible = gate.visible().await?;
+        let conn = app.cosmos().await?;
+        let databases = crate::cosmos::items::list_databases(&conn.cosmos)
+            .await?
+            .into_iter()
+            .filter(|d| visible.database(d))
+            .count();
+        gate.record.detail = Some("cosmos reachability".into());
+        Ok((conn.settings, databases))
+    })
+    .await;
+    match result {
+        Ok((settings, databases)) => pass(
             "cosmos",
             format!(
-                "{} reachable with credential {:?} ({} databases)",
-                conn.settings.endpoint,
-                conn.settings.credential,
-                dbs.len()
+                "{} reachable with credential {:?} ({databases} databases you may see)",
+                settings.endpoint, settings.credential
             ),
         ),
-        Err(e) => {
-            let e = CommandError::from(e);
-            fail("cosmos", e.summary(), e.next_step())
-        }
+        Err(e) => fail("cosmos", e.summary(), e.next_step()),
     }
 }
 

@@ -12,18 +12,11 @@ use crate::output::credential::{ExportResource, Exported};
 use crate::policy::{Action, Request};
 use crate::settings::CredentialKind;
 
-/// Where the exported token comes from.
-enum Source<'s> {
-    /// The session's own access token.
-    Session(SecretString),
-    /// A broker identity of the profile's `[cosmos]` table.
-    Broker(&'s crate::settings::CosmosSettings),
-}
-
 /// Gets a token for `resource` that lives at least `min_ttl` seconds, after the policy allowed the
 /// export.
 pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResult<Exported> {
     Gate::run(app, "export", async |gate| {
+        gate.note_identity();
         gate.record.detail = Some(format!("resource={}", resource.as_str()));
         let profile = gate.profile.clone();
         let database = profile
@@ -74,15 +67,9 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
             }
             (ExportResource::Cosmos, Some(settings)) => Some(settings),
         };
-        // The session must be live in every case; for `entra` and the provider's token its access
-        // token is the credential (for `entra`, scope https://cosmos.azure.com/.default).
-        let source = match broker {
-            None => Source::Session(gate.session_token(min_ttl).await?),
-            Some(settings) => {
-                gate.session().await?;
-                Source::Broker(settings)
-            }
-        };
+        // The session must be live in every case, and the policy decides before any credential is
+        // fetched (a denied export refreshes nothing).
+        gate.session().await?;
         gate.allow_or(
             request,
             "the policy does not allow exporting this credential",
@@ -90,11 +77,13 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
              including \"export\" and partition_key = \"any\"",
         )
         .await?;
-        let token = match source {
-            Source::Session(token) => token,
+        let token = match broker {
+            // For `entra` and the provider's token the session's access token is the credential
+            // (for `entra`, scope https://cosmos.azure.com/.default).
+            None => gate.session_token(min_ttl).await?,
             // A broker identity's token (azure_identity), handed out only because a grant allows
             // export to this live session.
-            Source::Broker(settings) => {
+            Some(settings) => {
                 return broker_token(app, settings, min_ttl, endpoint).await;
             }
         };

@@ -33,7 +33,8 @@ pub struct Gate<'a> {
     audit: Audit,
     /// The record this command leaves; the body adds what it touched.
     pub record: Record,
-    session: Option<SessionInfo>,
+    /// The live session and its access token, once read.
+    session: Option<(SessionInfo, SecretString)>,
     policy: Option<Policy>,
     allowed: bool,
 }
@@ -70,18 +71,28 @@ impl<'a> Gate<'a> {
             policy: None,
             allowed: false,
         };
-        // Nothing runs unaudited: if the log cannot be opened (a broken state directory, no
-        // space for a new file), refuse before touching anything.
-        let outcome = match gate.audit.check_writable() {
-            Ok(()) => body(&mut gate).await,
-            Err(e) => Err(
-                CommandError::runtime("cannot write the audit log, so nothing runs")
-                    .source_chain(Unwritable(e))
-                    .hint(
-                        "free disk space or fix the permissions of \
-                         $XDG_STATE_HOME/cosmoscope/audit.jsonl",
-                    ),
-            ),
+        // Nothing that reads data or hands out a secret runs unaudited: if the log cannot be
+        // opened (a broken state directory, no space for a new file), refuse before touching
+        // anything. Removing a credential is never held back; its record follows the same
+        // fallback as any other.
+        let precheck = if removes_only(action) {
+            Ok(())
+        } else {
+            audit_opens(&gate.audit)
+        };
+        let outcome = match precheck {
+            // Ctrl-C ends the body here, not in `commands::run`, so an interrupted command still
+            // leaves its record. The body goes first: one that handles Ctrl-C itself (a streamed
+            // query closes its output) reports its own outcome.
+            Ok(()) => {
+                let interrupt = super::on_interrupt();
+                tokio::select! {
+                    biased;
+                    r = body(&mut gate) => r,
+                    () = interrupt => Err(CommandError::new(Exit::Interrupted, "interrupted")),
+                }
+            }
+            Err(e) => Err(e),
         };
         gate.close(outcome, started)
     }
@@ -106,17 +117,24 @@ impl<'a> Gate<'a> {
         self.audit.set_query(&mut self.record, sql);
     }
 
-    /// Names who acts in the record from the session file, without requiring a live session
-    /// (logout, key and account-key management: the person may be signed out).
+    /// Names who acts in the record from the profile's session file, without requiring a live
+    /// session (logout, key and account-key management: the person may be signed out). A live
+    /// session read later replaces it.
     pub fn note_identity(&mut self) {
         let Ok(state) = self.app.state_dir() else {
             return;
         };
         let paths = crate::session::SessionPaths::new(&state, &self.profile);
-        if let Ok(Some(info)) = paths.read_info() {
-            self.record.subject = Some(info.subject.clone());
-            self.record.roles.clone_from(&info.roles);
+        if let Ok(Some(info)) = paths.read_info()
+            && info.belongs_to(&self.profile)
+        {
+            self.stamp(&info);
         }
+    }
+
+    fn stamp(&mut self, info: &SessionInfo) {
+        self.record.subject = Some(info.subject.clone());
+        self.record.roles.clone_from(&info.roles);
     }
 
     /// The signed-in identity. The session must be live — its token in the keyring, unexpired
@@ -124,28 +142,33 @@ impl<'a> Gate<'a> {
     /// only to a valid session.
     pub async fn session(&mut self) -> CmdResult<&SessionInfo> {
         if self.session.is_none() {
-            let sessions = self
-                .app
-                .sessions(&self.config, &self.profile, &self.audit, None)?;
-            let (info, _token) = sessions.fresh(0, false).await?;
-            self.record.subject = Some(info.subject.clone());
-            self.record.roles.clone_from(&info.roles);
-            self.session = Some(info);
+            self.refresh_to(0).await?;
         }
-        Ok(self.session.as_ref().expect("set above"))
+        Ok(&self.session.as_ref().expect("set above").0)
     }
 
     /// [`session`](Self::session) with its access token, fresh for at least `min_ttl` seconds: the
-    /// credential `token` and `exec` hand out for `entra` and `--resource idp`.
+    /// credential `token` and `exec` hand out for `entra` and `--resource idp`. The token read
+    /// with the session is reused when it lives long enough (one keyring read on the fast path).
     pub async fn session_token(&mut self, min_ttl: u64) -> CmdResult<SecretString> {
+        let fresh_enough = self
+            .session
+            .as_ref()
+            .is_some_and(|(info, _)| info.is_fresh(now_unix(), min_ttl));
+        if !fresh_enough {
+            self.refresh_to(min_ttl).await?;
+        }
+        Ok(self.session.as_ref().expect("set above").1.clone())
+    }
+
+    async fn refresh_to(&mut self, min_ttl: u64) -> CmdResult {
         let sessions = self
             .app
             .sessions(&self.config, &self.profile, &self.audit, None)?;
         let (info, token) = sessions.fresh(min_ttl, false).await?;
-        self.record.subject = Some(info.subject.clone());
-        self.record.roles.clone_from(&info.roles);
-        self.session = Some(info);
-        Ok(token)
+        self.stamp(&info);
+        self.session = Some((info, token));
+        Ok(())
     }
 
     /// The verified claims the policy decides on.
@@ -194,7 +217,7 @@ impl<'a> Gate<'a> {
         hint: &str,
     ) -> CmdResult<ScopedQuery> {
         let claims = self.claims().await?;
-        let fido2_at = self.session.as_ref().and_then(|s| s.fido2_at);
+        let fido2_at = self.session.as_ref().and_then(|(s, _)| s.fido2_at);
         let window = self.profile.fido2_window.as_secs();
         let fresh_touch = |at: Option<u64>| at.is_some_and(|t| now_unix() <= t + window);
         request.fido2_fresh = fresh_touch(fido2_at);
@@ -252,28 +275,35 @@ impl<'a> Gate<'a> {
         if let Err(e) = &outcome {
             record.cause = Some(e.summary());
         }
-        settle(self.app, &self.audit, self.record, outcome)
+        settle(&self.audit, self.record, outcome)
     }
+}
+
+/// The check before a command acts: the audit log opens, or nothing runs. `login` makes it too.
+pub fn audit_opens(audit: &Audit) -> CmdResult {
+    audit.check_writable().map_err(|e| {
+        CommandError::runtime("cannot write the audit log, so nothing runs")
+            .source_chain(Unwritable(e))
+            .hint(
+                "free disk space or fix the permissions of $XDG_STATE_HOME/cosmoscope/audit.jsonl",
+            )
+    })
+}
+
+/// Commands that only remove a credential: they run even when the audit log cannot be opened.
+fn removes_only(action: &str) -> bool {
+    matches!(action, "logout" | "key.remove" | "account_key.remove")
 }
 
 /// Appends a finished record: the one rule for an audit write that fails (see the module
 /// documentation). A record the log cannot take is not lost: it is printed whole on stderr, and
 /// the command fails with exit 1 although its work is done, so a script notices; an earlier error
 /// stays the one reported. `login` settles its records here too.
-pub fn settle<T>(
-    app: &App,
-    audit: &Audit,
-    mut record: Record,
-    outcome: CmdResult<T>,
-) -> CmdResult<T> {
+pub fn settle<T>(audit: &Audit, mut record: Record, outcome: CmdResult<T>) -> CmdResult<T> {
     record.time = crate::clock::now_rfc3339_millis();
-    let line = serde_json::to_string(&record).unwrap_or_default();
-    let Err(e) = audit.append(record) else {
+    let Err(e) = audit.append_or_show(record) else {
         return outcome;
     };
-    app.ui.warn(format!(
-        "the audit log cannot take this record; here it is: {line}"
-    ));
     outcome?;
     Err(
         CommandError::runtime("the command ran, but its audit record could not be written")
@@ -396,6 +426,70 @@ mod tests {
         assert!(
             paths.read_info().expect("read").is_some(),
             "still logged in"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_denied_export_decides_before_fetching_a_longer_lived_token() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        // Alive for ten minutes and refreshable: --min-ttl 1h would need a refresh, at a
+        // provider that is unreachable. Denied first, nothing is refreshed: exit 4, not a
+        // network error.
+        f.store_session(&["reader"], T + 600, true);
+        let err = run(&f, &["token", "--resource", "idp", "--min-ttl", "1h"])
+            .await
+            .expect_err("denied");
+        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        assert_eq!(
+            decisions(&f),
+            [("export".to_string(), "denied".to_string())]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_policy_a_query_is_denied_before_cosmos_is_contacted() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        std::fs::remove_file(f.dir.path().join("config/cosmoscope/policy.toml")).expect("rm");
+        let config = f.dir.path().join("config/cosmoscope/config.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace("[profiles.dev.policy]\nfile = \"policy.toml\"\n", ""),
+        )
+        .expect("config");
+        // The endpoint is unreachable: reaching it would be exit 1, not a denial.
+        let err = run(&f, &["query", "-c", "orders", "SELECT * FROM c"])
+            .await
+            .expect_err("denied");
+        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        assert_eq!(decisions(&f), [("query".to_string(), "denied".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn logout_runs_even_when_the_audit_log_cannot_be_opened() {
+        let _clock = crate::clock::freeze(T);
+        let f = Fixture::new();
+        f.store_session(&["admin"], T + 3600, false);
+        std::fs::create_dir_all(f.state_dir().join("audit.jsonl")).expect("a directory");
+        let err = run(&f, &["logout"]).await.expect_err("unaudited");
+        assert_eq!(err.exit.code(), 1, "{}", err.render());
+        let paths = SessionPaths::new(&f.state_dir(), &f.profile());
+        assert!(
+            paths.read_info().expect("read").is_none(),
+            "logged out anyway"
+        );
+        // Reading data is refused instead.
+        f.store_session(&["admin"], T + 3600, false);
+        let err = run(&f, &["token", "--resource", "idp"])
+            .await
+            .expect_err("refused");
+        assert!(
+            err.render().contains("so no credential was exported"),
+            "{}",
+            err.render()
         );
     }
 }

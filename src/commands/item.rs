@@ -26,6 +26,7 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         gate.record.container = Some(target.container.clone());
         gate.record.detail = Some(format!("id {:?}", target.id));
         gate.session().await?;
+        gate.policy()?;
         let database = target
             .database
             .clone()

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::audit::Record;
 use crate::cli::{Exchange, LoginArgs};
-use crate::commands::gate::settle;
+use crate::commands::gate::{audit_opens, settle};
 use crate::error::{CmdResult, CommandError};
 use secrecy::SecretString;
 
@@ -19,6 +19,8 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     let (config, profile) = app.profile()?;
     let audit = app.audit(&config);
     let sessions = app.sessions(&config, &profile, &audit, args.device.as_deref())?;
+    // A login is audited like a data command: the log must open before anything happens.
+    audit_opens(&audit)?;
     let json = app.ui.machine_readable();
 
     if args.fido2 {
@@ -33,7 +35,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
         let record = Record::new(&profile.name, "login", "ok")
             .who(Some(&info.subject), &info.roles)
             .detail("fido2");
-        settle(app, &audit, record, Ok(()))?;
+        settle(&audit, record, Ok(()))?;
         return announce(app, &info, json, "Logged in with your security key");
     }
     if args.refresh {
@@ -108,12 +110,12 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
             let record = Record::new(&profile.name, "login", "ok")
                 .who(Some(&info.subject), &info.roles)
                 .detail("device_code");
-            settle(app, &audit, record, Ok(()))?;
+            settle(&audit, record, Ok(()))?;
             announce(app, &info, json, "Logged in")
         }
         Err(e) => {
             let record = Record::new(&profile.name, "login", "error").cause(e.audit_cause());
-            settle(app, &audit, record, Err(CommandError::from(e)))
+            settle(&audit, record, Err(CommandError::from(e)))
         }
     }
 }
@@ -158,12 +160,12 @@ async fn ci_login(
             let record = Record::new(&profile.name, "login", "ok")
                 .who(Some(&info.subject), &info.roles)
                 .detail(info.method.clone());
-            settle(app, sessions.audit_log(), record, Ok(()))?;
+            settle(sessions.audit_log(), record, Ok(()))?;
             announce(app, &info, json, "Logged in")
         }
         Err(e) => {
             let record = Record::new(&profile.name, "login", "error").cause(e.summary());
-            settle(app, sessions.audit_log(), record, Err(e))
+            settle(sessions.audit_log(), record, Err(e))
         }
     }
 }

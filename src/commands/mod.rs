@@ -29,12 +29,13 @@ pub async fn run(app: &App, command: Command) -> CmdResult {
     if matches!(command, Command::Exec(_)) {
         return dispatch(app, command).await;
     }
+    let interrupt = on_interrupt();
     tokio::select! {
         // The command first: one that handles Ctrl-C itself (a streamed query closes its output
         // and reports what it fetched) gets to finish before this fallback fires.
         biased;
         r = dispatch(app, command) => r,
-        _ = tokio::signal::ctrl_c() => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
+        () = interrupt => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
     }
 }
 
@@ -82,4 +83,28 @@ fn check_format(app: &App, command: &Command) -> CmdResult {
         ),
     };
     Err(asked.unsupported().hint(hint))
+}
+
+/// Resolves on Ctrl-C. Listening starts when this is called, not when it is first polled, so a
+/// signal that arrives while the command is busy is never the default "kill the process" — which
+/// would leave no audit record.
+pub(crate) fn on_interrupt() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+        async move {
+            match signal {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

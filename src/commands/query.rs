@@ -18,7 +18,10 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
         gate.set_query(&sql);
         gate.record.parameters = params.keys().cloned().collect();
         gate.record.container = Some(args.container.clone());
+        // Who, and under which policy, before anything reaches Cosmos DB: without a policy
+        // nothing is allowed, so no credential is used and no container listed.
         gate.session().await?;
+        gate.policy()?;
         let ast = policy::parse(&sql).map_err(|e| {
             CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(
                 "`cosmoscope policy explain \"…\"` shows where; the grammar: \

@@ -38,7 +38,16 @@ fn csv_err(e: csv::Error) -> crate::error::CommandError {
 #[must_use]
 pub fn safe_cell(v: &Value) -> String {
     let text = cell_text(v);
-    if v.is_string() && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if v.is_string() {
+        neutralise(text)
+    } else {
+        text
+    }
+}
+
+/// Text a spreadsheet would run as a formula gets a leading `'`.
+fn neutralise(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text
@@ -70,7 +79,10 @@ impl DocumentWriter for CsvWriter {
     fn write_page(&mut self, docs: &[Value]) -> CmdResult {
         if self.columns.is_none() {
             let cols = columns_of(docs);
-            self.out.write_record(&cols).map_err(csv_err)?;
+            // Column names come from documents' keys: a header cell is text like any other.
+            self.out
+                .write_record(cols.iter().map(|c| neutralise(c.clone())))
+                .map_err(csv_err)?;
             self.columns = Some(cols);
         }
         let cols = self.columns.as_deref().unwrap_or_default();
@@ -125,6 +137,13 @@ mod tests {
         assert_eq!(safe_cell(&json!("\tx")), "'\tx");
         assert_eq!(safe_cell(&json!(-5)), "-5");
         assert_eq!(safe_cell(&json!("plain, \"quoted\"")), "plain, \"quoted\"");
+        // Keys become column names: a header is neutralised too.
+        let buf = crate::output::test_support::SharedBuf::default();
+        let mut w = CsvWriter::new(Box::new(buf.clone()));
+        w.write_page(&[json!({"=1+2": "=x", "n": -1})])
+            .expect("page");
+        w.finish().expect("finish");
+        assert_eq!(buf.text(), "'=1+2,n\n'=x,-1\n");
     }
     use crate::output::test_support::SharedBuf;
     use serde_json::json;

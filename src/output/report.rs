@@ -30,6 +30,9 @@ pub struct Report {
 enum Shape {
     /// One object: json pretty, ndjson one line; no csv.
     Object(Value),
+    /// One object that is one line in json too (results scripts read line by line: `doctor`,
+    /// `policy explain`, `policy validate`); no csv.
+    Line(Value),
     /// Records: json an array, ndjson a line each, csv a row each.
     Records(Vec<Value>),
     /// One document of the database: json pretty, ndjson one line, table and csv through the
@@ -42,6 +45,15 @@ impl Report {
     pub fn object(value: &impl Serialize, table: impl Into<String>) -> CmdResult<Self> {
         Ok(Self {
             shape: Shape::Object(to_value(value)?),
+            table: table.into(),
+            empty: None,
+        })
+    }
+
+    /// A single object printed as one line for json and ndjson alike, with its table form.
+    pub fn line(value: &impl Serialize, table: impl Into<String>) -> CmdResult<Self> {
+        Ok(Self {
+            shape: Shape::Line(to_value(value)?),
             table: table.into(),
             empty: None,
         })
@@ -70,19 +82,7 @@ impl Report {
         }
     }
 
-    /// The formats a report of this shape can be given in.
-    #[must_use]
-    pub fn formats(&self) -> &'static [OutputFormat] {
-        match self.shape {
-            Shape::Object(_) => OutputFormat::OBJECT,
-            Shape::Records(_) | Shape::Document(_) => OutputFormat::ALL,
-        }
-    }
-
     pub(super) fn render(&self, format: OutputFormat, ui: &super::Ui) -> CmdResult {
-        if !self.formats().contains(&format) {
-            return Err(format.unsupported());
-        }
         match (format, &self.shape) {
             (OutputFormat::Table, Shape::Records(r)) if r.is_empty() => {
                 if let Some(empty) = self.empty {
@@ -105,7 +105,8 @@ impl Report {
             (OutputFormat::Table, _) => ui.out(&self.table),
             (OutputFormat::Json, Shape::Object(v) | Shape::Document(v)) => ui.out_json_pretty(v),
             (OutputFormat::Json, Shape::Records(r)) => ui.out_json_pretty(&Value::Array(r.clone())),
-            (OutputFormat::Ndjson, Shape::Object(v) | Shape::Document(v)) => ui.out_json_line(v),
+            (OutputFormat::Ndjson, Shape::Object(v) | Shape::Document(v))
+            | (OutputFormat::Json | OutputFormat::Ndjson, Shape::Line(v)) => ui.out_json_line(v),
             (OutputFormat::Ndjson, Shape::Records(r)) => {
                 r.iter().try_for_each(|v| ui.out_json_line(v))
             }
@@ -116,7 +117,9 @@ impl Report {
                 }
                 w.finish()
             }
-            (OutputFormat::Csv, Shape::Object(_)) => Err(format.unsupported()),
+            // `cli::Command::formats` refuses this before the command runs; a report is the
+            // last line of defence.
+            (OutputFormat::Csv, Shape::Object(_) | Shape::Line(_)) => Err(format.unsupported()),
         }
     }
 }

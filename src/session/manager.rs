@@ -156,9 +156,10 @@ impl<'a> Sessions<'a> {
         self.audit
     }
 
-    /// Appends to the audit log; a failure to audit is reported but does not undo a login.
+    /// Appends a refresh or step-up record; one the log cannot take is printed on stderr (it
+    /// does not undo the refresh: the command's own record reports the failure).
     pub fn audit(&self, record: Record) -> Result<(), std::io::Error> {
-        self.audit.append(record)
+        self.audit.append_or_show(record)
     }
 
     /// The session of this profile, if one exists for its current issuer and client.

@@ -281,3 +281,106 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Ctrl-C while a command waits on a provider that never answers: the command ends with exit 130
+/// and still leaves its one audit record (`error`, `interrupted`) — the gate, not the process,
+/// catches the signal. Checked for a credential export and for a logout.
+#[test]
+fn an_interrupted_command_still_leaves_its_record() {
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    require!(
+        crate::harness::has_session_keyring(),
+        "a kernel session keyring"
+    );
+    // A provider that accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(stream); // kept open, never answered
+        }
+    });
+
+    let env = TestEnv::new();
+    env.write_profile(&issuer, "cosmoscope-cli", "keyutils");
+    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    cfg.push_str("\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
+    env.write_config(&cfg);
+    // An expired, refreshable session of bob (admin: may export): any use must refresh first.
+    let store_session = || {
+        let paths = cosmoscope::session::SessionPaths::for_identity(
+            &env.state_dir(),
+            "dev",
+            &issuer,
+            "cosmoscope-cli",
+        );
+        let info: cosmoscope::session::SessionInfo = serde_json::from_value(serde_json::json!({
+            "profile": "dev", "issuer": issuer, "client_id": "cosmoscope-cli",
+            "subject": "bob", "roles": ["admin"],
+            "claims": {"sub": "bob", "https://cosmoscope.test/roles": ["admin"]},
+            "expires_at": 1_000, "refreshable": true, "store": "keyutils",
+            "logged_in_at": 900, "refreshed_at": null, "method": "device_code",
+        }))
+        .expect("session info");
+        paths.write_info(&info).expect("session file");
+        let store = cosmoscope::session::Keyring::Os
+            .open(cosmoscope::settings::StoreKind::Keyutils)
+            .expect("keyutils");
+        store
+            .set(
+                &paths.entry(cosmoscope::session::TokenKind::Refresh),
+                &secrecy::SecretString::from("interrupt-test-refresh".to_string()),
+            )
+            .expect("refresh token");
+    };
+
+    for (args, action) in [
+        (&["token", "--resource", "idp"][..], "export"),
+        (&["logout"][..], "logout"),
+    ] {
+        store_session();
+        let before = env.audit().len();
+        let connections = accepted.load(Ordering::SeqCst);
+        let mut child = KillOnDrop(env.spawn(args));
+        wait_for(
+            "the command to reach the silent provider",
+            Duration::from_secs(20),
+            || (accepted.load(Ordering::SeqCst) > connections).then_some(()),
+        );
+        let pid = child.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let status = wait_for("the command to end", Duration::from_secs(20), || {
+            child.0.try_wait().expect("try_wait")
+        });
+        let mut stderr = String::new();
+        if let Some(mut e) = child.0.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        assert_eq!(status.code(), Some(130), "{args:?}: {stderr}");
+        let records = env.audit();
+        assert_eq!(records.len(), before + 1, "{args:?}: {records:?}");
+        let last = records.last().expect("record");
+        assert_eq!(
+            (
+                last["action"].as_str(),
+                last["decision"].as_str(),
+                last["cause"].as_str()
+            ),
+            (Some(action), Some("error"), Some("interrupted")),
+            "{last}"
+        );
+    }
+}

@@ -22,14 +22,15 @@ impl From<StoreError> for CommandError {
         let (message, hint) = match &e {
             StoreError::Locked { .. } => (
                 "the OS keyring is locked",
-                "unlock it (sign in to the desktop session, or unlock the \"login\" keyring in your \
-                 keyring manager) and run the command again; nothing was changed",
+                "unlock it (sign in to the desktop session, or unlock the \
+                    \"login\" keyring in your keyring manager) and run the \
+                    command again; nothing was changed",
             ),
             StoreError::Unavailable { .. } => (
                 "cannot use the OS keyring",
-                "start a Secret Service (e.g. gnome-keyring) in this session, or set store = \
-                 \"keyutils\" in the profile and run inside a session keyring (`keyctl session -`); \
-                 nothing was written",
+                "start a Secret Service (e.g. gnome-keyring) in this session, \
+                    or set store = \"keyutils\" in the profile and run inside a \
+                    session keyring (`keyctl session -`); nothing was written",
             ),
             StoreError::Unsupported { .. } => (
                 "cannot use the OS keyring",
@@ -39,13 +40,13 @@ impl From<StoreError> for CommandError {
                 store: "keyutils", ..
             } => (
                 "cannot use the OS keyring",
-                "kernel keyutils needs a session keyring: run inside `keyctl session - …`, or use \
-                 store = \"secret-service\"",
+                "kernel keyutils needs a session keyring: run inside `keyctl \
+                    session - …`, or use store = \"secret-service\"",
             ),
             StoreError::Failed { .. } => (
                 "cannot use the OS keyring",
-                "check that the keyring is unlocked, or choose another store with store = … in the \
-                 profile",
+                "check that the keyring is unlocked, or choose another store \
+                    with store = … in the profile",
             ),
         };
         CommandError::runtime(message).source_chain(e).hint(hint)
@@ -56,8 +57,8 @@ impl From<LockError> for CommandError {
     fn from(e: LockError) -> Self {
         let hint = match e {
             LockError::Timeout(_) => {
-                "another cosmoscope may be stuck; retry, or end it (the lock is released when its \
-                 process exits)"
+                "another cosmoscope may be stuck; retry, or end it (the lock \
+                    is released when its process exits)"
             }
             LockError::Io { .. } => "check the permissions of $XDG_STATE_HOME/cosmoscope/locks",
         };
@@ -70,51 +71,102 @@ impl From<LockError> for CommandError {
 impl From<IdentityError> for CommandError {
     fn from(e: IdentityError) -> Self {
         let (exit, message, hint): (Exit, &str, String) = match &e {
-            IdentityError::Unreachable { .. } | IdentityError::PollUnreachable(_) => {
-                (Exit::Runtime, "cannot reach the identity provider", "check your network and the profile's issuer URL, then retry".into())
-            }
-            IdentityError::HttpStatus { status: 401 | 403, .. } => (Exit::Refused, "the identity provider refused the request", "check the profile's client_id".into()),
-            IdentityError::HttpStatus { status: 500..=599, .. } => (
+            IdentityError::Unreachable { .. } | IdentityError::PollUnreachable(_) => (
+                Exit::Runtime,
+                "cannot reach the identity provider",
+                "check your network and the profile's issuer URL, then retry".into(),
+            ),
+            IdentityError::HttpStatus {
+                status: 401 | 403, ..
+            } => (
+                Exit::Refused,
+                "the identity provider refused the request",
+                "check the profile's client_id".into(),
+            ),
+            IdentityError::HttpStatus {
+                status: 500..=599, ..
+            } => (
                 Exit::Runtime,
                 "the identity provider is unavailable",
-                "it answered with a server error: retry in a moment (nothing was changed)".into(),
+                "it answered with a server error: retry in a moment (nothing \
+                    was changed)"
+                    .into(),
             ),
-            IdentityError::HttpStatus { .. } | IdentityError::BadResponse { .. } => {
-                (Exit::Runtime, "the identity provider answered unexpectedly", "check that the issuer URL is an OpenID provider".into())
-            }
-            IdentityError::IssuerMismatch { found, .. } => {
-                (Exit::Runtime, "the provider's issuer does not match the profile", format!("set issuer = \"{found}\" in the profile"))
-            }
+            IdentityError::HttpStatus { .. } | IdentityError::BadResponse { .. } => (
+                Exit::Runtime,
+                "the identity provider answered unexpectedly",
+                "check that the issuer URL is an OpenID provider".into(),
+            ),
+            IdentityError::IssuerMismatch { found, .. } => (
+                Exit::Runtime,
+                "the provider's issuer does not match the profile",
+                format!("set issuer = \"{found}\" in the profile"),
+            ),
             IdentityError::NoDeviceEndpoint => (
                 Exit::Runtime,
                 "this provider does not support the device-code login",
-                "enable the device authorization grant for the provider/application".into(),
+                "enable the device authorization grant for the \
+                    provider/application"
+                    .into(),
             ),
-            IdentityError::AccessDenied => (Exit::Refused, "the sign-in was declined", "run `cosmoscope login` again and approve the request".into()),
+            IdentityError::AccessDenied => (
+                Exit::Refused,
+                "the sign-in was declined",
+                "run `cosmoscope login` again and approve the request".into(),
+            ),
             IdentityError::ExpiredToken => (
                 Exit::LoginRequired,
                 "the device code expired before it was approved",
-                "run `cosmoscope login` again and approve the code before it expires".into(),
+                "run `cosmoscope login` again and approve the code before it \
+                    expires"
+                    .into(),
             ),
-            IdentityError::BadVerificationCode => (Exit::Runtime, "the provider did not recognise the device code", "run `cosmoscope login` again".into()),
-            IdentityError::RefreshRejected(_) => {
-                (Exit::LoginRequired, "the session can no longer be refreshed", "run `cosmoscope login` to sign in again".into())
+            IdentityError::BadVerificationCode => (
+                Exit::Runtime,
+                "the provider did not recognise the device code",
+                "run `cosmoscope login` again".into(),
+            ),
+            IdentityError::RefreshRejected(_) => (
+                Exit::LoginRequired,
+                "the session can no longer be refreshed",
+                "run `cosmoscope login` to sign in again".into(),
+            ),
+            IdentityError::OAuth { error, .. }
+                if matches!(
+                    error.as_str(),
+                    "invalid_client" | "unauthorized_client" | "access_denied"
+                ) =>
+            {
+                (
+                    Exit::Refused,
+                    "the identity provider refused the request",
+                    "check the profile's client_id and that the device-code grant \
+                        is enabled for it"
+                        .into(),
+                )
             }
-            IdentityError::OAuth { error, .. } if matches!(error.as_str(), "invalid_client" | "unauthorized_client" | "access_denied") => (
+            IdentityError::OAuth { error, .. } if error == "invalid_scope" => (
+                Exit::Refused,
+                "the identity provider refused the requested scopes",
+                "check the profile's scopes".into(),
+            ),
+            IdentityError::OAuth { .. } => (
                 Exit::Refused,
                 "the identity provider refused the request",
-                "check the profile's client_id and that the device-code grant is enabled for it".into(),
+                "see the cause above".into(),
             ),
-            IdentityError::OAuth { error, .. } if error == "invalid_scope" => {
-                (Exit::Refused, "the identity provider refused the requested scopes", "check the profile's scopes".into())
-            }
-            IdentityError::OAuth { .. } => (Exit::Refused, "the identity provider refused the request", "see the cause above".into()),
             IdentityError::Verify(_) => (
                 Exit::Runtime,
                 "a token from the identity provider failed verification",
-                "nothing was stored; check the profile's issuer, client_id and audience, and the system clock".into(),
+                "nothing was stored; check the profile's issuer, client_id and \
+                    audience, and the system clock"
+                    .into(),
             ),
-            IdentityError::Client(_) => (Exit::Runtime, "cannot set up HTTPS", "check the system's TLS certificates".into()),
+            IdentityError::Client(_) => (
+                Exit::Runtime,
+                "cannot set up HTTPS",
+                "check the system's TLS certificates".into(),
+            ),
         };
         CommandError::new(exit, message).source(e).hint(hint)
     }
@@ -151,18 +203,22 @@ impl From<SessionError> for CommandError {
             SessionError::NoIdentity => (
                 Exit::Runtime,
                 "cannot establish who signed in",
-                "request the openid scope, or configure the audience of a JWT access token".into(),
+                "request the openid scope, or configure the audience of a JWT \
+                    access token"
+                    .into(),
             ),
             SessionError::TouchRequired => (
                 Exit::LoginRequired,
                 "the session needs a touch of your security key to renew",
-                "run `cosmoscope login --fido2` at a terminal with the key plugged in".into(),
+                "run `cosmoscope login --fido2` at a terminal with the key \
+                    plugged in"
+                    .into(),
             ),
             SessionError::NothingSealed(_) => (
                 Exit::LoginRequired,
                 "there is no sealed session to renew with a security key",
-                "run `cosmoscope login` once (device code): with a key enrolled, it seals the \
-                 session to it"
+                "run `cosmoscope login` once (device code): with a key \
+                    enrolled, it seals the session to it"
                     .into(),
             ),
         };
@@ -177,30 +233,44 @@ impl From<Fido2Error> for CommandError {
                 DeviceError::NoDevice => (
                     "no security key found",
                     if cfg!(target_os = "linux") {
-                        "plug in the key; on Linux your user needs access to its /dev/hidraw node (install the udev rules of libfido2 or systemd's 70-u2f.rules, then replug), or pass --device /dev/hidrawN".into()
+                        "plug in the key; on Linux your user needs access to its \
+                            /dev/hidraw node (install the udev rules of libfido2 or \
+                            systemd's 70-u2f.rules, then replug), or pass --device \
+                            /dev/hidrawN"
+                            .into()
                     } else {
                         "plug in the key, or pass --device PATH".into()
                     },
                 ),
                 DeviceError::SeveralDevices { .. } => (
                     "several security keys are connected",
-                    "pass --device PATH (or set COSMOSCOPE_FIDO2_DEVICE) to choose one, or run in a terminal to pick from a list".into(),
+                    "pass --device PATH (or set COSMOSCOPE_FIDO2_DEVICE) to choose \
+                        one, or run in a terminal to pick from a list"
+                        .into(),
                 ),
                 DeviceError::Open { .. } => (
                     "cannot open the security key",
-                    "check the path and your access to it (Linux: udev rules for FIDO keys; Windows: raw HID needs an elevated prompt)".into(),
+                    "check the path and your access to it (Linux: udev rules for \
+                        FIDO keys; Windows: raw HID needs an elevated prompt)"
+                        .into(),
                 ),
                 DeviceError::PinInvalid { retries } => (
                     "wrong PIN",
                     match retries {
-                        Some(n) if *n <= 3 => format!("{n} attempts left; the key locks its PIN after that and must then be reset (losing its credentials)"),
+                        Some(n) if *n <= 3 => format!(
+                            "{n} attempts left; the key locks its PIN after that and must \
+                                then be reset (losing its credentials)"
+                        ),
                         Some(n) => format!("{n} attempts left; try again"),
                         None => "try again with the key's PIN".into(),
                     },
                 ),
                 DeviceError::PinBlocked => (
                     "the security key's PIN is blocked",
-                    "the key must be reset with its vendor's tool (this deletes its credentials), then enrolled again with `cosmoscope key enroll`".into(),
+                    "the key must be reset with its vendor's tool (this deletes \
+                        its credentials), then enrolled again with `cosmoscope key \
+                        enroll`"
+                        .into(),
                 ),
                 DeviceError::PinAuthBlocked => (
                     "the security key refuses more PIN attempts for now",
@@ -208,7 +278,9 @@ impl From<Fido2Error> for CommandError {
                 ),
                 DeviceError::PinRequired => (
                     "the security key requires its PIN",
-                    "run in a terminal to be asked for it, or set COSMOSCOPE_FIDO2_PIN for automation".into(),
+                    "run in a terminal to be asked for it, or set \
+                        COSMOSCOPE_FIDO2_PIN for automation"
+                        .into(),
                 ),
                 DeviceError::TouchTimeout => (
                     "the security key was not touched in time",
@@ -219,12 +291,17 @@ impl From<Fido2Error> for CommandError {
                     "run the command again and confirm on the key".into(),
                 ),
                 DeviceError::NoCredentials => (
-                    "this security key holds no credential enrolled for this profile",
-                    "use the key you enrolled (see `cosmoscope key list`), or enroll this one with `cosmoscope key enroll`".into(),
+                    "this security key holds no credential enrolled for this \
+                        profile",
+                    "use the key you enrolled (see `cosmoscope key list`), or \
+                        enroll this one with `cosmoscope key enroll`"
+                        .into(),
                 ),
                 DeviceError::AlreadyEnrolled => (
                     "this security key is already enrolled for this profile",
-                    "see `cosmoscope key list`; remove the old entry first to enroll it again".into(),
+                    "see `cosmoscope key list`; remove the old entry first to \
+                        enroll it again"
+                        .into(),
                 ),
                 DeviceError::UnsupportedAlgorithm => (
                     "the security key does not support that algorithm",
@@ -232,32 +309,47 @@ impl From<Fido2Error> for CommandError {
                 ),
                 DeviceError::UnsupportedExtension(_) => (
                     "the security key lacks a required extension",
-                    "use a FIDO2 key with hmac-secret support (most current keys have it)".into(),
+                    "use a FIDO2 key with hmac-secret support (most current keys \
+                        have it)"
+                        .into(),
                 ),
-                DeviceError::UnsupportedOption(_) | DeviceError::Ctap { .. } | DeviceError::Transport(_) => (
+                DeviceError::UnsupportedOption(_)
+                | DeviceError::Ctap { .. }
+                | DeviceError::Transport(_) => (
                     "the security key failed",
                     "unplug and replug the key and retry; `cosmoscope -v` says more".into(),
                 ),
             },
             Fido2Error::Verify(VerifyErrorKind::SignCountRegression { .. }) => (
                 "refused: the security key's signature counter went backwards",
-                "this is how a cloned key shows; if the key was not reset or copied, report it to your security team before using it again".into(),
+                "this is how a cloned key shows; if the key was not reset or \
+                    copied, report it to your security team before using it again"
+                    .into(),
             ),
             Fido2Error::Verify(_) => (
                 "refused: the security key's answer failed verification",
-                "nothing was stored or unlocked; check the profile's fido2_rp_id and that this is the enrolled key".into(),
+                "nothing was stored or unlocked; check the profile's \
+                    fido2_rp_id and that this is the enrolled key"
+                    .into(),
             ),
             Fido2Error::Seal(_) => (
                 "cannot open the sealed secret",
-                "it was sealed by another key or profile, or damaged; run `cosmoscope login` to obtain a new one".into(),
+                "it was sealed by another key or profile, or damaged; run \
+                    `cosmoscope login` to obtain a new one"
+                    .into(),
             ),
             Fido2Error::Store(_) | Fido2Error::Corrupt { .. } => (
                 "cannot use the list of enrolled keys",
-                "check the file named above; removing it forgets every enrolled key of the profile".into(),
+                "check the file named above; removing it forgets every \
+                    enrolled key of the profile"
+                    .into(),
             ),
             Fido2Error::NoHmacSecret { .. } => (
-                "this security key cannot seal secrets (no hmac-secret extension)",
-                "use a FIDO2 key with hmac-secret support (YubiKey 5, SoloKey, Nitrokey 3, Feitian …)".into(),
+                "this security key cannot seal secrets (no hmac-secret \
+                    extension)",
+                "use a FIDO2 key with hmac-secret support (YubiKey 5, SoloKey, \
+                    Nitrokey 3, Feitian …)"
+                    .into(),
             ),
             Fido2Error::NotEnrolled { profile } => (
                 "no security key is enrolled",
@@ -265,14 +357,18 @@ impl From<Fido2Error> for CommandError {
             ),
             Fido2Error::RpMismatch { stored, .. } => (
                 "the profile's fido2_rp_id changed after keys were enrolled",
-                format!("set fido2_rp_id = \"{stored}\" again, or remove the enrolled keys and enroll them anew"),
+                format!(
+                    "set fido2_rp_id = \"{stored}\" again, or remove the enrolled \
+                        keys and enroll them anew"
+                ),
             ),
             Fido2Error::LabelTaken(_) => (
                 "that label is taken",
                 "choose another --label, or `cosmoscope key remove` the old key".into(),
             ),
             Fido2Error::PinNeeded => (
-                "the security key has a PIN and no terminal is available to ask for it",
+                "the security key has a PIN and no terminal is available to \
+                    ask for it",
                 "run in a terminal, or set COSMOSCOPE_FIDO2_PIN for automation".into(),
             ),
             Fido2Error::UvUnavailable => (
@@ -292,13 +388,15 @@ impl CommandError {
             credential::KeyError::Missing { .. } => (
                 Exit::Runtime,
                 format!(
-                    "store it with `cosmoscope account-key set --profile {profile}` (reads stdin \
-                     or prompts)"
+                    "store it with `cosmoscope account-key set --profile \
+                        {profile}` (reads stdin or prompts)"
                 ),
             ),
             credential::KeyError::NotBase64 => (
                 Exit::Usage,
-                "paste the primary or secondary key from the portal (Keys blade), unchanged".into(),
+                "paste the primary or secondary key from the portal (Keys \
+                    blade), unchanged"
+                    .into(),
             ),
         };
         CommandError::new(exit, e.to_string()).source(e).hint(hint)
@@ -314,17 +412,32 @@ impl From<credential::KeyError> for CommandError {
 impl From<CosmosError> for CommandError {
     fn from(e: CosmosError) -> Self {
         let (exit, message, hint): (Exit, &str, String) = match &e {
-            CosmosError::Unauthorized { reason: AuthFailure::LocalAuthDisabled, .. } => (
+            CosmosError::Unauthorized {
+                reason: AuthFailure::LocalAuthDisabled,
+                ..
+            } => (
                 Exit::Refused,
-                "the account does not accept account keys (local authorization is disabled)",
-                "use credential = \"entra\" (or a broker identity) in the profile's [cosmos] table".into(),
+                "the account does not accept account keys (local authorization \
+                    is disabled)",
+                "use credential = \"entra\" (or a broker identity) in the \
+                    profile's [cosmos] table"
+                    .into(),
             ),
-            CosmosError::Unauthorized { reason: AuthFailure::WrongAudience, .. } => (
+            CosmosError::Unauthorized {
+                reason: AuthFailure::WrongAudience,
+                ..
+            } => (
                 Exit::Refused,
-                "Cosmos DB rejected the token: it was issued for another audience",
-                "log in with the scope https://cosmos.azure.com/.default (scopes = [...] in the profile), then `cosmoscope login`".into(),
+                "Cosmos DB rejected the token: it was issued for another \
+                    audience",
+                "log in with the scope https://cosmos.azure.com/.default \
+                    (scopes = [...] in the profile), then `cosmoscope login`"
+                    .into(),
             ),
-            CosmosError::Unauthorized { reason: AuthFailure::Expired, .. } => (
+            CosmosError::Unauthorized {
+                reason: AuthFailure::Expired,
+                ..
+            } => (
                 Exit::Refused,
                 "Cosmos DB rejected the token: it has expired",
                 "run `cosmoscope login` (or check the system clock)".into(),
@@ -332,31 +445,57 @@ impl From<CosmosError> for CommandError {
             CosmosError::Unauthorized { .. } => (
                 Exit::Refused,
                 "Cosmos DB rejected the credential",
-                "for credential = \"key\", store the current key again with `cosmoscope account-key set`; otherwise check the identity's data-plane role assignment".into(),
+                "for credential = \"key\", store the current key again with \
+                    `cosmoscope account-key set`; otherwise check the identity's \
+                    data-plane role assignment"
+                    .into(),
             ),
             CosmosError::Forbidden { .. } => (
                 Exit::Refused,
                 "Cosmos DB refused the request",
-                "the identity lacks a data-plane role for this resource (or a firewall blocks this address); ask the account owner".into(),
+                "the identity lacks a data-plane role for this resource (or a \
+                    firewall blocks this address); ask the account owner"
+                    .into(),
             ),
             CosmosError::Throttled { .. } => (
                 Exit::Runtime,
                 "Cosmos DB is throttling requests (429)",
-                "retry later, narrow the query with --partition-key or --max-items, or raise the container's throughput".into(),
+                "retry later, narrow the query with --partition-key or \
+                    --max-items, or raise the container's throughput"
+                    .into(),
             ),
-            CosmosError::NotFound { resource: Resource::Item { .. } } => {
-                (Exit::Runtime, "the item does not exist", "check the id and the --partition-key value (a wrong partition key also reads as missing)".into())
-            }
-            CosmosError::NotFound { resource: Resource::Container { .. } } => {
-                (Exit::Runtime, "the container does not exist", "list them with `cosmoscope ls containers`".into())
-            }
-            CosmosError::NotFound { resource: Resource::Database { .. } } => {
-                (Exit::Runtime, "the database does not exist", "list them with `cosmoscope ls databases`".into())
-            }
-            CosmosError::NotFound { .. } => (Exit::Runtime, "not found", "check the profile's endpoint".into()),
+            CosmosError::NotFound {
+                resource: Resource::Item { .. },
+            } => (
+                Exit::Runtime,
+                "the item does not exist",
+                "check the id and the --partition-key value (a wrong partition \
+                    key also reads as missing)"
+                    .into(),
+            ),
+            CosmosError::NotFound {
+                resource: Resource::Container { .. },
+            } => (
+                Exit::Runtime,
+                "the container does not exist",
+                "list them with `cosmoscope ls containers`".into(),
+            ),
+            CosmosError::NotFound {
+                resource: Resource::Database { .. },
+            } => (
+                Exit::Runtime,
+                "the database does not exist",
+                "list them with `cosmoscope ls databases`".into(),
+            ),
+            CosmosError::NotFound { .. } => (
+                Exit::Runtime,
+                "not found",
+                "check the profile's endpoint".into(),
+            ),
             CosmosError::Conflict { .. } => (
                 Exit::Runtime,
-                "the item was created by someone else meanwhile; nothing was written",
+                "the item was created by someone else meanwhile; nothing was \
+                    written",
                 "run the command again to review and replace it".into(),
             ),
             CosmosError::PreconditionFailed { .. } => (
@@ -367,41 +506,68 @@ impl From<CosmosError> for CommandError {
             CosmosError::CrossPartitionUnsupported { .. } => (
                 Exit::Usage,
                 "aggregates, GROUP BY and DISTINCT cannot run across partitions",
-                "pin the query to one partition with --partition-key JSON, or drop the aggregate and aggregate the output yourself".into(),
+                "pin the query to one partition with --partition-key JSON, or \
+                    drop the aggregate and aggregate the output yourself"
+                    .into(),
             ),
-            CosmosError::BadRequest { .. } => (Exit::Usage, "Cosmos DB rejected the query or request", "check the query syntax and parameters".into()),
+            CosmosError::BadRequest { .. } => (
+                Exit::Usage,
+                "Cosmos DB rejected the query or request",
+                "check the query syntax and parameters".into(),
+            ),
             CosmosError::PartitionKey(_) => (
                 Exit::Usage,
                 "the partition key is not usable",
-                "pass a JSON value: --partition-key '\"t1\"', a number, or an array for hierarchical keys".into(),
+                "pass a JSON value: --partition-key '\"t1\"', a number, or an \
+                    array for hierarchical keys"
+                    .into(),
             ),
             CosmosError::Unreachable { .. } => (
                 Exit::Runtime,
                 "cannot reach Cosmos DB",
-                "check the network and the profile's endpoint (and a proxy or firewall in between)".into(),
+                "check the network and the profile's endpoint (and a proxy or \
+                    firewall in between)"
+                    .into(),
             ),
             CosmosError::TimedOut { .. } => (
                 Exit::Runtime,
                 "Cosmos DB did not answer in time",
-                "every try outlived the profile's request_timeout (default 60s): retry later, or raise request_timeout (at most 65s) in [profiles.NAME.cosmos]".into(),
+                "every try outlived the profile's request_timeout (default \
+                    60s): retry later, or raise request_timeout (at most 65s) in \
+                    [profiles.NAME.cosmos]"
+                    .into(),
             ),
             CosmosError::Tls { .. } => (
                 Exit::Runtime,
                 "the TLS connection to Cosmos DB failed",
-                "the server certificate is not trusted: for an emulator or private CA, point SSL_CERT_FILE at its CA certificate".into(),
+                "the server certificate is not trusted: for an emulator or \
+                    private CA, point SSL_CERT_FILE at its CA certificate"
+                    .into(),
             ),
             CosmosError::Token { .. } => (
                 Exit::Refused,
                 "cannot get a token for Cosmos DB",
-                "for credential = \"entra\" run `cosmoscope login`; for a broker identity check its configuration (see the cause)".into(),
+                "for credential = \"entra\" run `cosmoscope login`; for a \
+                    broker identity check its configuration (see the cause)"
+                    .into(),
             ),
             CosmosError::CredentialConfig(_) => (
                 Exit::Usage,
                 "the profile's Cosmos credential is incomplete",
-                "set tenant_id / client_id in the profile's [cosmos] table and the secrets in the environment".into(),
+                "set tenant_id / client_id in the profile's [cosmos] table and \
+                    the secrets in the environment"
+                    .into(),
             ),
-            CosmosError::Config(_) => (Exit::Runtime, "cannot set up the Cosmos DB client", "check the profile's [cosmos] table".into()),
-            CosmosError::Service { .. } => (Exit::Runtime, "Cosmos DB returned an error", "retry; if it persists, see the cause".into()),
+            CosmosError::Config(_) => (
+                Exit::Runtime,
+                "cannot set up the Cosmos DB client",
+                "check the profile's [cosmos] table".into(),
+            ),
+            CosmosError::Service { .. } => (
+                Exit::Runtime,
+                "Cosmos DB returned an error",
+                "retry; if it persists, see the cause".into(),
+            ),
         };
         CommandError::new(exit, message).source(e).hint(hint)
     }
@@ -429,8 +595,8 @@ impl From<SettingsError> for CommandError {
             SettingsError::NoDefaultProfile { profiles } => err
                 .cause(format!("profiles: {}", profiles.join(", ")))
                 .hint(
-                    "pass --profile NAME, set COSMOSCOPE_PROFILE, or set default_profile in the \
-                     config file",
+                    "pass --profile NAME, set COSMOSCOPE_PROFILE, or set \
+                        default_profile in the config file",
                 ),
             SettingsError::UnknownProfile {
                 name,

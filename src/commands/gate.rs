@@ -4,13 +4,14 @@
 //! [`Gate::run`] opens the profile's audit log before the command acts, hands the command a
 //! [`Gate`] — the live, verified session, the profile's policy, a decision through the policy
 //! engine (with a security-key step-up when a grant needs one) — and, whatever the command returns,
-//! writes exactly one audit record on the way out. The body has no other way out, so a command
-//! cannot forget to audit.
+//! writes exactly one audit record on the way out. The body has no other way out — Ctrl-C is caught
+//! here too — so a command cannot forget to audit.
 //!
 //! One rule for an audit write that fails (docs/architecture.md): the log must open before the
-//! command acts, or nothing runs; if the record then cannot be appended (a full disk), it is printed
-//! whole on stderr and the command fails with exit 1, even when its work is done. What a command
-//! returns (a credential to print, say) leaves the process only after its record is written.
+//! command acts, or nothing runs (a command that only removes a credential is never held back);
+//! if the record then cannot be appended (a full disk), it is printed whole on stderr and the
+//! command fails with exit 1, even when its work is done. What a command returns (a credential to
+//! print, say) leaves the process only after its record is written.
 
 use std::time::Instant;
 

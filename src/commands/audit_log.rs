@@ -57,38 +57,41 @@ pub fn run(app: &App, args: &AuditArgs) -> CmdResult {
             records.push(record);
         }
     }
-    let mut t = table::grid();
-    t.set_header([
-        "TIME",
-        "PROFILE",
-        "SUBJECT",
-        "ACTION",
-        "TARGET",
-        "DECISION",
-        "CAUSE / DETAIL",
-    ]);
-    for record in &records {
-        let s = |k: &str| record[k].as_str().unwrap_or("").to_string();
-        let target = [s("database"), s("container")]
-            .into_iter()
-            .filter(|x| !x.is_empty())
-            .collect::<Vec<_>>()
-            .join("/");
-        let cause = record["cause"]
-            .as_str()
-            .or_else(|| record["detail"].as_str())
-            .unwrap_or("")
-            .to_string();
-        t.add_row([
-            s("time"),
-            s("profile"),
-            s("subject"),
-            s("action"),
-            target,
-            s("decision"),
-            cause,
+    let table = |records: &[Value]| {
+        let mut t = table::grid();
+        t.set_header([
+            "TIME",
+            "PROFILE",
+            "SUBJECT",
+            "ACTION",
+            "TARGET",
+            "DECISION",
+            "CAUSE / DETAIL",
         ]);
-    }
-    let report = Report::records(&records, format!("{t}\n"), "no matching records")?;
-    app.ui.print(&report, OutputFormat::Table)
+        for record in records {
+            let s = |k: &str| record[k].as_str().unwrap_or("").to_string();
+            let target = [s("database"), s("container")]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join("/");
+            let cause = record["cause"]
+                .as_str()
+                .or_else(|| record["detail"].as_str())
+                .unwrap_or("")
+                .to_string();
+            t.add_row([
+                s("time"),
+                s("profile"),
+                s("subject"),
+                s("action"),
+                target,
+                s("decision"),
+                cause,
+            ]);
+        }
+        format!("{t}\n")
+    };
+    let report = Report::records(records, table, "no matching records")?;
+    app.ui.print(report, OutputFormat::Table)
 }

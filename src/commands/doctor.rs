@@ -58,23 +58,27 @@ pub async fn run(app: &App) -> CmdResult {
         }
     }
     let all_ok = checks.iter().all(|c| c.ok);
-    let mut t = table::grid();
-    for c in &checks {
-        // The table goes to stdout: colour is decided for that stream.
-        let mark = match (c.ok, app.ui.stdout_color) {
-            (true, true) => "\x1b[32m✓\x1b[0m",
-            (true, false) => "✓",
-            (false, true) => "\x1b[31m✗\x1b[0m",
-            (false, false) => "✗",
-        };
-        let detail = match &c.fix {
-            Some(fix) => format!("{}\nfix: {fix}", c.detail),
-            None => c.detail.clone(),
-        };
-        t.add_row(vec![mark.to_string(), c.name.to_string(), detail]);
-    }
-    let report = Report::line(&json!({"ok": all_ok, "checks": checks}), format!("{t}\n"))?;
-    app.ui.print(&report, OutputFormat::Table)?;
+    let color = app.ui.stdout_color;
+    let table = || {
+        let mut t = table::grid();
+        for c in &checks {
+            // The table goes to stdout: colour is decided for that stream.
+            let mark = match (c.ok, color) {
+                (true, true) => "\x1b[32m✓\x1b[0m",
+                (true, false) => "✓",
+                (false, true) => "\x1b[31m✗\x1b[0m",
+                (false, false) => "✗",
+            };
+            let detail = match &c.fix {
+                Some(fix) => format!("{}\nfix: {fix}", c.detail),
+                None => c.detail.clone(),
+            };
+            t.add_row(vec![mark.to_string(), c.name.to_string(), detail]);
+        }
+        format!("{t}\n")
+    };
+    let report = Report::line(&json!({"ok": all_ok, "checks": checks}), table)?;
+    app.ui.print(report, OutputFormat::Table)?;
     if all_ok {
         Ok(())
     } else {

@@ -100,7 +100,7 @@ async fn get(app: &App, target: &ItemTarget) -> CmdResult {
         }
         .into());
     };
-    app.ui.print(&Report::document(doc), OutputFormat::Json)?;
+    app.ui.print(Report::document(doc), OutputFormat::Json)?;
     app.ui.info(charge_line(rc));
     Ok(())
 }

@@ -60,11 +60,11 @@ fn table(records: &[EnrolledCredential]) -> String {
     format!("{t}\n")
 }
 
-fn report(records: &[EnrolledCredential]) -> CmdResult<Report> {
+fn report(records: &[EnrolledCredential]) -> CmdResult<Report<'_>> {
     let rows: Vec<_> = records.iter().map(record_json).collect();
     Report::records(
-        &rows,
-        table(records),
+        rows,
+        |_| table(records),
         "no security key is enrolled; run `cosmoscope key enroll`",
     )
 }
@@ -79,7 +79,7 @@ async fn enroll(app: &App, args: KeyEnrollArgs) -> CmdResult {
     .await?;
     let one = std::slice::from_ref(&record);
     app.ui.print(
-        &Report::object(&record_json(&record), table(one))?,
+        Report::object(&record_json(&record), || table(one))?,
         OutputFormat::Table,
     )
 }
@@ -121,7 +121,7 @@ fn list(app: &App) -> CmdResult {
     let ctx = app.fido2(&config, &profile, None)?;
     let store = ctx.load_store()?;
     app.ui
-        .print(&report(&store.file.credentials)?, OutputFormat::Table)
+        .print(report(&store.file.credentials)?, OutputFormat::Table)
 }
 
 async fn remove(app: &App, args: &KeyRemoveArgs) -> CmdResult {

@@ -44,12 +44,15 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                     .map(|id| Database { id })
                     .collect();
                 gate.record.items = Some(rows.len() as u64);
-                let mut t = table::grid();
-                t.set_header(["DATABASE"]);
-                for r in &rows {
-                    t.add_row([r.id.as_str()]);
-                }
-                Report::records(&rows, format!("{t}\n"), "no databases")
+                let table = |rows: &[Database]| {
+                    let mut t = table::grid();
+                    t.set_header(["DATABASE"]);
+                    for r in rows {
+                        t.add_row([r.id.as_str()]);
+                    }
+                    format!("{t}\n")
+                };
+                Report::records(rows, table, "no databases")
             }
             LsWhat::Containers => {
                 let database = conn.database(args.database.as_deref())?;
@@ -65,15 +68,18 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                     })
                     .collect();
                 gate.record.items = Some(rows.len() as u64);
-                let mut t = table::grid();
-                t.set_header(["CONTAINER", "PARTITION KEY"]);
-                for r in &rows {
-                    t.add_row([r.id.clone(), r.partition_key_paths.join(", ")]);
-                }
-                Report::records(&rows, format!("{t}\n"), "no containers")
+                let table = |rows: &[Container]| {
+                    let mut t = table::grid();
+                    t.set_header(["CONTAINER", "PARTITION KEY"]);
+                    for r in rows {
+                        t.add_row([r.id.clone(), r.partition_key_paths.join(", ")]);
+                    }
+                    format!("{t}\n")
+                };
+                Report::records(rows, table, "no containers")
             }
         }
     })
     .await?;
-    app.ui.print(&report, OutputFormat::Table)
+    app.ui.print(report, OutputFormat::Table)
 }

@@ -29,13 +29,14 @@ pub async fn run(app: &App, command: Command) -> CmdResult {
     if matches!(command, Command::Exec(_)) {
         return dispatch(app, command).await;
     }
-    let interrupt = on_interrupt();
     tokio::select! {
         // The command first: one that handles Ctrl-C itself (a streamed query closes its output
-        // and reports what it fetched) gets to finish before this fallback fires.
+        // and reports what it fetched, the gate writes its record) gets to finish before this
+        // fallback fires. Listening starts lazily here: a command that finishes in its first
+        // poll (`status`) installs no handler at all.
         biased;
         r = dispatch(app, command) => r,
-        () = interrupt => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
+        _ = tokio::signal::ctrl_c() => Err(crate::error::CommandError::new(crate::error::Exit::Interrupted, "interrupted")),
     }
 }
 

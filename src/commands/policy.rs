@@ -144,8 +144,8 @@ fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
         obj.insert("allowed".into(), allowed);
         obj.insert("reasons".into(), reasons);
     }
-    let report = Report::line(&out, human(&explanation, decision.as_ref(), &sql))?;
-    app.ui.print(&report, OutputFormat::Table)?;
+    let report = Report::line(&out, || human(&explanation, decision.as_ref(), &sql))?;
+    app.ui.print(report, OutputFormat::Table)?;
     match explanation {
         Explanation::Invalid { error } => Err(CommandError::new(
             Exit::Usage,
@@ -285,7 +285,7 @@ fn validate(app: &App, args: &PolicyValidateArgs) -> CmdResult {
     let summary = json!({"valid": true, "file": path.display().to_string(), "roles": policy.roles.len(), "grants": grants});
     // The table form is the success line on stderr below.
     app.ui
-        .print(&Report::line(&summary, "")?, OutputFormat::Table)?;
+        .print(Report::line(&summary, String::new)?, OutputFormat::Table)?;
     app.ui.success(format!(
         "{}: {} roles, {} grants",
         path.display(),

@@ -29,41 +29,44 @@ pub fn run(app: &App) -> CmdResult {
         "refreshable": info.as_ref().is_some_and(|i| i.refreshable),
         "store": info.as_ref().map(|i| i.store.as_str()),
     });
-    let mut t = table::grid();
-    t.add_row(vec!["profile", profile.name.as_str()]);
-    t.add_row(vec!["issuer", profile.issuer.as_str()]);
-    if let Some(i) = &info {
-        let expiry = if i.expires_at > now {
-            format!(
-                "{} (in {})",
-                rfc3339(i.expires_at),
-                humantime::format_duration(std::time::Duration::from_secs(i.expires_at - now))
-            )
-        } else {
-            format!("{} (expired)", rfc3339(i.expires_at))
-        };
-        let name = display_name(i);
-        t.add_row(vec!["logged in", if usable { "yes" } else { "no" }]);
-        t.add_row(vec!["subject", name.as_str()]);
-        t.add_row(vec![
-            "roles",
-            &if i.roles.is_empty() {
-                "(none)".to_string()
+    let table = || {
+        let mut t = table::grid();
+        t.add_row(vec!["profile", profile.name.as_str()]);
+        t.add_row(vec!["issuer", profile.issuer.as_str()]);
+        if let Some(i) = &info {
+            let expiry = if i.expires_at > now {
+                format!(
+                    "{} (in {})",
+                    rfc3339(i.expires_at),
+                    humantime::format_duration(std::time::Duration::from_secs(i.expires_at - now))
+                )
             } else {
-                i.roles.join(", ")
-            },
-        ]);
-        t.add_row(vec!["expires", expiry.as_str()]);
-        t.add_row(vec![
-            "refreshable",
-            if i.refreshable { "yes" } else { "no" },
-        ]);
-        t.add_row(vec!["store", i.store.as_str()]);
-    } else {
-        t.add_row(vec!["logged in", "no"]);
-    }
+                format!("{} (expired)", rfc3339(i.expires_at))
+            };
+            let name = display_name(i);
+            t.add_row(vec!["logged in", if usable { "yes" } else { "no" }]);
+            t.add_row(vec!["subject", name.as_str()]);
+            t.add_row(vec![
+                "roles",
+                &if i.roles.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    i.roles.join(", ")
+                },
+            ]);
+            t.add_row(vec!["expires", expiry.as_str()]);
+            t.add_row(vec![
+                "refreshable",
+                if i.refreshable { "yes" } else { "no" },
+            ]);
+            t.add_row(vec!["store", i.store.as_str()]);
+        } else {
+            t.add_row(vec!["logged in", "no"]);
+        }
+        format!("{t}\n")
+    };
     app.ui
-        .print(&Report::object(&v, format!("{t}\n"))?, OutputFormat::Table)?;
+        .print(Report::object(&v, table)?, OutputFormat::Table)?;
     if usable {
         Ok(())
     } else {

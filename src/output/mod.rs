@@ -158,7 +158,7 @@ impl Ui {
 
     /// Prints a command's result in the format asked for (or `default`): the one place that
     /// decides between table, json, ndjson and csv.
-    pub fn print(&self, report: &Report, default: OutputFormat) -> CmdResult {
+    pub fn print(&self, report: Report<'_>, default: OutputFormat) -> CmdResult {
         report.render(self.format(default), self)
     }
 

@@ -19,10 +19,11 @@ use crate::error::{CmdResult, CommandError};
 use super::OutputFormat;
 use super::documents::{DocumentWriter, TableOptions};
 
-/// A command's result.
-pub struct Report {
+/// A command's result. Its table form is built only when the table is what gets printed (`status
+/// -o json` on a hot path builds no table).
+pub struct Report<'a> {
     shape: Shape,
-    table: String,
+    table: Option<Box<dyn FnOnce() -> String + 'a>>,
     /// Said on stderr when a list is empty and the format is the table.
     empty: Option<&'static str>,
 }
@@ -40,34 +41,36 @@ enum Shape {
     Document(Value),
 }
 
-impl Report {
+impl<'a> Report<'a> {
     /// A single object with its table form.
-    pub fn object(value: &impl Serialize, table: impl Into<String>) -> CmdResult<Self> {
+    pub fn object(value: &impl Serialize, table: impl FnOnce() -> String + 'a) -> CmdResult<Self> {
         Ok(Self {
             shape: Shape::Object(to_value(value)?),
-            table: table.into(),
+            table: Some(Box::new(table)),
             empty: None,
         })
     }
 
     /// A single object printed as one line for json and ndjson alike, with its table form.
-    pub fn line(value: &impl Serialize, table: impl Into<String>) -> CmdResult<Self> {
+    pub fn line(value: &impl Serialize, table: impl FnOnce() -> String + 'a) -> CmdResult<Self> {
         Ok(Self {
             shape: Shape::Line(to_value(value)?),
-            table: table.into(),
+            table: Some(Box::new(table)),
             empty: None,
         })
     }
 
-    /// A list of records with its table form; `empty` is said (on stderr) for an empty table.
-    pub fn records<T: Serialize>(
-        records: &[T],
-        table: impl Into<String>,
+    /// A list of records with its table form (made from the records); `empty` is said (on
+    /// stderr) for an empty table.
+    pub fn records<T: Serialize + 'a>(
+        records: Vec<T>,
+        table: impl FnOnce(&[T]) -> String + 'a,
         empty: &'static str,
     ) -> CmdResult<Self> {
+        let shape = Shape::Records(records.iter().map(to_value).collect::<CmdResult<_>>()?);
         Ok(Self {
-            shape: Shape::Records(records.iter().map(to_value).collect::<CmdResult<_>>()?),
-            table: table.into(),
+            shape,
+            table: Some(Box::new(move || table(&records))),
             empty: Some(empty),
         })
     }
@@ -77,12 +80,12 @@ impl Report {
     pub fn document(doc: Value) -> Self {
         Self {
             shape: Shape::Document(doc),
-            table: String::new(),
+            table: None,
             empty: None,
         }
     }
 
-    pub(super) fn render(&self, format: OutputFormat, ui: &super::Ui) -> CmdResult {
+    pub(super) fn render(self, format: OutputFormat, ui: &super::Ui) -> CmdResult {
         match (format, &self.shape) {
             (OutputFormat::Table, Shape::Records(r)) if r.is_empty() => {
                 if let Some(empty) = self.empty {
@@ -102,7 +105,7 @@ impl Report {
                 w.write_page(std::slice::from_ref(doc))?;
                 w.finish()
             }
-            (OutputFormat::Table, _) => ui.out(&self.table),
+            (OutputFormat::Table, _) => ui.out(&self.table.map_or_else(String::new, |t| t())),
             (OutputFormat::Json, Shape::Object(v) | Shape::Document(v)) => ui.out_json_pretty(v),
             (OutputFormat::Json, Shape::Records(r)) => ui.out_json_pretty(&Value::Array(r.clone())),
             (OutputFormat::Ndjson, Shape::Object(v) | Shape::Document(v))

@@ -126,6 +126,16 @@ impl Fixture {
         .expect("tokens");
     }
 
+    /// Whether the session's access token is in the keyring.
+    pub fn has_access_token(&self) -> bool {
+        let paths = SessionPaths::new(&self.state_dir(), &self.profile());
+        let store = self.keyring.open(StoreKind::Keyutils).expect("store");
+        store
+            .get(&paths.entry(crate::session::TokenKind::Access))
+            .expect("get")
+            .is_some()
+    }
+
     /// The audit log's records.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.state_dir().join("audit.jsonl"))

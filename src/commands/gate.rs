@@ -323,8 +323,7 @@ mod tests {
     //! Commands through the gate, on the in-memory keyring: each leaves exactly one record with
     //! the right decision, and a denial or a dead session releases nothing.
 
-    use crate::session::{SessionPaths, TokenKind};
-    use crate::settings::StoreKind;
+    use crate::session::SessionPaths;
     use crate::testing::Fixture;
 
     const T: u64 = 1_800_000_000;
@@ -403,14 +402,7 @@ mod tests {
         run(&f, &["logout"]).await.expect("logout");
         assert_eq!(decisions(&f), [("logout".to_string(), "ok".to_string())]);
         assert_eq!(f.audit()[0]["subject"], "alice");
-        let paths = SessionPaths::new(&f.state_dir(), &f.profile());
-        let store = f.keyring.open(StoreKind::Keyutils).expect("store");
-        assert!(
-            store
-                .get(&paths.entry(TokenKind::Access))
-                .expect("get")
-                .is_none()
-        );
+        assert!(!f.has_access_token());
     }
 
     #[tokio::test]

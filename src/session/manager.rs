@@ -495,12 +495,6 @@ mod tests {
         assert_eq!((outcome.revoked, outcome.deleted_entries), (None, 1));
         let paths = SessionPaths::new(&f.state_dir(), &profile);
         assert!(paths.read_info().expect("read").is_none());
-        let store = f.keyring.open(StoreKind::Keyutils).expect("store");
-        assert!(
-            store
-                .get(&paths.entry(TokenKind::Access))
-                .expect("get")
-                .is_none()
-        );
+        assert!(!f.has_access_token());
     }
 }

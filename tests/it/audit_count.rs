@@ -1,8 +1,8 @@
 //! Every command that touches data or releases a secret goes through the gate, and the gate
 //! leaves exactly one audit record: this runs each one against the real peers and counts lines.
 
+use crate::fixtures::stack;
 use crate::require;
-use crate::scoped::stack;
 
 #[test]
 fn every_data_or_secret_command_leaves_exactly_one_record() {

@@ -1,9 +1,9 @@
 //! Logging in without a person: client credentials against the real OpenID provider, and workload
 //! identity federation against a local federation peer that verifies the CI token it is handed.
 
+use crate::fixtures::setup;
 use crate::harness::PROVIDER;
 use crate::harness::TestEnv;
-use crate::login::setup;
 use crate::require;
 
 const SECRET: &str = "ci-secret-for-tests";

@@ -671,7 +671,7 @@ async fn cli_untrusted_certificate_and_unreachable_endpoint() {
     let peer = Peer::start();
     let env = CliEnv::new(&peer, "");
     let other_ca = tempfile::tempdir().expect("tempdir");
-    let status = std::process::Command::new(crate::token::venv_python())
+    let status = std::process::Command::new(crate::fixtures::venv_python())
         .arg(crate::cosmos_peer::peer_dir().join("gen_cert.py"))
         .arg(other_ca.path())
         .output()

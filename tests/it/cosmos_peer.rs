@@ -40,7 +40,7 @@ fn run_ok(cmd: &mut Command, what: &str) {
 /// The peer's npm packages and the Python venv come from scripts/test (never installed from a
 /// test: parallel test processes would race).
 fn ensure_installed() {
-    let venv = crate::token::venv_python();
+    let venv = crate::fixtures::venv_python();
     assert!(
         peer_dir().join("node_modules").exists() && venv.exists(),
         "the Cosmos peer is not installed: run ./scripts/test (npm ci in tests/peers/cosmos, and the venv {})",
@@ -54,7 +54,7 @@ pub fn certs() -> &'static Certs {
     CERTS.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         run_ok(
-            Command::new(crate::token::venv_python())
+            Command::new(crate::fixtures::venv_python())
                 .arg(peer_dir().join("gen_cert.py"))
                 .arg(dir.path()),
             "gen_cert.py",
@@ -151,7 +151,7 @@ impl Peer {
     }
 
     fn python() -> Command {
-        let mut cmd = Command::new(crate::token::venv_python());
+        let mut cmd = Command::new(crate::fixtures::venv_python());
         cmd.current_dir(peer_dir())
             .env("REQUESTS_CA_BUNDLE", &certs().ca)
             .env("COSMOS_DISABLE_IMDS", "1");
@@ -292,8 +292,11 @@ http2 = false
             peer.endpoint,
             issuer = oidc.issuer,
         ));
-        std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY)
-            .expect("policy");
+        std::fs::write(
+            env.config_dir().join("policy.toml"),
+            crate::fixtures::POLICY,
+        )
+        .expect("policy");
         let config = env.config_file();
         let cli = CliEnv { env, config, oidc };
         cli.login_as("bob");

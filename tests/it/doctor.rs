@@ -1,7 +1,7 @@
 //! `doctor`: a ✓/✗ table (or JSON) with a fix for every ✗.
 
+use crate::fixtures::{login_as, setup};
 use crate::harness::TestEnv;
-use crate::login::{login_as, setup};
 use crate::require;
 
 #[test]

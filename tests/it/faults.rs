@@ -4,9 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::fixtures::{login_as, setup};
 use crate::harness::PROVIDER;
 use crate::harness::{KillOnDrop, TestEnv, wait_for};
-use crate::login::{login_as, setup};
 use crate::oidc::{self, Oidc};
 use crate::require;
 
@@ -218,7 +218,11 @@ fn an_audit_log_that_cannot_be_written_stops_data_commands() {
 
 /// The test policy and a Cosmos section (nothing listens on its endpoint).
 fn add_policy(env: &TestEnv) {
-    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        crate::fixtures::POLICY,
+    )
+    .expect("policy");
     let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
     cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:9/\"\ndatabase = \"shop\"\ncredential = \"entra\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
     env.write_config(&cfg);
@@ -229,7 +233,7 @@ fn add_policy(env: &TestEnv) {
 /// command exits 1. A credential export, whose record is written first, does not happen.
 #[test]
 fn a_full_disk_under_the_audit_log_loses_no_record() {
-    let (oidc, _peer, env) = require!(crate::scoped::stack("bob"), crate::harness::STACK);
+    let (oidc, _peer, env) = require!(crate::fixtures::stack("bob"), crate::harness::STACK);
     let log = env.state_dir().join("audit.jsonl");
     std::fs::remove_file(&log).expect("rm");
     std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
@@ -267,7 +271,7 @@ fn a_full_disk_under_the_audit_log_loses_no_record() {
         .code(1)
         .stderr_has("no credential was exported");
     // The record printed in place of the log is as clean as the log itself.
-    env.assert_no_secrets(&crate::login::stored_tokens(&env, &oidc.issuer));
+    env.assert_no_secrets(&crate::fixtures::stored_tokens(&env, &oidc.issuer));
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -309,7 +313,11 @@ fn an_interrupted_command_still_leaves_its_record() {
 
     let env = TestEnv::new();
     env.write_profile(&issuer, "cosmoscope-cli", "keyutils");
-    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        crate::fixtures::POLICY,
+    )
+    .expect("policy");
     let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
     cfg.push_str("\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
     env.write_config(&cfg);

@@ -320,7 +320,7 @@ fn fido2_real_key_enroll_seal_unseal() {
 #[test]
 fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     require!(fido2_fuse::available(), "/dev/fuse and root");
-    let Some(setup) = crate::login::setup(&[], "cosmoscope-cli") else {
+    let Some(setup) = crate::fixtures::setup(&[], "cosmoscope-cli") else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI lacks the OpenID peer or a session keyring"
@@ -332,17 +332,21 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
         return;
     };
     let device = node.path_str();
-    std::fs::write(env.config_dir().join("policy.toml"), crate::policy::POLICY).expect("policy");
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        crate::fixtures::POLICY,
+    )
+    .expect("policy");
     let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
     cfg.push_str("\n[profiles.dev.cosmos]\nendpoint = \"https://127.0.0.1:8081/\"\ndatabase = \"shop\"\ncredential = \"entra\"\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n");
     env.write_config(&cfg);
     enroll(&env, &node, &["--label", "blue"]).ok();
 
-    let run = crate::login::login_with(&env, &["--device", &device], |code| {
+    let run = crate::fixtures::login_with(&env, &["--device", &device], |code| {
         oidc.approve(code, "bob");
     });
     run.ok();
-    let tokens = crate::login::stored_tokens(&env, &oidc.issuer);
+    let tokens = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     assert!(
         tokens[1].starts_with("cs1."),
         "the refresh token is stored sealed"
@@ -366,7 +370,7 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     run.ok()
         .stderr_has("Logged in with your security key as bob");
     assert_eq!(oidc.token_requests("refresh_token"), 1);
-    let after = crate::login::stored_tokens(&env, &oidc.issuer);
+    let after = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     assert!(
         after[1].starts_with("cs1.") && after[1] != tokens[1],
         "the rotated refresh token is sealed again"
@@ -402,7 +406,7 @@ fn fido2_fuse_step_up_query() {
             .is_ok(),
         "tmux"
     );
-    let Some((oidc, _peer, env)) = crate::scoped::stack("alice") else {
+    let Some((oidc, _peer, env)) = crate::fixtures::stack("alice") else {
         assert!(std::env::var_os("CI").is_none(), "CI lacks a peer");
         return;
     };
@@ -410,7 +414,7 @@ fn fido2_fuse_step_up_query() {
         return;
     };
     let device = node.path_str();
-    let policy = crate::policy::POLICY.replacen(
+    let policy = crate::fixtures::POLICY.replacen(
         "  max_items = 1000\n",
         "  max_items = 1000\n  require_fido2 = true\n",
         1,
@@ -425,7 +429,7 @@ fn fido2_fuse_step_up_query() {
 
     // A device-code login with a key enrolled seals the session; its touch is a fresh step-up.
     env.run(&["logout"]).ok();
-    crate::login::login_with(&env, &["--device", &device], |code| {
+    crate::fixtures::login_with(&env, &["--device", &device], |code| {
         oidc.approve(code, "alice");
     })
     .ok();

@@ -1,8 +1,8 @@
 //! The OS keyring for real: Secret Service (gnome-keyring on a private D-Bus) and, with none
 //! reachable, a clear error that writes nothing.
 
+use crate::fixtures::login_as;
 use crate::harness::TestEnv;
-use crate::login::login_as;
 use crate::oidc::{self, Oidc};
 use crate::require;
 

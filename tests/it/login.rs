@@ -1,72 +1,14 @@
 //! Device-code login against the real OpenID provider: the happy path, every refusal, token
 //! verification against forged tokens, key rotation, refresh with rotation and single-flight refresh.
 
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::process::Output;
 use std::time::Duration;
 
-use cosmoscope::session::{Keyring, SessionPaths, TokenKind};
-use cosmoscope::settings::StoreKind;
 use serde_json::Value;
 
+use crate::fixtures::{login_as, login_with, setup, stored_tokens};
 use crate::harness::PROVIDER;
-use crate::harness::{Run, TestEnv, has_session_keyring, wait_for};
-use crate::oidc::{self, Oidc};
+use crate::harness::{TestEnv, wait_for};
 use crate::require;
-
-/// Runs `login -o json`, hands the user code to `act` once it is shown, and returns the run with
-/// the whole stdout (the NDJSON events).
-pub fn login_with(env: &TestEnv, args: &[&str], act: impl FnOnce(&str)) -> Run {
-    let mut full = vec!["login", "-o", "json", "--no-browser"];
-    full.extend_from_slice(args);
-    let mut child = env.spawn(&full);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("read the first event");
-    if let Ok(ev) = serde_json::from_str::<Value>(&first) {
-        assert_eq!(ev["event"], "device_code", "{first}");
-        act(ev["user_code"].as_str().expect("user_code"));
-    }
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).expect("read events");
-    let out = child.wait_with_output().expect("wait");
-    env.record(Output {
-        status: out.status,
-        stdout: format!("{first}{rest}").into_bytes(),
-        stderr: out.stderr,
-    })
-}
-
-pub fn login_as(env: &TestEnv, oidc: &Oidc, user: &str) -> Run {
-    login_with(env, &[], |code| oidc.approve(code, user))
-}
-
-/// A provider and an environment with a `dev` profile whose secrets go to kernel keyutils.
-pub fn setup(envs: &[(&str, &str)], client_id: &str) -> Option<(Oidc, TestEnv)> {
-    if !oidc::available() || !has_session_keyring() {
-        return None;
-    }
-    let oidc = Oidc::start(envs);
-    let env = TestEnv::new();
-    env.write_profile(&oidc.issuer, client_id, "keyutils");
-    Some((oidc, env))
-}
-
-/// The tokens the session holds right now, read straight from the keyring.
-pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
-    stored_tokens_of(env, issuer, "dev")
-}
-
-/// The tokens of `profile`'s session.
-pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<String> {
-    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
-    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
-    [TokenKind::Access, TokenKind::Refresh, TokenKind::Id]
-        .into_iter()
-        .filter_map(|k| store.get(&paths.entry(k)).expect("read keyring"))
-        .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string())
-        .collect()
-}
 
 fn session_file(env: &TestEnv) -> std::path::PathBuf {
     env.state_dir().join("sessions/dev.json")

@@ -3,6 +3,7 @@
 
 mod cosmos_peer;
 mod fido2_fuse;
+mod fixtures;
 mod harness;
 mod oidc;
 mod soft_authenticator;

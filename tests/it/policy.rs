@@ -3,33 +3,10 @@
 
 use serde_json::Value;
 
+use crate::fixtures::POLICY;
+use crate::fixtures::{login_as, setup};
 use crate::harness::TestEnv;
-use crate::login::{login_as, setup};
 use crate::require;
-
-pub const POLICY: &str = r#"
-[[roles]]
-name = "support"
-when = { claim = "https://cosmoscope.test/roles", contains = "support" }
-
-  [[roles.grants]]
-  database = "shop"
-  containers = ["orders", "customers"]
-  actions = ["query", "read"]
-  partition_key = { claim = "tenant_id" }
-  deny_fields = ["card_number", "customer.ssn"]
-  max_items = 1000
-
-[[roles]]
-name = "admin"
-when = { claim = "https://cosmoscope.test/roles", contains = "admin" }
-
-  [[roles.grants]]
-  database = "shop"
-  containers = ["*"]
-  actions = ["query", "read", "upsert", "delete", "export"]
-  partition_key = "any"
-"#;
 
 #[test]
 fn explain_offline_needs_no_config() {

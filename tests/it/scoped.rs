@@ -4,47 +4,14 @@
 //! the scope; every run is audited. Credentials printed by `token`/`exec` are used by the Python SDK.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::cosmos_peer::{Peer, PeerOptions, certs, parse_ndjson};
+use crate::cosmos_peer::{certs, parse_ndjson};
+use crate::fixtures::stack;
+use crate::fixtures::stored_tokens;
 use crate::harness::STACK;
-use crate::harness::TestEnv;
-use crate::login::{login_as, setup, stored_tokens};
-use crate::oidc::Oidc;
-use crate::policy::POLICY;
 use crate::require;
-
-const AUDIENCE: &str = "https://cosmos-gateway.test";
-
-/// Provider + Cosmos peer (seeded with the shop fixture) + a `dev` profile using the session token.
-pub fn stack(user: &str) -> Option<(Oidc, Peer, TestEnv)> {
-    let (oidc, env) = setup(&[], "cosmoscope-cli")?;
-    if !crate::cosmos_peer::peer_dir().join("node_modules").exists()
-        || !crate::token::venv_python().exists()
-    {
-        return None;
-    }
-    let peer = Peer::start_with(PeerOptions {
-        jwks_uri: Some(format!("{}/jwks", oidc.issuer)),
-        audience: Some(AUDIENCE.into()),
-        issuer: Some(oidc.issuer.clone()),
-        ..PeerOptions::default()
-    });
-    peer.seed_shop();
-    let env = env.with_env("SSL_CERT_FILE", certs().ca.to_str().expect("utf8"));
-    std::fs::write(env.config_dir().join("policy.toml"), POLICY).expect("policy");
-    let mut cfg = std::fs::read_to_string(env.config_file()).expect("config");
-    let _ = write!(
-        cfg,
-        "\n[profiles.dev.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\ncredential = \"entra\"\nhttp2 = false\n\n[profiles.dev.policy]\nfile = \"policy.toml\"\n",
-        peer.endpoint
-    );
-    env.write_config(&cfg);
-    login_as(&env, &oidc, user).ok();
-    Some((oidc, peer, env))
-}
 
 fn tenants(docs: &[Value]) -> BTreeSet<String> {
     docs.iter()
@@ -192,7 +159,7 @@ fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
     .expect("json");
     let token = token["token"].as_str().expect("token").to_string();
     let pyquery = |auth: &[&str], extra_env: &[(&str, &str)]| {
-        let mut cmd = std::process::Command::new(crate::token::venv_python());
+        let mut cmd = std::process::Command::new(crate::fixtures::venv_python());
         cmd.current_dir(crate::cosmos_peer::peer_dir())
             .env("REQUESTS_CA_BUNDLE", &certs().ca)
             .env("COSMOS_DISABLE_IMDS", "1")
@@ -237,7 +204,7 @@ fn printed_credentials_work_for_the_python_sdk_and_wrong_ones_do_not() {
         .current_dir(crate::cosmos_peer::peer_dir())
         .env("REQUESTS_CA_BUNDLE", &certs().ca)
         .args(["exec", "--"])
-        .arg(crate::token::venv_python())
+        .arg(crate::fixtures::venv_python())
         .arg(script)
         .args(["--endpoint", &peer.endpoint, "--ca"])
         .arg(&certs().ca)

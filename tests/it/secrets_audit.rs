@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fido2_fuse::{self, HidNode};
+use crate::fixtures::{login_with, stored_tokens, stored_tokens_of};
 use crate::harness::TestEnv;
-use crate::login::{login_with, stored_tokens, stored_tokens_of};
 use crate::require;
 use crate::soft_authenticator::SoftAuthenticator;
 
@@ -108,7 +108,7 @@ fn credential_command(env: &TestEnv, args: &[&str]) -> String {
 
 #[test]
 fn no_secret_reaches_any_output_file_command_line_or_panic() {
-    let (oidc, peer, env) = require!(crate::scoped::stack("bob"), crate::harness::STACK);
+    let (oidc, peer, env) = require!(crate::fixtures::stack("bob"), crate::harness::STACK);
     let watch = CmdlineWatch::start();
     let mut secrets = token_secrets(&stored_tokens(&env, &oidc.issuer));
     secrets.push(peer.key.clone());

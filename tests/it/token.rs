@@ -3,11 +3,12 @@
 
 use serde_json::Value;
 
+use crate::fixtures::POLICY;
+use crate::fixtures::venv_python;
+use crate::fixtures::{login_as, setup, stored_tokens};
 use crate::harness::PROVIDER;
 use crate::harness::TestEnv;
-use crate::login::{login_as, setup, stored_tokens};
 use crate::oidc::Oidc;
-use crate::policy::POLICY;
 use crate::require;
 
 fn with_policy(envs: &[(&str, &str)], user: &str) -> Option<(Oidc, TestEnv)> {
@@ -162,11 +163,6 @@ fn a_hundred_tokens_across_an_expiry_refresh_once() {
         "one refresh for a hundred processes"
     );
     assert_eq!(printed.len(), 1, "all hundred printed the refreshed token");
-}
-
-/// The Python venv with the second clients (scripts/test builds it).
-pub fn venv_python() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers-venv/bin/python")
 }
 
 #[test]

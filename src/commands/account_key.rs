@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::app::App;
 use crate::cli::AccountKeyCommand;
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::cosmos::credential::{account_key_entry, parse_account_key};
 use crate::error::{CmdResult, CommandError};
 use crate::settings::{Config, CosmosSettings, CredentialKind, Profile};
@@ -15,8 +15,8 @@ use crate::settings::{Config, CosmosSettings, CredentialKind, Profile};
 pub async fn run(app: &App, command: &AccountKeyCommand) -> CmdResult {
     let (_, _, settings) = app.cosmos_settings()?;
     let action = match command {
-        AccountKeyCommand::Set => "account_key.set",
-        AccountKeyCommand::Remove => "account_key.remove",
+        AccountKeyCommand::Set => Act::ACCOUNT_KEY_SET,
+        AccountKeyCommand::Remove => Act::ACCOUNT_KEY_REMOVE,
     };
     Gate::run(app, action, async |gate| {
         gate.note_identity();

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::App;
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::error::{CmdResult, CommandError};
 use crate::identity::http::Http;
 use crate::identity::verify::LEEWAY_SECS;
@@ -239,7 +239,7 @@ async fn check_fido2(app: &App, config: &Config, profile: &Profile) -> Option<Ch
 /// call.) Using the credential is like any data command: through the gate, so it needs a live
 /// session, leaves one `doctor` record, and counts only the databases the grants show.
 async fn check_cosmos(app: &App) -> Check {
-    let result = Gate::run(app, "doctor", async |gate| {
+    let result = Gate::run(app, Act::DOCTOR, async |gate| {
         let visible = gate.visible().await?;
         let conn = app.cosmos().await?;
         let databases = crate::cosmos::items::list_databases(&conn.cosmos)

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use crate::app::App;
 use crate::clock::{now_unix, rfc3339};
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::output::credential::{ExportResource, Exported};
 use crate::policy::{Action, Request};
@@ -15,7 +15,7 @@ use crate::settings::CredentialKind;
 /// Gets a token for `resource` that lives at least `min_ttl` seconds, after the policy allowed the
 /// export.
 pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResult<Exported> {
-    Gate::run(app, "export", async |gate| {
+    Gate::run(app, Act::EXPORT, async |gate| {
         gate.note_identity();
         gate.record.detail = Some(format!("resource={}", resource.as_str()));
         let profile = gate.profile.clone();

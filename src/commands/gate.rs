@@ -27,6 +27,43 @@ use crate::policy::{self, Policy, Request, ScopedQuery, Visible};
 use crate::session::SessionInfo;
 use crate::settings::{Config, Profile};
 
+/// What a gated command does: its name in the audit log, and whether it only removes a credential
+/// (such a command is never held back by an audit log that cannot be opened). Every gated action
+/// is one of the constants below, so the names the contract lists live in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Act {
+    pub name: &'static str,
+    removes_only: bool,
+}
+
+impl Act {
+    const fn uses(name: &'static str) -> Self {
+        Self {
+            name,
+            removes_only: false,
+        }
+    }
+    const fn removes(name: &'static str) -> Self {
+        Self {
+            name,
+            removes_only: true,
+        }
+    }
+
+    pub const QUERY: Act = Act::uses("query");
+    pub const ITEM_READ: Act = Act::uses("item.read");
+    pub const ITEM_UPSERT: Act = Act::uses("item.upsert");
+    pub const ITEM_DELETE: Act = Act::uses("item.delete");
+    pub const LS: Act = Act::uses("ls");
+    pub const EXPORT: Act = Act::uses("export");
+    pub const DOCTOR: Act = Act::uses("doctor");
+    pub const KEY_ENROLL: Act = Act::uses("key.enroll");
+    pub const KEY_REMOVE: Act = Act::removes("key.remove");
+    pub const ACCOUNT_KEY_SET: Act = Act::uses("account_key.set");
+    pub const ACCOUNT_KEY_REMOVE: Act = Act::removes("account_key.remove");
+    pub const LOGOUT: Act = Act::removes("logout");
+}
+
 pub struct Gate<'a> {
     pub app: &'a App,
     pub config: Config,
@@ -44,7 +81,7 @@ impl<'a> Gate<'a> {
     /// Runs `body` for the selected profile inside the gate; see the module documentation.
     pub async fn run<T>(
         app: &'a App,
-        action: &str,
+        action: Act,
         body: impl AsyncFnOnce(&mut Gate<'a>) -> CmdResult<T>,
     ) -> CmdResult<T> {
         let (config, profile) = app.profile()?;
@@ -56,12 +93,12 @@ impl<'a> Gate<'a> {
         app: &'a App,
         config: Config,
         profile: Profile,
-        action: &str,
+        action: Act,
         body: impl AsyncFnOnce(&mut Gate<'a>) -> CmdResult<T>,
     ) -> CmdResult<T> {
         let started = Instant::now();
         let audit = app.audit(&config);
-        let record = Record::new(&profile.name, action, "ok");
+        let record = Record::new(&profile.name, action.name, "ok");
         let mut gate = Gate {
             app,
             config,
@@ -76,7 +113,7 @@ impl<'a> Gate<'a> {
         // opened (a broken state directory, no space for a new file), refuse before touching
         // anything. Removing a credential is never held back; its record follows the same
         // fallback as any other.
-        let precheck = if removes_only(action) {
+        let precheck = if action.removes_only {
             Ok(())
         } else {
             audit_opens(&gate.audit)
@@ -291,11 +328,6 @@ pub fn audit_opens(audit: &Audit) -> CmdResult {
     })
 }
 
-/// Commands that only remove a credential: they run even when the audit log cannot be opened.
-fn removes_only(action: &str) -> bool {
-    matches!(action, "logout" | "key.remove" | "account_key.remove")
-}
-
 /// Appends a finished record: the one rule for an audit write that fails (see the module
 /// documentation). A record the log cannot take is not lost: it is printed whole on stderr, and
 /// the command fails with exit 1 although its work is done, so a script notices; an earlier error
@@ -333,6 +365,13 @@ mod tests {
         crate::commands::run(&app, command).await
     }
 
+    /// Runs `args`, which must fail with exit `code`.
+    async fn fails(f: &Fixture, args: &[&str], code: u8) -> crate::error::CommandError {
+        let err = run(f, args).await.expect_err("the command fails");
+        assert_eq!(err.exit.code(), code, "{}", err.render());
+        err
+    }
+
     fn decisions(f: &Fixture) -> Vec<(String, String)> {
         f.audit()
             .iter()
@@ -367,10 +406,7 @@ mod tests {
         let _clock = crate::clock::freeze(T);
         let f = Fixture::new();
         f.store_session(&["reader"], T + 3600, false);
-        let err = run(&f, &["token", "--resource", "idp"])
-            .await
-            .expect_err("denied");
-        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        fails(&f, &["token", "--resource", "idp"], 4).await;
         assert_eq!(
             decisions(&f),
             [("export".to_string(), "denied".to_string())]
@@ -387,10 +423,7 @@ mod tests {
         let _clock = crate::clock::freeze(T);
         let f = Fixture::new();
         f.store_session(&["admin"], T - 60, false);
-        let err = run(&f, &["token", "--resource", "idp"])
-            .await
-            .expect_err("login required");
-        assert_eq!(err.exit.code(), 3, "{}", err.render());
+        fails(&f, &["token", "--resource", "idp"], 3).await;
         assert_eq!(decisions(&f), [("export".to_string(), "error".to_string())]);
     }
 
@@ -410,10 +443,8 @@ mod tests {
         let _clock = crate::clock::freeze(T);
         let f = Fixture::new();
         f.store_session(&["admin"], T + 3600, false);
-        let err = run(&f, &["logout", "-o", "json"]).await.expect_err("usage");
-        assert_eq!(err.exit.code(), 2, "{}", err.render());
-        let err = run(&f, &["status", "-o", "csv"]).await.expect_err("usage");
-        assert_eq!(err.exit.code(), 2, "{}", err.render());
+        fails(&f, &["logout", "-o", "json"], 2).await;
+        fails(&f, &["status", "-o", "csv"], 2).await;
         assert!(f.audit().is_empty(), "nothing ran");
         let paths = SessionPaths::new(&f.state_dir(), &f.profile());
         assert!(
@@ -430,10 +461,7 @@ mod tests {
         // provider that is unreachable. Denied first, nothing is refreshed: exit 4, not a
         // network error.
         f.store_session(&["reader"], T + 600, true);
-        let err = run(&f, &["token", "--resource", "idp", "--min-ttl", "1h"])
-            .await
-            .expect_err("denied");
-        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        fails(&f, &["token", "--resource", "idp", "--min-ttl", "1h"], 4).await;
         assert_eq!(
             decisions(&f),
             [("export".to_string(), "denied".to_string())]
@@ -454,10 +482,7 @@ mod tests {
         )
         .expect("config");
         // The endpoint is unreachable: reaching it would be exit 1, not a denial.
-        let err = run(&f, &["query", "-c", "orders", "SELECT * FROM c"])
-            .await
-            .expect_err("denied");
-        assert_eq!(err.exit.code(), 4, "{}", err.render());
+        fails(&f, &["query", "-c", "orders", "SELECT * FROM c"], 4).await;
         assert_eq!(decisions(&f), [("query".to_string(), "denied".to_string())]);
     }
 
@@ -467,8 +492,7 @@ mod tests {
         let f = Fixture::new();
         f.store_session(&["admin"], T + 3600, false);
         std::fs::create_dir_all(f.state_dir().join("audit.jsonl")).expect("a directory");
-        let err = run(&f, &["logout"]).await.expect_err("unaudited");
-        assert_eq!(err.exit.code(), 1, "{}", err.render());
+        fails(&f, &["logout"], 1).await;
         let paths = SessionPaths::new(&f.state_dir(), &f.profile());
         assert!(
             paths.read_info().expect("read").is_none(),

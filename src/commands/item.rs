@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::cli::{ItemCommand, ItemTarget};
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::commands::run_query::summary;
 use crate::cosmos::QueryStats;
 use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg};
@@ -17,12 +17,12 @@ use crate::output::Report;
 use crate::policy::{Action, Request};
 
 pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
-    let (target, action) = match &command {
-        ItemCommand::Get(t) => (t, Action::Read),
-        ItemCommand::Upsert(a) => (&a.target, Action::Upsert),
-        ItemCommand::Delete(a) => (&a.target, Action::Delete),
+    let (target, action, act) = match &command {
+        ItemCommand::Get(t) => (t, Action::Read, Act::ITEM_READ),
+        ItemCommand::Upsert(a) => (&a.target, Action::Upsert, Act::ITEM_UPSERT),
+        ItemCommand::Delete(a) => (&a.target, Action::Delete, Act::ITEM_DELETE),
     };
-    Gate::run(app, &format!("item.{action}"), async |gate| {
+    Gate::run(app, act, async |gate| {
         gate.record.container = Some(target.container.clone());
         gate.record.detail = Some(format!("id {:?}", target.id));
         gate.session().await?;

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::cli::{KeyCommand, KeyEnrollArgs, KeyRemoveArgs};
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::error::{CmdResult, CommandError};
 use crate::fido2::ceremony;
 use crate::fido2::store::EnrolledCredential;
@@ -70,7 +70,7 @@ fn report(records: &[EnrolledCredential]) -> CmdResult<Report<'_>> {
 }
 
 async fn enroll(app: &App, args: KeyEnrollArgs) -> CmdResult {
-    let record = Gate::run(app, "key.enroll", async |gate| {
+    let record = Gate::run(app, Act::KEY_ENROLL, async |gate| {
         gate.note_identity();
         let record = enroll_key(app, &gate.config, &gate.profile, args).await?;
         gate.record.detail = Some(format!("key {:?} (ID {})", record.label, record.short_id()));
@@ -125,7 +125,7 @@ fn list(app: &App) -> CmdResult {
 }
 
 async fn remove(app: &App, args: &KeyRemoveArgs) -> CmdResult {
-    Gate::run(app, "key.remove", async |gate| {
+    Gate::run(app, Act::KEY_REMOVE, async |gate| {
         gate.note_identity();
         gate.record.detail = Some(format!("key {:?}", args.key));
         remove_key(app, &gate.config, &gate.profile, args)

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::cli::LogoutArgs;
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::error::CmdResult;
 use crate::session::Sessions;
 
@@ -21,7 +21,7 @@ pub async fn run(app: &App, args: &LogoutArgs) -> CmdResult {
             app,
             config.clone(),
             profile.clone(),
-            "logout",
+            Act::LOGOUT,
             async |gate| {
                 gate.note_identity();
                 let sessions =

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::cli::{LsArgs, LsWhat};
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::cosmos::items;
 use crate::error::CmdResult;
 use crate::output::{OutputFormat, Report, table};
@@ -24,7 +24,7 @@ struct Container {
 }
 
 pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
-    let report = Gate::run(app, "ls", async |gate| {
+    let report = Gate::run(app, Act::LS, async |gate| {
         let visible = gate.visible().await?;
         let conn = app.cosmos().await?;
         let what = args.what.unwrap_or(

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::cli::QueryArgs;
-use crate::commands::gate::Gate;
+use crate::commands::gate::{Act, Gate};
 use crate::commands::policy::parse_params;
 use crate::commands::run_query::stream_query;
 use crate::cosmos::{ExecOptions, QueryPlan};
@@ -14,7 +14,7 @@ use crate::policy::{self, Action, QueryRequest, Request};
 pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
     let sql = read_sql(args)?;
     let params = parse_params(&args.params)?;
-    Gate::run(app, "query", async |gate| {
+    Gate::run(app, Act::QUERY, async |gate| {
         gate.set_query(&sql);
         gate.record.parameters = params.keys().cloned().collect();
         gate.record.container = Some(args.container.clone());

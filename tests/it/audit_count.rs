@@ -6,7 +6,8 @@ use crate::require;
 
 #[test]
 fn every_data_or_secret_command_leaves_exactly_one_record() {
-    let (_oidc, _peer, env) = require!(stack("bob"), crate::harness::STACK);
+    let (oidc, _peer, env) = require!(stack("bob"), crate::harness::STACK);
+    let tokens = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     let before = env.audit().len();
     let doc = r#"{"id": "o900", "tenant_id": "t1", "total": 5}"#;
     let steps: [(&[&str], &str, &str, &str); 12] = [
@@ -110,6 +111,14 @@ fn every_data_or_secret_command_leaves_exactly_one_record() {
             run.stderr
         );
         assert_eq!(last["subject"], "bob", "{last}");
+    }
+    // The records name who did what, never with what: no token and no account key in them.
+    let log = std::fs::read_to_string(env.state_dir().join("audit.jsonl")).expect("audit log");
+    for secret in tokens
+        .iter()
+        .chain([&crate::cosmos_peer::EMULATOR_KEY.to_string()])
+    {
+        assert!(!log.contains(secret.as_str()), "a secret in the audit log");
     }
     // Reading public facts is not audited.
     env.run(&["status"]);

@@ -378,6 +378,10 @@ fn an_interrupted_command_still_leaves_its_record() {
             let _ = e.read_to_string(&mut stderr);
         }
         assert_eq!(status.code(), Some(130), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("interrupt-test-refresh"),
+            "the refresh token leaked"
+        );
         let records = env.audit();
         assert_eq!(records.len(), before + 1, "{args:?}: {records:?}");
         let last = records.last().expect("record");

@@ -73,6 +73,8 @@ fn main() {
                 partition_key: None,
                 max_items: None,
                 fido2_fresh: false,
+                item_id: None,
+                document: None,
             };
             allowed += usize::from(policy::decide(&policy, &claims, &req).allowed());
         }

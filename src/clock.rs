@@ -33,10 +33,21 @@ pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The last second RFC 3339 can show (9999-12-31T23:59:59Z). Times from outside (`exp`,
+/// `expires_in`) are clamped to it, so no later arithmetic or display can overflow.
+pub const MAX_UNIX: u64 = 253_402_300_799;
+
+/// `secs` after `unix`, clamped to [`MAX_UNIX`] (a provider's `expires_in` may be anything).
+#[must_use]
+pub fn after(unix: u64, secs: u64) -> u64 {
+    unix.saturating_add(secs).min(MAX_UNIX)
+}
+
 /// `unix` seconds as RFC 3339 in UTC, to the second: `2026-12-01T10:00:00Z`.
 #[must_use]
 pub fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix.min(MAX_UNIX)))
+        .to_string()
 }
 
 /// The current time as RFC 3339 in UTC, to the millisecond (audit records).

@@ -68,6 +68,16 @@ pub mod vars {
         AZURE_CLIENT_ID,
         AZURE_CLIENT_SECRET,
     ];
+    /// The secrets among them: `exec` removes every one from the child's environment, which gets
+    /// only the credential it was given.
+    pub const SECRETS: &[&str] = &[
+        COSMOSCOPE_CLIENT_SECRET,
+        COSMOSCOPE_ID_TOKEN,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+        SYSTEM_ACCESSTOKEN,
+        FIDO2_PIN,
+        AZURE_CLIENT_SECRET,
+    ];
     /// The security key's device path (hidraw node), when udev cannot find it or several are plugged in.
     pub const FIDO2_DEVICE: &str = "COSMOSCOPE_FIDO2_DEVICE";
     /// The security key's PIN, for automation; people get a hidden prompt.

@@ -228,6 +228,23 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Why `name` cannot name a profile (it becomes part of file and keyring entry names), or `None`.
+pub fn profile_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Some("must be 1 to 64 characters long");
+    }
+    if name.starts_with(['.', '-']) {
+        return Some("must not start with '.' or '-'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Some("may hold only letters, digits, '.', '_' and '-'");
+    }
+    None
+}
+
 fn located(
     path: &Path,
     text: &str,
@@ -304,6 +321,14 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut profiles = BTreeMap::new();
         for (name, p) in file.profiles {
+            if let Some(problem) = profile_name_problem(&name) {
+                return Err(located(
+                    path,
+                    text,
+                    Some(p.issuer.span()),
+                    format!("profile name {name:?} {problem}"),
+                ));
+            }
             let issuer = p.issuer.get_ref().clone();
             check_url(&issuer, "issuer")
                 .map_err(|m| located(path, text, Some(p.issuer.span()), m))?;
@@ -588,6 +613,19 @@ file = "policy.toml"
     fn malformed_toml_is_located() {
         let e = parse("[profiles.dev\nissuer = 1").unwrap_err();
         assert_eq!(e.line, 1, "{e}");
+    }
+
+    #[test]
+    fn profile_names_that_are_not_plain_names_are_refused() {
+        for bad in ["../x", "a/b", ".hidden", "-x", "a b", "", "ä", "a:b"] {
+            let text = GOOD
+                .replace("[profiles.dev]", &format!("[profiles.{bad:?}]"))
+                .replace("[profiles.dev.", &format!("[profiles.{bad:?}."))
+                .replace("default_profile = \"dev\"", "");
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("profile name"), "{bad:?}: {e}");
+        }
+        assert_eq!(profile_name_problem("prod-eu_2.x"), None);
     }
 
     #[test]

@@ -23,7 +23,13 @@ when = { claim = "roles", contains = "admin" }
   [[roles.grants]]
   database = "shop"
   containers = ["*"]
-  actions = ["query", "read", "export"]
+  actions = ["query", "read"]
+  partition_key = "any"
+
+  [[roles.grants]]
+  database = "*"
+  containers = ["*"]
+  actions = ["export"]
   partition_key = "any"
 
 [[roles]]

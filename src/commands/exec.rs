@@ -1,4 +1,5 @@
-//! `cosmoscope exec -- CMD ARGS…`: the child gets the credential in its environment (never argv),
+//! `cosmoscope exec -- CMD ARGS…`: the child gets the credential in its environment (never argv)
+//! and none of the secrets cosmoscope itself reads (`env::vars::SECRETS`),
 //! receives the signals sent to us, and its exit code becomes ours.
 
 use crate::app::App;
@@ -15,6 +16,10 @@ pub async fn run(app: &App, args: &ExecArgs) -> CmdResult {
     let cred = export::issue(app, args.credential.resource, min_ttl).await?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(rest).envs(credential::child_env(&cred));
+    // The child gets the credential it was given and none of the secrets cosmoscope consumed.
+    for secret in crate::env::vars::SECRETS {
+        cmd.env_remove(secret);
+    }
     drop(cred);
     let mut child = cmd.spawn().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {

@@ -44,6 +44,8 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
             partition_key: None,
             max_items: None,
             fido2_fresh: false,
+            item_id: None,
+            document: None,
         };
         let endpoint = profile.cosmos.as_ref().map(|c| c.endpoint.clone());
         let broker = match (resource, profile.cosmos.as_ref()) {
@@ -148,7 +150,7 @@ async fn broker_token(
 
 /// `--min-ttl`: a credential that expires sooner is not handed out (exit 3).
 fn lives_long_enough(expires_at: u64, min_ttl: u64, whose: &str, hint: &str) -> CmdResult {
-    if expires_at < now_unix() + min_ttl {
+    if expires_at < now_unix().saturating_add(min_ttl) {
         return Err(CommandError::login_required(format!(
             "{whose} until {}, short of --min-ttl",
             rfc3339(expires_at)

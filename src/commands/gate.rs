@@ -23,7 +23,13 @@ use crate::audit::{Audit, Record, Unwritable};
 use crate::clock::now_unix;
 use crate::commands::policy::load_policy;
 use crate::error::{CmdResult, CommandError, Exit};
-use crate::policy::{self, Policy, Request, ScopedQuery, Visible};
+use crate::policy::{self, Decision, Policy, Request, ScopedQuery, Visible};
+
+/// A denial's message and next step, unless the command has words of its own.
+const DENIED: (&str, &str) = (
+    "denied by policy",
+    "`cosmoscope policy explain` shows every rule; ask for a grant that covers it",
+);
 use crate::session::SessionInfo;
 use crate::settings::{Config, Profile};
 
@@ -239,12 +245,7 @@ impl<'a> Gate<'a> {
     /// Decides `request`; asks for a touch when a grant needs a recent one (on a terminal), and
     /// fails with exit 4 and every reason when denied. The reasons go into the record.
     pub async fn allow(&mut self, request: Request) -> CmdResult<ScopedQuery> {
-        self.allow_or(
-            request,
-            "denied by policy",
-            "`cosmoscope policy explain` shows every rule; ask for a grant that covers it",
-        )
-        .await
+        self.allow_or(request, DENIED.0, DENIED.1).await
     }
 
     /// [`allow`](Self::allow) with the command's own words for a denial.
@@ -257,7 +258,8 @@ impl<'a> Gate<'a> {
         let claims = self.claims().await?;
         let fido2_at = self.session.as_ref().and_then(|(s, _)| s.fido2_at);
         let window = self.profile.fido2_window.as_secs();
-        let fresh_touch = |at: Option<u64>| at.is_some_and(|t| now_unix() <= t + window);
+        let fresh_touch =
+            |at: Option<u64>| at.is_some_and(|t| now_unix() <= t.saturating_add(window));
         request.fido2_fresh = fresh_touch(fido2_at);
         let mut decision = policy::decide(self.policy()?, &claims, &request);
         if decision.needs_step_up() {
@@ -280,22 +282,64 @@ impl<'a> Gate<'a> {
             request.fido2_fresh = fresh_touch(Some(at));
             decision = policy::decide(self.policy()?, &claims, &request);
         }
+        self.refuse_unless_allowed(&decision, denied, hint)?;
+        self.allowed = true;
+        decision
+            .into_scoped()
+            .ok_or_else(|| CommandError::runtime("the policy engine allowed nothing to run"))
+    }
+
+    /// The database a command addresses: `explicit` (`--database`), else the profile's; recorded.
+    pub fn database(&mut self, explicit: Option<&str>) -> CmdResult<String> {
+        let database = explicit
+            .map(str::to_string)
+            .or_else(|| {
+                self.profile
+                    .cosmos
+                    .as_ref()
+                    .and_then(|c| c.database.clone())
+            })
+            .ok_or_else(|| {
+                CommandError::usage("no database given").hint(
+                    "pass --database NAME, or set database = \"…\" in the profile's [cosmos] table",
+                )
+            })?;
+        self.record.database = Some(database.clone());
+        Ok(database)
+    }
+
+    /// Decides `request` before the command learns anything about the resource it names (whether
+    /// a container exists, its partition-key paths): a request no grant could allow is refused
+    /// here. A grant that needs a touch passes; [`allow`](Self::allow) asks for it.
+    pub async fn precheck(&mut self, request: &Request) -> CmdResult {
+        let claims = self.claims().await?;
+        let decision = policy::decide(self.policy()?, &claims, request);
+        if decision.needs_step_up() {
+            return Ok(());
+        }
+        self.refuse_unless_allowed(&decision, DENIED.0, DENIED.1)
+    }
+
+    /// Records the decision's reasons; a denial is exit 4 with every reason.
+    fn refuse_unless_allowed(
+        &mut self,
+        decision: &Decision,
+        denied: &str,
+        hint: &str,
+    ) -> CmdResult {
         self.record.reasons = decision
             .reasons()
             .iter()
             .map(|r| r.message.clone())
             .collect();
-        if !decision.allowed() {
-            let mut err = CommandError::new(Exit::Denied, denied);
-            for r in decision.reasons() {
-                err = err.cause(&r.message);
-            }
-            return Err(err.hint(hint));
+        if decision.allowed() {
+            return Ok(());
         }
-        self.allowed = true;
-        decision
-            .into_scoped()
-            .ok_or_else(|| CommandError::runtime("the policy engine allowed nothing to run"))
+        let mut err = CommandError::new(Exit::Denied, denied);
+        for r in decision.reasons() {
+            err = err.cause(&r.message);
+        }
+        Err(err.hint(hint))
     }
 
     /// Finishes the record with the command's outcome and appends it (the module's one rule).

@@ -52,6 +52,12 @@ pub fn run(app: &App, args: &InitArgs) -> CmdResult {
     } else {
         from_flags(app, args)?
     };
+    if let Some(problem) = crate::settings::profile_name_problem(&answers.name) {
+        return Err(
+            CommandError::usage(format!("profile name {:?} {problem}", answers.name))
+                .hint("choose a plain name such as dev, prod-eu or ci_2 with --profile"),
+        );
+    }
     if let Some(cfg) = &existing
         && cfg.profiles.contains_key(&answers.name)
         && !args.force

@@ -14,7 +14,7 @@ use crate::cosmos::items::{self, ItemRef, UpsertTarget, parse_partition_key_arg}
 use crate::error::{CmdResult, CommandError};
 use crate::output::OutputFormat;
 use crate::output::Report;
-use crate::policy::{Action, Request};
+use crate::policy::{Action, FieldPath, Request};
 
 pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
     let (target, action, act) = match &command {
@@ -27,21 +27,13 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         gate.record.detail = Some(format!("id {:?}", target.id));
         gate.session().await?;
         gate.policy()?;
-        let database = target
-            .database
-            .clone()
-            .or_else(|| {
-                gate.profile
-                    .cosmos
-                    .as_ref()
-                    .and_then(|c| c.database.clone())
-            })
-            .ok_or_else(|| {
-                CommandError::usage("no database given")
-                    .hint("pass --database NAME, or set database in the profile's [cosmos] table")
-            })?;
-        gate.record.database = Some(database.clone());
+        let database = gate.database(target.database.as_deref())?;
         let item = item_ref(database.clone(), target)?;
+        // The document is part of the request: an upsert may not write a denied field.
+        let document = match &command {
+            ItemCommand::Upsert(args) => Some(read_document(args.file.as_deref())?),
+            _ => None,
+        };
         let request = Request {
             database,
             container: target.container.clone(),
@@ -50,15 +42,26 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
             partition_key: Some(item.partition_key.clone()),
             max_items: None,
             fido2_fresh: false,
+            item_id: Some(target.id.clone()),
+            document: document.clone(),
         };
-        gate.allow(request).await?;
-        match &command {
-            ItemCommand::Get(target) => get(app, target).await,
-            ItemCommand::Upsert(args) => {
-                let document = read_document(args.file.as_deref())?;
-                upsert(app, &args.target, document, args.yes).await
+        let scoped = gate.allow(request).await?;
+        match (&command, document) {
+            (ItemCommand::Get(target), _) => get(app, target).await,
+            (ItemCommand::Upsert(args), Some(document)) => {
+                upsert(
+                    app,
+                    &args.target,
+                    document,
+                    scoped.preserve_fields(),
+                    args.yes,
+                )
+                .await
             }
-            ItemCommand::Delete(args) => delete(app, &args.target, args.yes).await,
+            (ItemCommand::Upsert(_), None) => {
+                Err(CommandError::runtime("the upsert lost its document"))
+            }
+            (ItemCommand::Delete(args), _) => delete(app, &args.target, args.yes).await,
         }
     })
     .await
@@ -153,7 +156,13 @@ fn confirm(app: &App, question: &str, yes: bool) -> CmdResult {
     }
 }
 
-async fn upsert(app: &App, target: &ItemTarget, mut document: Value, yes: bool) -> CmdResult {
+async fn upsert(
+    app: &App,
+    target: &ItemTarget,
+    mut document: Value,
+    preserve: &[FieldPath],
+    yes: bool,
+) -> CmdResult {
     match document.get("id") {
         Some(Value::String(id)) if id != &target.id => {
             return Err(CommandError::usage(format!(
@@ -172,7 +181,20 @@ async fn upsert(app: &App, target: &ItemTarget, mut document: Value, yes: bool) 
     }
     let conn = app.cosmos().await?;
     let item = item_ref(conn.database(target.database.as_deref())?, target)?;
-    let (plan, read_rc) = items::upsert_target(&conn.cosmos, &item).await?;
+    let (plan, current, read_rc) = items::upsert_target(&conn.cosmos, &item).await?;
+    // Denied fields keep their stored values: the writer can neither set nor remove them.
+    if let Some(current) = &current {
+        for field in preserve {
+            carry_over(current, &mut document, field.segments()).map_err(|()| {
+                CommandError::new(
+                    crate::error::Exit::Denied,
+                    format!("cannot keep denied field \"{field}\" as stored"),
+                )
+                .cause("the stored item or the document holds an array or a non-object on its path")
+                .hint("ask for a grant without deny_fields to rewrite this item")
+            })?;
+        }
+    }
     if let UpsertTarget::Replace { .. } = plan {
         confirm(
             app,
@@ -196,6 +218,34 @@ async fn upsert(app: &App, target: &ItemTarget, mut document: Value, yes: bool) 
         read_rc + rc
     ));
     Ok(())
+}
+
+/// Copies the value at `path` in `from` (if any) into `to`, creating objects on the way; `Err` when
+/// a step is not an object on either side (an array's elements cannot be matched up safely).
+fn carry_over(from: &Value, to: &mut Value, path: &[String]) -> Result<(), ()> {
+    let Some((first, rest)) = path.split_first() else {
+        *to = from.clone();
+        return Ok(());
+    };
+    let (Value::Object(src), Value::Object(dst)) = (from, &mut *to) else {
+        return Err(());
+    };
+    match src.get(first) {
+        None => {
+            dst.remove(first);
+            Ok(())
+        }
+        Some(v) if rest.is_empty() => {
+            dst.insert(first.clone(), v.clone());
+            Ok(())
+        }
+        Some(v) => {
+            let next = dst
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            carry_over(v, next, rest)
+        }
+    }
 }
 
 async fn delete(app: &App, target: &ItemTarget, yes: bool) -> CmdResult {

@@ -48,7 +48,7 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                     let mut t = table::grid();
                     t.set_header(["DATABASE"]);
                     for r in rows {
-                        t.add_row([r.id.as_str()]);
+                        t.add_row([table::terminal_text(&r.id)]);
                     }
                     format!("{t}\n")
                 };
@@ -72,7 +72,10 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                     let mut t = table::grid();
                     t.set_header(["CONTAINER", "PARTITION KEY"]);
                     for r in rows {
-                        t.add_row([r.id.clone(), r.partition_key_paths.join(", ")]);
+                        t.add_row([
+                            table::terminal_text(&r.id),
+                            table::terminal_text(&r.partition_key_paths.join(", ")),
+                        ]);
                     }
                     format!("{t}\n")
                 };

@@ -116,6 +116,8 @@ fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
             partition_key: None,
             max_items: None,
             fido2_fresh: false,
+            item_id: None,
+            document: None,
         };
         Some(policy::decide(&ctx.policy, &ctx.claims, &req))
     };

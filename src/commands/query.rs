@@ -38,9 +38,27 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
                     "a JSON value, e.g. --partition-key '\"t1\"', or an array for hierarchical keys",
                 )
             })?;
+        let database = gate.database(args.database.as_deref())?;
+        let mut request = Request {
+            database: database.clone(),
+            container: args.container.clone(),
+            action: Action::Query,
+            query: Some(QueryRequest {
+                text: sql.clone(),
+                ast,
+                params: params.clone(),
+                partition_key_paths: Vec::new(),
+            }),
+            partition_key,
+            max_items: args.max_items,
+            fido2_fresh: false,
+            item_id: None,
+            document: None,
+        };
+        // Decide before asking Cosmos DB anything: a denied request must not learn whether the
+        // container exists.
+        gate.precheck(&request).await?;
         let conn = app.cosmos().await?;
-        let database = conn.database(args.database.as_deref())?;
-        gate.record.database = Some(database.clone());
         // The container's partition-key paths decide what the query can touch.
         let paths = crate::cosmos::items::list_containers(&conn.cosmos, &database)
             .await?
@@ -54,20 +72,9 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
                 ))
                 .hint("`cosmoscope ls containers` lists what you may see")
             })?;
-        let request = Request {
-            database,
-            container: args.container.clone(),
-            action: Action::Query,
-            query: Some(QueryRequest {
-                text: sql.clone(),
-                ast,
-                params: params.clone(),
-                partition_key_paths: paths,
-            }),
-            partition_key,
-            max_items: args.max_items,
-            fido2_fresh: false,
-        };
+        if let Some(q) = request.query.as_mut() {
+            q.partition_key_paths = paths;
+        }
         let scoped = gate.allow(request).await?;
         let plan = QueryPlan::from_scoped(&scoped).ok_or_else(|| {
             CommandError::runtime("the policy engine returned no query to run")

@@ -140,13 +140,14 @@ pub enum UpsertTarget {
     Replace { etag: Option<String> },
 }
 
+/// What an upsert will do, the stored item it replaces (if any), and the read's charge.
 pub async fn upsert_target(
     cosmos: &Cosmos,
     item: &ItemRef,
-) -> Result<(UpsertTarget, f64), CosmosError> {
+) -> Result<(UpsertTarget, Option<Value>, f64), CosmosError> {
     Ok(match get(cosmos, item).await? {
-        None => (UpsertTarget::Create, 0.0),
-        Some((_current, etag, rc)) => (UpsertTarget::Replace { etag }, rc),
+        None => (UpsertTarget::Create, None, 0.0),
+        Some((current, etag, rc)) => (UpsertTarget::Replace { etag }, Some(current), rc),
     })
 }
 

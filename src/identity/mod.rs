@@ -161,6 +161,9 @@ fn parse_token_set(v: &Value, url: &str) -> Result<TokenSet, IdentityError> {
     })
 }
 
+/// The longest a device code is waited for, whatever the server says (a day).
+const DEVICE_CODE_MAX: u64 = 86_400;
+
 /// One outcome of a device-code poll.
 enum Poll {
     Done(TokenSet),
@@ -266,8 +269,11 @@ impl Provider {
     /// (5 s by default), 5 s more after every `slow_down`, backing off on network errors, giving up
     /// at `expires_in`.
     pub async fn poll_device(&self, auth: &DeviceAuthorization) -> Result<TokenSet, IdentityError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(auth.expires_in);
-        let mut interval = Duration::from_secs(auth.interval.unwrap_or(5).max(1));
+        // A device code lives minutes (RFC 8628 suggests 1800 s); whatever the server says is
+        // clamped, so no arithmetic on it can overflow.
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(auth.expires_in.min(DEVICE_CODE_MAX));
+        let mut interval = Duration::from_secs(auth.interval.unwrap_or(5).clamp(1, 300));
         let mut backoff = Duration::ZERO;
         let mut last_network_error: Option<String> = None;
         loop {

@@ -48,6 +48,26 @@ impl TableWriter {
     }
 }
 
+/// `s` made safe to print on a terminal: line breaks and tabs become spaces; every other control
+/// character (an escape sequence could retitle or clear the terminal and forge a message) and the
+/// bidirectional overrides (which reorder what is shown) are printed as `\u{…}` escapes.
+#[must_use]
+pub fn terminal_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Cuts `s` to `max` characters, ending with `…` when cut; one line only.
 #[must_use]
 pub fn truncate(s: &str, max: usize) -> String {
@@ -93,8 +113,11 @@ fn choose_columns(docs: &[Value], show_system: bool) -> Vec<String> {
 
 fn cell(doc: &Value, column: &str) -> String {
     match doc {
-        Value::Object(map) => map.get(column).map(cell_text).unwrap_or_default(),
-        other if column == "value" => cell_text(other),
+        Value::Object(map) => map
+            .get(column)
+            .map(|v| terminal_text(&cell_text(v)))
+            .unwrap_or_default(),
+        other if column == "value" => terminal_text(&cell_text(other)),
         _ => String::new(),
     }
 }
@@ -159,7 +182,7 @@ impl DocumentWriter for TableWriter {
                     .columns
                     .iter()
                     .zip(&layout.widths)
-                    .map(|(c, w)| truncate(&c.to_uppercase(), *w)),
+                    .map(|(c, w)| truncate(&terminal_text(&c.to_uppercase()), *w)),
             );
         }
         for d in docs {
@@ -237,6 +260,19 @@ mod tests {
             4,
             "header, two rows, one row of the second page: {text}"
         );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let forged = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[Hlogin again at evil\u{202e}txt.exe\u{9b}";
+        let shown = terminal_text(forged);
+        assert!(
+            !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\u{1b}]0;pwned"), "{shown:?}");
+        let table = render(&[json!({"id": forged, forged: 1})], Some(200));
+        assert!(!table.contains('\u{1b}'), "{table:?}");
     }
 
     #[test]

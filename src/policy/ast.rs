@@ -280,6 +280,32 @@ impl Expr {
     }
 }
 
+impl Source {
+    /// The names this source binds: its alias; without one, an unaliased path `c.a["b"]` binds its
+    /// last property (`b`, by `.b` or `["b"]` alike) and, conservatively, its root name too.
+    pub fn bound_names(&self) -> Vec<&str> {
+        match self {
+            Source::Aliased { alias: Some(a), .. } | Source::Iterate { alias: a, .. } => {
+                vec![a.as_str()]
+            }
+            Source::Aliased {
+                alias: None,
+                collection: Collection::Path { root, path },
+            } => {
+                let mut names = vec![root.as_str()];
+                if let Some(PathStep::Field(n) | PathStep::Key(n)) = path.last() {
+                    names.push(n.as_str());
+                }
+                names
+            }
+            Source::Aliased {
+                alias: None,
+                collection: Collection::Subquery(_),
+            } => Vec::new(),
+        }
+    }
+}
+
 impl Query {
     /// Every expression that appears directly in this query's clauses (not in
     /// nested subqueries and not in FROM).

@@ -470,6 +470,26 @@ fn grant(cx: &Ctx<'_>, g: Spanned<RawGrant>) -> Result<Grant, PolicyError> {
         }
     };
     if actions.contains(&Action::Export) {
+        // An exported credential is the whole broker identity (or the person's own token): the
+        // grant that hands it out must say so instead of seeming narrower than what leaves.
+        if g.database.get_ref() != "*" {
+            return Err(cx.err(
+                g.database.span(),
+                "`export` needs database = \"*\": an exported credential works on every database of the account (put export in a grant of its own)",
+            ));
+        }
+        if containers != ["*"] {
+            return Err(cx.err(
+                g.containers.span(),
+                "`export` needs containers = [\"*\"]: an exported credential works on every container",
+            ));
+        }
+        if let Some(m) = &g.max_items {
+            return Err(cx.err(
+                m.span(),
+                "`export` cannot be combined with `max_items`: an exported credential is not capped",
+            ));
+        }
         if let Some(df) = g.deny_fields.as_ref().filter(|d| !d.get_ref().is_empty()) {
             return Err(cx.err(
                 df.span(),
@@ -634,6 +654,24 @@ when = { claim = "https://example.com/roles", contains = "support" }
         assert!(e.message.contains("at least one container"), "{e}");
         let e = err(&GOOD.replace("\"query\", \"read\"", "\"export\""));
         assert!(e.message.contains("export"), "{e}");
+        // An export grant must cover what the credential covers, or it fails at its line.
+        let export = "[[roles]]\nname = \"x\"\nwhen = { claim = \"r\", contains = \"x\" }\n[[roles.grants]]\ndatabase = \"shop\"\ncontainers = [\"*\"]\nactions = [\"export\"]\npartition_key = \"any\"\n";
+        let e = err(export);
+        assert!(e.message.contains("database = \"*\""), "{e}");
+        assert_eq!((e.line, e.column), (5, 12), "{e}");
+        let e = err(&export
+            .replace("\"shop\"", "\"*\"")
+            .replace("[\"*\"]", "[\"orders\"]"));
+        assert!(e.message.contains("containers = [\"*\"]"), "{e}");
+        assert_eq!(e.line, 6, "{e}");
+        let e = err(&format!(
+            "{}max_items = 5\n",
+            export.replace("\"shop\"", "\"*\"")
+        ));
+        assert!(e.message.contains("max_items"), "{e}");
+        assert!(
+            Policy::from_toml(&export.replace("\"shop\"", "\"*\""), Path::new("p.toml")).is_ok()
+        );
         let e = err(&GOOD.replace("1000", "0"));
         assert!(e.message.contains("max_items"), "{e}");
         let e = err(&format!("{GOOD}{GOOD}"));

@@ -8,8 +8,9 @@
 //! AS x`, `JOIN x IN c.items`), string brackets (`c["customer"]`), array indexes
 //! (transparent: `c.items[0].ssn` is `items.ssn`), subqueries (correlated or in FROM)
 //! and every clause. A bracket with a computed key (`c[@f]`, `c.customer[x]`) may
-//! name any field below its base, so the base counts as read whole. An unknown
-//! identifier is taken to be the document itself.
+//! name any field below its base, so the base counts as read whole. A query that uses an
+//! identifier bound nowhere is refused before this runs (`names`); here one still counts as the
+//! document itself.
 //!
 //! A FROM/JOIN source path is checked only for lying *inside* a denied field
 //! (`JOIN s IN c.customer.ssn`); an ancestor source is fine because every use of its
@@ -131,23 +132,8 @@ impl Walker<'_> {
         if let Some(from) = &q.from {
             for (i, s) in std::iter::once(&from.source).chain(&from.joins).enumerate() {
                 let clause = if i == 0 { "FROM" } else { "JOIN" };
-                let (collection, names): (&Collection, Vec<String>) = match s {
-                    Source::Aliased { collection, alias } => {
-                        let mut names = Vec::new();
-                        match (alias, collection) {
-                            (Some(a), _) => names.push(a.clone()),
-                            (None, Collection::Path { root, path }) => {
-                                names.push(root.clone());
-                                if let Some(PathStep::Field(n)) = path.last() {
-                                    names.push(n.clone());
-                                }
-                            }
-                            (None, Collection::Subquery(_)) => {}
-                        }
-                        (collection, names)
-                    }
-                    Source::Iterate { alias, collection } => (collection, vec![alias.clone()]),
-                };
+                let (Source::Aliased { collection, .. } | Source::Iterate { collection, .. }) = s;
+                let names: Vec<String> = s.bound_names().into_iter().map(String::from).collect();
                 let binding = match collection {
                     Collection::Subquery(sub) => {
                         self.query(sub, &env);
@@ -350,6 +336,12 @@ mod tests {
         assert!(!denied("SELECT x.name FROM c JOIN x IN c.customer"));
         assert!(denied("SELECT x.ssn FROM c.customer AS x"));
         assert!(denied("SELECT * FROM c.customer"));
+        // A bracket FROM path binds its last name exactly as `.name` does.
+        assert!(denied("SELECT customer.ssn FROM c[\"customer\"]"));
+        assert!(denied("SELECT customer[\"ssn\"] FROM c[\"customer\"]"));
+        assert!(denied("SELECT customer.ssn FROM c['customer']"));
+        assert!(denied("SELECT * FROM c['customer']"));
+        assert!(!denied("SELECT customer.name FROM c[\"customer\"]"));
         assert!(denied("SELECT c['card_number'] FROM c"));
         assert!(denied("SELECT c[@f] FROM c"));
         assert!(denied("SELECT c.customer[@f] FROM c"));

@@ -29,6 +29,7 @@ mod config;
 pub mod decide;
 mod fields;
 mod lexer;
+mod names;
 mod parser;
 mod printer;
 mod scope;
@@ -37,6 +38,7 @@ pub use ast::Query;
 pub use config::{Action, Policy};
 pub use decide::{Decision, QueryRequest, Request, ScopedQuery, Visible, decide};
 pub use fields::{FieldPath, denied_field_accesses};
+pub use names::unbound_names;
 pub use parser::{SyntaxError, parse};
 pub use scope::{Scope, partition_scope};
 

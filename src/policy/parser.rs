@@ -803,7 +803,7 @@ mod tests {
         assert_eq!(e("1 << 2 + 3 >>> 1 >> 2"), "1 << 2 + 3 >>> 1 >> 2");
         assert_eq!(e("1 | 2 ^ 3 & 4"), "1 | 2 ^ 3 & 4");
         assert_eq!(e("a <> b"), "a != b");
-        assert_eq!(e("- -1"), "--1");
+        assert_eq!(e("- -1"), "- -1"); // never `--1`, which is a comment
         assert_eq!(e("~(1 + 2)"), "~(1 + 2)");
     }
 

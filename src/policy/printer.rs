@@ -315,6 +315,15 @@ fn write_expr_bare<W: Write>(w: &mut W, e: &Expr) -> fmt::Result {
                 UnaryOp::Not => ("NOT ", prec::NOT),
             };
             w.write_str(sym)?;
+            if *op == UnaryOp::Neg {
+                // `-(-x)` must never print as `--x`, which is a comment.
+                let mut operand = String::new();
+                write_expr(&mut operand, inner, min)?;
+                if operand.starts_with('-') {
+                    w.write_char(' ')?;
+                }
+                return w.write_str(&operand);
+            }
             write_expr(w, inner, min)
         }
         Expr::Binary(op, l, r) => {
@@ -393,4 +402,25 @@ fn write_postfix_base<W: Write>(w: &mut W, base: &Expr) -> fmt::Result {
         return w.write_char(')');
     }
     write_expr(w, base, prec::PRIMARY)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::parser::parse;
+
+    /// `--` starts a comment: a printed double negation must not read as one.
+    #[test]
+    fn a_double_negation_never_prints_as_a_comment() {
+        for q in [
+            "SELECT -(-c.x) FROM c",
+            "SELECT -(-1) FROM c",
+            "SELECT - -c.x FROM c WHERE c.id = 1",
+        ] {
+            let ast = parse(q).unwrap();
+            let printed = ast.to_string();
+            assert!(!printed.contains("--"), "{q} → {printed}");
+            assert_eq!(parse(&printed).unwrap(), ast, "{q} → {printed}");
+        }
+    }
 }

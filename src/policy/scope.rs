@@ -143,23 +143,9 @@ fn collect_aliases<'q>(from: &'q FromClause, out: &mut Vec<&'q str>) {
     }
 }
 
-/// Names a FROM source may bind (over-approximated: an unaliased path binds both
-/// its root name and its last property name).
+/// Names a FROM source binds ([`Source::bound_names`]).
 fn source_aliases<'q>(s: &'q Source, out: &mut Vec<&'q str>) {
-    match s {
-        Source::Aliased { collection, alias } => {
-            if let Some(a) = alias {
-                out.push(a);
-            }
-            if let Collection::Path { root, path } = collection {
-                out.push(root);
-                if let Some(PathStep::Field(n)) = path.last() {
-                    out.push(n);
-                }
-            }
-        }
-        Source::Iterate { alias, .. } => out.push(alias),
-    }
+    out.extend(s.bound_names());
 }
 
 /// Whether some subquery of `q` has a FROM whose collection names no enclosing alias

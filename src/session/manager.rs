@@ -223,7 +223,8 @@ impl<'a> Sessions<'a> {
         }
         let now = now_unix();
         let expires_at = access_exp
-            .or_else(|| tokens.expires_in.map(|s| now + s))
+            .map(|e| e.min(crate::clock::MAX_UNIX))
+            .or_else(|| tokens.expires_in.map(|s| crate::clock::after(now, s)))
             .unwrap_or(now + 3600);
         let subject = claims
             .get("sub")

@@ -82,7 +82,7 @@ impl SessionInfo {
 
     #[must_use]
     pub fn is_fresh(&self, now: u64, min_ttl: u64) -> bool {
-        self.expires_at > now + min_ttl.max(REFRESH_MARGIN_SECS)
+        self.expires_at > now.saturating_add(min_ttl.max(REFRESH_MARGIN_SECS))
     }
 }
 

@@ -118,7 +118,13 @@ when = { claim = "https://cosmoscope.test/roles", contains = "admin" }
   [[roles.grants]]
   database = "shop"
   containers = ["*"]
-  actions = ["query", "read", "upsert", "delete", "export"]
+  actions = ["query", "read", "upsert", "delete"]
+  partition_key = "any"
+
+  [[roles.grants]]
+  database = "*"
+  containers = ["*"]
+  actions = ["export"]
   partition_key = "any"
 "#;
 

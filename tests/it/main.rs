@@ -9,6 +9,7 @@ mod oidc;
 mod soft_authenticator;
 
 mod architecture;
+mod attacks;
 mod audit_count;
 mod ci_login;
 mod config;

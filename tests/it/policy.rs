@@ -82,7 +82,7 @@ fn validate_reports_file_line_and_column() {
     std::fs::write(&good, POLICY).expect("write");
     env.run(&["policy", "validate", good.to_str().expect("utf8")])
         .ok()
-        .stderr_has("2 roles, 2 grants");
+        .stderr_has("2 roles, 3 grants");
     let bad = env.dir.path().join("bad.toml");
     std::fs::write(
         &bad,

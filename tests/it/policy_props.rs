@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use cosmoscope::policy::ast::*;
-use cosmoscope::policy::{FieldPath, denied_field_accesses, parse};
+use cosmoscope::policy::{FieldPath, denied_field_accesses, parse, unbound_names};
 use proptest::prelude::*;
 
 fn ident() -> impl Strategy<Value = String> {
@@ -367,5 +367,57 @@ proptest! {
         let e = apply(field.replace("{a}", "c"), &wraps);
         let sql = place(p, "c", "", &e);
         prop_assert!(!denied(&sql), "denied: {}", sql);
+    }
+
+    /// A FROM path binds its last name whether written `.customer`, `["customer"]` or
+    /// `['customer']`, aliased or not: a denied field below it is denied through every spelling.
+    #[test]
+    fn a_from_path_binds_its_name_however_it_is_spelled(
+        from in prop::sample::select(vec![
+            ("c.customer", "customer"),
+            ("c[\"customer\"]", "customer"),
+            ("c['customer']", "customer"),
+            ("c.customer AS x", "x"),
+            ("c[\"customer\"] AS x", "x"),
+            ("c['customer'] x", "x"),
+            ("c JOIN x IN c[\"customer\"]", "x"),
+        ]),
+        reach in prop::sample::select(vec!["{n}.ssn", "{n}[\"ssn\"]", "{n}['ssn'].last4", "{n}", "{n}[@f]"]),
+        wraps in wrap(),
+        p in 0usize..6,
+    ) {
+        let (source, name) = from;
+        let e = apply(reach.replace("{n}", name), &wraps);
+        let sql = match p {
+            0 => format!("SELECT {e} AS v FROM {source}"),
+            1 => format!("SELECT VALUE {e} FROM {source}"),
+            2 => format!("SELECT {name}.id FROM {source} WHERE {e}"),
+            3 => format!("SELECT {name}.id FROM {source} ORDER BY {e}"),
+            4 => format!("SELECT COUNT(1) FROM {source} GROUP BY {e}"),
+            _ => format!("SELECT s.v FROM (SELECT {e} AS v FROM {source}) AS s"),
+        };
+        prop_assert!(unbound_names(&parse(&sql).unwrap()).is_empty(), "unbound: {}", sql);
+        prop_assert!(denied(&sql), "not denied: {}", sql);
+    }
+
+    /// A name bound nowhere is found wherever it hides, so the policy refuses the query instead
+    /// of guessing that it means the document.
+    #[test]
+    fn a_name_bound_nowhere_is_always_found(
+        source in prop::sample::select(vec!["c", "c[\"customer\"]", "c.customer AS x", "c JOIN t IN c.tags"]),
+        wraps in wrap(),
+        p in 0usize..6,
+    ) {
+        let e = apply("nowhere.ssn".to_string(), &wraps);
+        let sql = match p {
+            0 => format!("SELECT {e} AS v FROM {source}"),
+            1 => format!("SELECT VALUE {e} FROM {source}"),
+            2 => format!("SELECT 1 FROM {source} WHERE {e}"),
+            3 => format!("SELECT 1 FROM {source} ORDER BY {e}"),
+            4 => format!("SELECT COUNT(1) FROM {source} GROUP BY {e}"),
+            _ => format!("SELECT s.v FROM (SELECT {e} AS v FROM {source}) AS s"),
+        };
+        let unbound = unbound_names(&parse(&sql).unwrap());
+        prop_assert!(unbound.contains(&"nowhere".to_string()), "{}: {:?}", sql, unbound);
     }
 }

@@ -85,9 +85,10 @@ fn denials_exit_4_with_every_reason_and_are_audited() {
     ])
     .code(4)
     .stderr_has("outside the grant's keys");
+    // A container outside the grant is denied before Cosmos DB is asked whether it exists.
     env.run(&["query", "-c", "payments", "SELECT c.id FROM c"])
-        .code(1)
-        .stderr_has("not found");
+        .code(4)
+        .stderr_has("container \"payments\" not in");
     env.run(&["query", "-c", "orders", "SELECT c.id FROM c WHERE"])
         .code(2)
         .stderr_has("syntax error");
@@ -96,7 +97,7 @@ fn denials_exit_4_with_every_reason_and_are_audited() {
         .into_iter()
         .filter(|r| r["action"] == "query" && r["decision"] == "denied")
         .collect();
-    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(denied.len(), 3, "{denied:?}");
     assert!(denied[0]["reasons"].to_string().contains("card_number"));
 }
 

@@ -1,0 +1,435 @@
+//! The policy holding against the person it limits: each test is an attack through the installed
+//! binary (issue 13's findings), and asserts that it fails with the contract's exit code, changes
+//! nothing, and leaves a record of the refusal.
+
+use serde_json::{Value, json};
+
+use crate::cosmos_peer::parse_ndjson;
+use crate::fixtures::stack;
+use crate::harness::{Run, STACK, TestEnv};
+use crate::require;
+
+/// A grant on `shop/orders` only, pinned to the caller's tenant, that may read and write items.
+const ORDERS_ONLY: &str = r#"
+[[roles]]
+name = "orders"
+when = { claim = "https://cosmoscope.test/roles", contains = "support" }
+
+  [[roles.grants]]
+  database = "shop"
+  containers = ["orders"]
+  actions = ["query", "read", "upsert", "delete"]
+  partition_key = { claim = "tenant_id" }
+
+[[roles]]
+name = "admin"
+when = { claim = "https://cosmoscope.test/roles", contains = "admin" }
+
+  [[roles.grants]]
+  database = "shop"
+  containers = ["*"]
+  actions = ["query", "read", "upsert", "delete"]
+  partition_key = "any"
+"#;
+
+fn use_policy(env: &TestEnv, policy: &str) {
+    std::fs::write(env.config_dir().join("policy.toml"), policy).expect("policy");
+}
+
+fn last_record(env: &TestEnv) -> Value {
+    env.audit().last().cloned().expect("an audit record")
+}
+
+/// The refusal was audited as a denial of `action`, naming what the command addressed.
+fn assert_denied(env: &TestEnv, run: &Run, action: &str) {
+    run.code(4);
+    let last = last_record(env);
+    assert_eq!(
+        (last["action"].as_str(), last["decision"].as_str()),
+        (Some(action), Some("denied")),
+        "{last}"
+    );
+}
+
+fn customer_ids(peer: &crate::cosmos_peer::Peer, tenant: &str) -> Vec<Value> {
+    peer.pyquery(
+        "shop",
+        "customers",
+        "SELECT VALUE c.id FROM c",
+        &[],
+        Some(&json!(tenant)),
+    )
+}
+
+/// Finding 2: an item id with `..` segments, `/` or a `%`-escape cannot reach another container
+/// or database; it is refused by the policy before any request, whatever the grant.
+#[test]
+fn item_ids_cannot_leave_their_container() {
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    use_policy(&env, ORDERS_ONLY);
+    let before = customer_ids(&peer, "t1");
+    assert!(before.contains(&json!("c001")), "{before:?}");
+    for id in [
+        "../../customers/docs/c001",
+        "../../../../dbs/shop/colls/customers/docs/c001",
+        "..%2F..%2Fcustomers%2Fdocs%2Fc001",
+        "..",
+        "c001\\..\\x",
+        "o001?x=1",
+        "o001#frag",
+        "o\u{1b}[2J",
+    ] {
+        for verb in [&["get"][..], &["delete"][..], &["upsert", "--yes"][..]] {
+            let mut args = vec!["item"];
+            args.extend_from_slice(verb);
+            args.extend(["--container", "orders", "--partition-key", "\"t1\"", id]);
+            let run = env.run_stdin(&args, "{\"tenant_id\": \"t1\"}");
+            let action = match verb[0] {
+                "get" => "item.read".to_string(),
+                other => format!("item.{other}"),
+            };
+            assert_denied(&env, &run, &action);
+            run.stderr_has("item id");
+            assert!(
+                !run.stderr.contains('\u{1b}'),
+                "the id is shown escaped: {}",
+                run.stderr
+            );
+            let last = last_record(&env);
+            assert_eq!(
+                (last["database"].as_str(), last["container"].as_str()),
+                (Some("shop"), Some("orders"))
+            );
+        }
+    }
+    // A container or database name is held to the same rule, even under a "*" grant.
+    let (_oidc2, _peer2, admin) = require!(stack("bob"), STACK);
+    use_policy(&admin, ORDERS_ONLY);
+    for (flag, name) in [
+        ("--container", "orders/docs/o001/../../../customers"),
+        ("--container", ".."),
+        ("--database", "../dbs/shop"),
+    ] {
+        let args: Vec<&str> = if flag == "--container" {
+            vec![
+                "item",
+                "get",
+                "--container",
+                name,
+                "--partition-key",
+                "\"t1\"",
+                "c001",
+            ]
+        } else {
+            vec![
+                "item",
+                "get",
+                "--database",
+                name,
+                "--container",
+                "customers",
+                "--partition-key",
+                "\"t1\"",
+                "c001",
+            ]
+        };
+        let run = admin.run(&args);
+        assert_denied(&admin, &run, "item.read");
+    }
+    // Nothing was deleted or written anywhere.
+    assert_eq!(customer_ids(&peer, "t1"), before);
+    // An item command on a container that does not exist says so, after the decision.
+    admin
+        .run(&[
+            "item",
+            "get",
+            "--container",
+            "nosuch",
+            "--partition-key",
+            "\"t1\"",
+            "x1",
+        ])
+        .code(1)
+        .stderr_has("nosuch");
+}
+
+/// Finding 4: a FROM path written with brackets binds its name like `.name`, so a denied field
+/// below it is denied; a name bound nowhere is refused instead of being taken for the document.
+#[test]
+fn bracket_from_paths_do_not_hide_denied_fields() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    for sql in [
+        "SELECT customer.ssn FROM c[\"customer\"]",
+        "SELECT customer[\"ssn\"] FROM c[\"customer\"]",
+        "SELECT customer.ssn FROM c['customer']",
+        "SELECT VALUE x FROM c[\"customer\"] x",
+    ] {
+        let run = env.run(&["query", "-c", "customers", sql]);
+        assert_denied(&env, &run, "query");
+        run.stderr_has("customer.ssn");
+    }
+    let run = env.run(&[
+        "query",
+        "-c",
+        "customers",
+        "SELECT y.ssn FROM c[\"customer\"]",
+    ]);
+    assert_denied(&env, &run, "query");
+    run.stderr_has("no FROM or JOIN binds");
+    // The same answers from `policy explain`, without a session or Cosmos DB.
+    let explain = env.run(&[
+        "policy",
+        "explain",
+        "-o",
+        "json",
+        "--container",
+        "customers",
+        "--partition-key-path",
+        "/tenant_id",
+        "SELECT customer.ssn FROM c[\"customer\"]",
+    ]);
+    assert!(
+        explain.stdout.contains("customer.ssn"),
+        "{}",
+        explain.stdout
+    );
+}
+
+/// Finding 5: an export grant narrower than the credential fails validation at its line, and a
+/// profile using it exports nothing.
+#[test]
+fn export_grants_must_cover_the_credential() {
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
+    use_policy(
+        &env,
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+    );
+    let run = env.run(&["policy", "validate"]);
+    assert_ne!(run.code, 0);
+    run.stderr_has("policy.toml:6:");
+    run.stderr_has("database = \"*\"");
+    let token = env.run(&["token"]);
+    assert_ne!(token.code, 0, "{}", token.stdout);
+    assert!(token.stdout.is_empty(), "nothing is printed");
+}
+
+/// Finding 6: `exec` hands the child the credential and none of the secrets cosmoscope reads.
+#[test]
+fn exec_gives_the_child_no_secret_of_ours() {
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
+    use_policy(
+        &env,
+        &format!(
+            "{}\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+            crate::fixtures::POLICY
+        ),
+    );
+    let secrets = [
+        ("AZURE_CLIENT_SECRET", "azure-client-secret-value-1"),
+        ("COSMOSCOPE_CLIENT_SECRET", "cosmoscope-client-secret-2"),
+        ("COSMOSCOPE_FIDO2_PIN", "fido2-pin-value-3"),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "actions-request-token-4"),
+        ("SYSTEM_ACCESSTOKEN", "azure-devops-access-token-5"),
+        ("COSMOSCOPE_ID_TOKEN", "ci-id-token-value-6"),
+    ];
+    let run = env.run_with(&secrets, &["exec", "--", "env"]);
+    run.ok();
+    assert!(run.stdout.contains("COSMOS_TOKEN="), "{}", run.stdout);
+    for (name, value) in secrets {
+        assert!(
+            !run.stdout.contains(value) && !run.stdout.contains(&format!("{name}=")),
+            "{name} reached the child"
+        );
+    }
+}
+
+/// Finding 13: what a document holds cannot drive the terminal.
+#[test]
+fn documents_cannot_write_to_the_terminal() {
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
+    let forged = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[HSession expired: run evil-login\u{202e}";
+    let doc = json!({"id": "o999", "tenant_id": "t1", "note": forged, forged: 1});
+    env.run_stdin(
+        &[
+            "item",
+            "upsert",
+            "--container",
+            "orders",
+            "--partition-key",
+            "\"t1\"",
+            "o999",
+            "--yes",
+        ],
+        &doc.to_string(),
+    )
+    .ok();
+    let run = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "table",
+        "SELECT * FROM c WHERE c.id = 'o999'",
+    ]);
+    run.ok();
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{7}'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\\u{1b}"), "{:?}", run.stdout);
+    // JSON output keeps the data exact (escaped by JSON itself).
+    let json = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.note FROM c WHERE c.id = 'o999'",
+    ]);
+    assert_eq!(
+        parse_ndjson(json.stdout.as_bytes())[0]["note"],
+        json!(forged)
+    );
+}
+
+/// Finding 17: a profile name is a plain name, never a path.
+#[test]
+fn profile_names_are_plain_names() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[profiles.\"../../x\"]\nissuer = \"https://login.example.com/\"\nclient_id = \"c\"\n",
+    );
+    let run = env.run(&["status"]);
+    assert_ne!(run.code, 0);
+    run.stderr_has("profile name");
+    assert!(!env.dir.path().join("x.json").exists());
+    let fresh = TestEnv::new();
+    fresh
+        .run(&[
+            "--profile",
+            "../evil",
+            "init",
+            "--issuer",
+            "https://login.example.com/",
+            "--client-id",
+            "c",
+        ])
+        .code(2)
+        .stderr_has("profile name");
+    assert!(!fresh.config_file().exists(), "nothing was written");
+}
+
+/// Finding 18: a denied query learns nothing about the container it names.
+#[test]
+fn a_denied_query_does_not_learn_whether_a_container_exists() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    for container in ["payments", "nosuch"] {
+        let run = env.run(&["query", "-c", container, "SELECT c.id FROM c"]);
+        assert_denied(&env, &run, "query");
+        assert!(!run.stderr.contains("not found"), "{}", run.stderr);
+    }
+}
+
+/// Finding 19: an upsert may neither write nor remove a denied field; a delete (which removes it)
+/// is refused under a grant with denied fields.
+#[test]
+fn writes_cannot_touch_denied_fields() {
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    use_policy(
+        &env,
+        "[[roles]]\nname = \"support\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"support\" }\n\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"orders\"]\n  actions = [\"query\", \"upsert\", \"delete\"]\n  partition_key = { claim = \"tenant_id\" }\n  deny_fields = [\"payment.card_number\"]\n",
+    );
+    let stored = || {
+        peer.pyquery(
+            "shop",
+            "orders",
+            "SELECT * FROM c WHERE c.id = 'o001'",
+            &[],
+            Some(&json!("t1")),
+        )[0]
+        .clone()
+    };
+    let before = stored();
+    let card = before["payment"]["card_number"].clone();
+    assert!(card.is_string(), "{before}");
+    let upsert = |doc: &Value| {
+        env.run_stdin(
+            &[
+                "item",
+                "upsert",
+                "--container",
+                "orders",
+                "--partition-key",
+                "\"t1\"",
+                "o001",
+                "--yes",
+            ],
+            &doc.to_string(),
+        )
+    };
+    // Writing the denied field: refused, nothing changed.
+    let run = upsert(&json!({"id": "o001", "tenant_id": "t1", "payment": {"card_number": "0000"}}));
+    assert_denied(&env, &run, "item.upsert");
+    run.stderr_has("payment.card_number");
+    assert_eq!(stored(), before);
+    // Leaving it out: the write happens and the stored value is kept.
+    upsert(&json!({"id": "o001", "tenant_id": "t1", "status": "shipped"})).ok();
+    let after = stored();
+    assert_eq!(after["status"], json!("shipped"));
+    assert_eq!(after["payment"]["card_number"], card, "{after}");
+    // A delete would remove it.
+    let run = env.run(&[
+        "item",
+        "delete",
+        "--container",
+        "orders",
+        "--partition-key",
+        "\"t1\"",
+        "o001",
+        "--yes",
+    ]);
+    assert_denied(&env, &run, "item.delete");
+    assert_eq!(stored()["id"], json!("o001"));
+}
+
+/// Finding 10: an expiry at or beyond year 10000 in the session file never panics.
+#[test]
+fn an_absurd_expiry_never_panics() {
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
+    let file = env.state_dir().join("sessions/dev.json");
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("session")).expect("json");
+    for at in [json!(253_402_300_800_u64), json!(u64::MAX)] {
+        info["expires_at"] = at;
+        std::fs::write(&file, info.to_string()).expect("write");
+        for args in [&["status"][..], &["status", "-o", "json"], &["token"]] {
+            let run = env.run(args);
+            assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+            assert!([0, 3, 4].contains(&run.code), "{args:?}: {}", run.stderr);
+        }
+    }
+}
+
+/// Finding 21: a normalised double negation is never printed as a comment.
+#[test]
+fn a_double_negation_is_never_printed_as_a_comment() {
+    let env = TestEnv::new();
+    let explain = env.run(&[
+        "policy",
+        "explain",
+        "-o",
+        "json",
+        "SELECT -(-c.x) AS v FROM c",
+    ]);
+    explain.ok();
+    let normalized = explain.json()["normalized"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !normalized.is_empty() && !normalized.contains("--"),
+        "{}",
+        explain.stdout
+    );
+}

@@ -96,8 +96,9 @@ impl Fixture {
         self.dir.path().join("state/cosmoscope")
     }
 
-    /// Stores a session for `roles` that expires at `expires_at` (unix seconds): the public file
-    /// and the tokens in the keyring, as a login would.
+    /// Stores a session for `roles` that expires at `expires_at` (unix seconds), as a login
+    /// would: the public file, and in the keyring an ID token signed by the fixture's provider key
+    /// (its JWKS cached where the provider's would be), so the claims verify at every use.
     pub fn store_session(&self, roles: &[&str], expires_at: u64, refreshable: bool) {
         let profile = self.profile();
         let paths = SessionPaths::new(&self.state_dir(), &profile);
@@ -107,10 +108,8 @@ impl Fixture {
             client_id: profile.client_id.clone(),
             subject: "alice".into(),
             roles: roles.iter().map(ToString::to_string).collect(),
-            claims: json!({"sub": "alice", "roles": roles})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            label: None,
+            claims: crate::identity::Claims::new(),
             expires_at,
             refreshable,
             store: StoreKind::Keyutils,
@@ -122,11 +121,18 @@ impl Fixture {
             fido2_at: None,
         };
         paths.write_info(&info).expect("session file");
+        std::fs::create_dir_all(paths.jwks.parent().expect("jwks dir")).expect("mkdir");
+        std::fs::write(&paths.jwks, provider_jwks().to_string()).expect("jwks");
+        let id = sign_id_token(&json!({
+            "iss": profile.issuer, "aud": profile.client_id, "sub": "alice", "roles": roles,
+            "iat": expires_at.saturating_sub(3600), "exp": expires_at,
+        }));
         let store = self.keyring.open(StoreKind::Keyutils).expect("store");
         Secrets {
             access: SecretString::from(ACCESS.to_string()),
             refresh: refreshable.then(|| SecretString::from("fixture-refresh".to_string())),
-            id: None,
+            id: Some(SecretString::from(id)),
+            fido2_at: None,
         }
         .save(&store, &paths)
         .expect("tokens");
@@ -136,10 +142,7 @@ impl Fixture {
     pub fn has_access_token(&self) -> bool {
         let paths = SessionPaths::new(&self.state_dir(), &self.profile());
         let store = self.keyring.open(StoreKind::Keyutils).expect("store");
-        store
-            .get(&paths.entry(crate::session::TokenKind::Access))
-            .expect("get")
-            .is_some()
+        store.get(&paths.session_entry()).expect("get").is_some()
     }
 
     /// The audit log's records.
@@ -150,4 +153,35 @@ impl Fixture {
             .map(|l| serde_json::from_str(l).expect("JSON line"))
             .collect()
     }
+}
+
+/// The fixture provider's signing key (P-256, fixed so runs are repeatable).
+fn provider_key() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).expect("a valid scalar")
+}
+
+/// The fixture provider's JWKS.
+pub fn provider_jwks() -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let point = provider_key().verifying_key().to_encoded_point(false);
+    json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "fixture", "alg": "ES256", "use": "sig",
+        "x": b64(point.x().expect("x")), "y": b64(point.y().expect("y")),
+    }]})
+}
+
+/// `claims` as an ES256 JWT signed by the fixture provider.
+pub fn sign_id_token(claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let header = json!({"alg": "ES256", "kid": "fixture", "typ": "JWT"});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig: p256::ecdsa::Signature = provider_key().sign(input.as_bytes());
+    format!("{input}.{}", b64(&sig.to_bytes()))
 }

@@ -103,6 +103,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
                 sealing.as_ref(),
             )
             .await
+            .map(|(info, _)| info)
     }
     .await;
     match outcome {
@@ -152,7 +153,7 @@ async fn ci_login(
         };
         let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
         let tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
-        Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None, None).await?)
+        Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None, None).await?.0)
     }
     .await;
     match result {

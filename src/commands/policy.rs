@@ -14,11 +14,10 @@ use crate::cli::{PolicyArgs, PolicyCommand, PolicyExplainArgs, PolicyValidateArg
 use crate::error::{CmdResult, CommandError, Exit};
 use crate::output::{OutputFormat, Report};
 use crate::policy::{self, Action, Decision, Explanation, Policy, QueryRequest, Request};
-use crate::session::SessionPaths;
 
-pub fn run(app: &App, args: &PolicyArgs) -> CmdResult {
+pub async fn run(app: &App, args: &PolicyArgs) -> CmdResult {
     match &args.command {
-        PolicyCommand::Explain(a) => explain(app, a),
+        PolicyCommand::Explain(a) => explain(app, a).await,
         PolicyCommand::Validate(a) => validate(app, a),
     }
 }
@@ -67,14 +66,16 @@ struct DecisionContext {
 }
 
 /// The policy and claims of the selected profile's session, when there is one. `explain` works
-/// without: any problem here only means "no decision", never an error.
-fn decision_context(app: &App) -> Option<DecisionContext> {
-    let (_config, profile) = app.profile().ok()?;
+/// without: any problem here only means "no decision", never an error. The claims are the stored
+/// tokens', verified again (never the session file's word).
+async fn decision_context(app: &App) -> Option<DecisionContext> {
+    let (config, profile) = app.profile().ok()?;
     let policy_path = profile.policy_file.as_ref()?;
     let policy = load_policy(policy_path).ok()?;
-    let paths = SessionPaths::new(&app.state_dir().ok()?, &profile);
-    let info = paths.read_info().ok()??;
-    info.belongs_to(&profile).then(|| DecisionContext {
+    let audit = app.audit(&config);
+    let sessions = app.sessions(&config, &profile, &audit, None).ok()?;
+    let (info, _) = sessions.fresh(0, false).await.ok()?;
+    Some(DecisionContext {
         policy,
         claims: Value::Object(info.claims),
         database: profile.cosmos.and_then(|c| c.database),
@@ -88,14 +89,14 @@ fn decision_json(decision: &Decision) -> (Value, Value) {
     )
 }
 
-fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
+async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
     let paths: Vec<&str> = args
         .partition_key_paths
         .iter()
         .map(String::as_str)
         .collect();
     let params = parse_params(&args.params)?;
-    let ctx = decision_context(app);
+    let ctx = decision_context(app).await;
     let decide_for = |ctx: &DecisionContext,
                       text: &str,
                       q: policy::Query,

@@ -78,11 +78,8 @@ pub fn run(app: &App) -> CmdResult {
 }
 
 fn display_name(i: &SessionInfo) -> String {
-    let label = ["email", "preferred_username", "name"]
-        .iter()
-        .find_map(|k| i.claims.get(*k).and_then(|v| v.as_str()));
-    match label {
-        Some(l) if l != i.subject => format!("{} ({l})", i.subject),
+    match &i.label {
+        Some(l) if *l != i.subject => format!("{} ({l})", i.subject),
         _ => i.subject.clone(),
     }
 }

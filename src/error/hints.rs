@@ -195,6 +195,18 @@ impl From<SessionError> for CommandError {
                 "the session has expired",
                 login_hint(profile),
             ),
+            SessionError::Unverified(_) => (
+                Exit::LoginRequired,
+                "the stored session failed verification, so it is not used",
+                "sign in again with `cosmoscope login`; if you did not change it, something \
+                    edited your keyring"
+                    .into(),
+            ),
+            SessionError::SubjectChanged { .. } => (
+                Exit::LoginRequired,
+                "the provider renewed the session for another person, so it was refused",
+                "sign in again with `cosmoscope login` as the person you mean to be".into(),
+            ),
             SessionError::SecretMissing(_) => (
                 Exit::LoginRequired,
                 "the session is incomplete",
@@ -837,6 +849,18 @@ mod tests {
                 SessionError::SecretMissing("access").into(),
             ),
             ("session/no-identity", SessionError::NoIdentity.into()),
+            (
+                "session/unverified",
+                SessionError::Unverified(Jwt::Signature).into(),
+            ),
+            (
+                "session/subject-changed",
+                SessionError::SubjectChanged {
+                    was: s("alice"),
+                    now: s("mallory"),
+                }
+                .into(),
+            ),
             ("session/touch-required", SessionError::TouchRequired.into()),
             (
                 "session/nothing-sealed",

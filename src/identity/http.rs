@@ -9,6 +9,8 @@ use zeroize::Zeroizing;
 use super::IdentityError;
 use crate::secret::SecretJson;
 
+/// Cheap to clone: the connection pool is shared.
+#[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
 }

@@ -200,7 +200,7 @@ impl Provider {
     }
 
     #[must_use]
-    pub fn verifier(&self, jwks_cache: Option<std::path::PathBuf>) -> Verifier<'_> {
+    pub fn verifier(&self, jwks_cache: Option<std::path::PathBuf>) -> Verifier {
         Verifier::new(
             &self.http,
             &self.metadata.issuer,

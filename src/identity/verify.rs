@@ -79,34 +79,55 @@ impl VerifyError {
     }
 }
 
+/// How long a cached JWKS is trusted before it is fetched again (keys are rotated and withdrawn).
+pub const JWKS_TTL: std::time::Duration = std::time::Duration::from_hours(24);
+
 /// The verifier for one provider: its issuer and (lazily fetched, refetched once) JWKS.
-pub struct Verifier<'a> {
-    http: &'a Http,
+pub struct Verifier {
+    /// `None` until a fetch is needed (an offline verifier on a fresh cache never builds one).
+    http: Option<Http>,
     issuer: String,
-    jwks_uri: String,
+    /// `None`: found through the issuer's discovery document when a fetch is needed.
+    jwks_uri: Option<String>,
     jwks: Option<JwkSet>,
     refetched: bool,
-    /// Where the JWKS is kept between runs (public data): a refresh then costs no JWKS request
-    /// unless the provider rotated its keys.
+    /// Where the JWKS is kept between runs (public data): a command then costs no JWKS request
+    /// unless the provider rotated its keys or the copy is older than [`JWKS_TTL`].
     cache: Option<std::path::PathBuf>,
 }
 
-impl<'a> Verifier<'a> {
+impl Verifier {
     #[must_use]
     pub fn new(
-        http: &'a Http,
+        http: &Http,
         issuer: &str,
         jwks_uri: &str,
         cache: Option<std::path::PathBuf>,
     ) -> Self {
+        let mut v = Self::offline(issuer, cache);
+        v.http = Some(http.clone());
+        v.jwks_uri = Some(jwks_uri.to_string());
+        v
+    }
+
+    /// A verifier that uses the cached JWKS and reaches the provider only when the cache is
+    /// missing, stale or lacks the token's key (a stored session's tokens, checked at every use).
+    #[must_use]
+    pub fn offline(issuer: &str, cache: Option<std::path::PathBuf>) -> Self {
+        let fresh = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < JWKS_TTL))
+        };
         let jwks = cache
             .as_deref()
+            .filter(|p| fresh(p))
             .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
         Self {
-            http,
+            http: None,
             issuer: issuer.to_string(),
-            jwks_uri: jwks_uri.to_string(),
+            jwks_uri: None,
             jwks,
             refetched: false,
             cache,
@@ -114,15 +135,22 @@ impl<'a> Verifier<'a> {
     }
 
     async fn fetch_jwks(&mut self) -> Result<(), IdentityError> {
-        let body = self
-            .http
-            .get_json(&self.jwks_uri, "the provider's JWKS")
-            .await?;
-        let set: JwkSet = serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
-            what: "the provider's JWKS",
-            url: self.jwks_uri.clone(),
-            detail: e.to_string(),
-        })?;
+        let (http, jwks_uri) =
+            if let (Some(http), Some(uri)) = (self.http.take(), self.jwks_uri.take()) {
+                (http, uri)
+            } else {
+                let provider = super::Provider::discover(&self.issuer, "").await?;
+                (provider.http, provider.metadata.jwks_uri)
+            };
+        let body = http.get_json(&jwks_uri, "the provider's JWKS").await;
+        self.http = Some(http);
+        self.jwks_uri = Some(jwks_uri.clone());
+        let set: JwkSet =
+            serde_json::from_value(body?).map_err(|e| IdentityError::BadResponse {
+                what: "the provider's JWKS",
+                url: jwks_uri,
+                detail: e.to_string(),
+            })?;
         if let Some(path) = &self.cache
             && let Ok(bytes) = serde_json::to_vec(&set)
         {
@@ -172,14 +200,24 @@ impl<'a> Verifier<'a> {
             .map_err(|e| VerifyError::Malformed(format!("unusable JWKS key: {e}")))?;
 
         let mut validation = Validation::new(algorithm);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked below against cosmoscope's one clock (`clock::now`), so a
+        // test that freezes time freezes it for verification too.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| map_jwt_error(e.kind(), &self.issuer, audience))?;
         let claims = data.claims;
+        let now = now_unix();
+        let time = |k: &str| claims.get(k).and_then(numeric_date);
+        if time("exp").is_none_or(|exp| exp.saturating_add(LEEWAY_SECS) < now) {
+            return Err(VerifyError::Expired.into());
+        }
+        if time("nbf").is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+            return Err(VerifyError::NotYetValid.into());
+        }
         if let Some(iat) = claims.get("iat").and_then(Value::as_u64)
             && iat > now_unix() + LEEWAY_SECS
         {
@@ -195,8 +233,20 @@ impl<'a> Verifier<'a> {
 
     fn find_key(&self, kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
         let set = self.jwks.as_ref()?;
-        let family_fits =
-            |k: &Jwk| DecodingKey::from_jwk(k).is_ok_and(|d| d.family() == alg.family());
+        // A key published for encryption (`use: enc`) or for another algorithm never verifies.
+        let meant_for = |k: &Jwk| {
+            k.common
+                .public_key_use
+                .as_ref()
+                .is_none_or(|u| *u == jsonwebtoken::jwk::PublicKeyUse::Signature)
+                && k.common
+                    .key_algorithm
+                    .as_ref()
+                    .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"))
+        };
+        let family_fits = |k: &Jwk| {
+            meant_for(k) && DecodingKey::from_jwk(k).is_ok_and(|d| d.family() == alg.family())
+        };
         if let Some(kid) = kid {
             return set
                 .keys
@@ -211,6 +261,17 @@ impl<'a> Verifier<'a> {
             _ => None,
         }
     }
+}
+
+/// A JWT NumericDate (RFC 7519 §2): whole seconds, or fractional ones rounded down; `None` for
+/// anything else (negative, not a number), which no check accepts.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // finite, >= 0, floored
+fn numeric_date(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f.floor() as u64) // `as` saturates
+    })
 }
 
 fn map_jwt_error(kind: &ErrorKind, issuer: &str, audience: &str) -> IdentityError {

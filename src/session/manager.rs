@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::lock::{LockError, RefreshLock};
@@ -12,7 +12,7 @@ use super::{Keyring, SecretStore, Secrets, SessionInfo, SessionPaths, StoreError
 use crate::audit::{Audit, Record};
 use crate::clock::now_unix;
 use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
-use crate::identity::verify::{is_jwt, unverified_claims};
+use crate::identity::verify::{Verifier, VerifyError, is_jwt, unverified_claims};
 use crate::identity::{Claims, IdentityError, Provider, TokenSet, roles_from_claims};
 use crate::settings::Profile;
 
@@ -39,6 +39,10 @@ pub enum SessionError {
     Lock(#[from] LockError),
     #[error("cannot write the session file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the stored session failed verification: {0}")]
+    Unverified(VerifyError),
+    #[error("the provider renewed the session for {now:?}, but it belongs to {was:?}")]
+    SubjectChanged { was: String, now: String },
     #[error("the refresh token is sealed to a security key, and renewing it needs a touch")]
     TouchRequired,
     #[error("no refresh token sealed to a security key is stored for profile {0:?}")]
@@ -65,6 +69,8 @@ impl SessionError {
             SessionError::Store(_) => "keyring".into(),
             SessionError::NotLoggedIn(_) => "not_logged_in".into(),
             SessionError::Expired { .. } => "session_expired".into(),
+            SessionError::Unverified(v) => format!("session_unverified:{}", v.code()),
+            SessionError::SubjectChanged { .. } => "subject_changed".into(),
             other => other.to_string(),
         }
     }
@@ -120,9 +126,13 @@ impl<'a> Sessions<'a> {
             _ => return Err(SessionError::TouchRequired),
         };
         let touch = fido2::step_up(ctx).await?;
-        if let Some(mut info) = self.current()? {
-            info.fido2_at = Some(touch.at);
-            self.paths.write_info(&info)?;
+        // The touch time goes with the tokens into the keyring, never into a plain file.
+        if let Some(info) = self.current()? {
+            let store = self.keyring.open(info.store)?;
+            if let Some(mut secrets) = Secrets::load(&store, &self.paths)? {
+                secrets.fido2_at = Some(touch.at);
+                secrets.save(&store, &self.paths)?;
+            }
         }
         let _ = self.audit(
             Record::new(&self.profile.name, "step_up", "ok")
@@ -170,68 +180,61 @@ impl<'a> Sessions<'a> {
             .filter(|i| i.belongs_to(self.profile)))
     }
 
-    /// Verifies a token response and stores it as the session. `previous` carries the claims of
-    /// the session being refreshed (a refresh response need not repeat the ID token).
+    /// Verifies a token response and stores it as the session. `previous` is the session being
+    /// refreshed, with its secrets: a refresh response need not repeat the ID token (the stored
+    /// one is kept and must still verify), and it must be for the same subject.
     pub async fn establish(
         &self,
         provider: &Provider,
         store: &SecretStore,
         tokens: TokenSet,
         method: &str,
-        previous: Option<&SessionInfo>,
+        previous: Option<(&SessionInfo, &Secrets)>,
         sealing: Option<&SealingKey>,
-    ) -> Result<SessionInfo, SessionError> {
-        let mut verifier = provider.verifier(Some(self.paths.jwks.clone()));
-        let mut claims = Claims::new();
-        let mut identified = previous.is_some();
-        if let Some(id) = &tokens.id_token {
-            claims = verifier
-                .verify(id.expose_secret(), &self.profile.client_id, None)
-                .await?;
-            identified = true;
-        } else if let Some(prev) = previous {
-            claims.clone_from(&prev.claims);
-        }
-        let access = tokens.access_token.expose_secret();
-        let mut access_exp = None;
-        if is_jwt(access) {
-            // An access token for our audience is ours to verify; one for another resource (Graph,
-            // Cosmos) is not, and its claims are not trusted for anything.
-            let audience = self
-                .profile
-                .audience
-                .as_deref()
-                .or(if tokens.id_token.is_none() {
-                    Some(self.profile.client_id.as_str())
-                } else {
-                    None
+    ) -> Result<(SessionInfo, SecretString), SessionError> {
+        let mut keys = provider.verifier(Some(self.paths.jwks.clone()));
+        let kept_id = tokens.id_token.is_none();
+        let id_token = tokens
+            .id_token
+            .or_else(|| previous.and_then(|(_, s)| s.id.clone()));
+        let verified = match verify_tokens(
+            self.profile,
+            &mut keys,
+            tokens.access_token.expose_secret(),
+            id_token.as_ref().map(ExposeSecret::expose_secret),
+        )
+        .await
+        {
+            // No new ID token, and the stored one is past its lifetime: who this is can no
+            // longer be shown.
+            Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired))) if kept_id => {
+                return Err(SessionError::Expired {
+                    profile: self.profile.name.clone(),
+                    at: crate::clock::rfc3339(now_unix()),
                 });
-            if let Some(aud) = audience {
-                let at = verifier.verify(access, aud, None).await?;
-                access_exp = at.get("exp").and_then(Value::as_u64);
-                for (k, v) in at {
-                    claims.entry(k).or_insert(v);
-                }
-                identified = true;
-            } else {
-                access_exp =
-                    unverified_claims(access).and_then(|c| c.get("exp").and_then(Value::as_u64));
+            }
+            other => other?,
+        };
+        // OIDC Core §12.2: a refresh answers for the same person, or not at all.
+        if let Some((prev, prev_secrets)) = previous {
+            let was = prev_secrets
+                .id
+                .as_ref()
+                .and_then(|t| unverified_claims(t.expose_secret()))
+                .and_then(|c| c.get("sub").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| prev.subject.clone());
+            if !was.is_empty() && was != verified.subject() {
+                return Err(SessionError::SubjectChanged {
+                    was,
+                    now: verified.subject().to_string(),
+                });
             }
         }
-        if !identified {
-            return Err(SessionError::NoIdentity);
-        }
         let now = now_unix();
-        let expires_at = access_exp
-            .map(|e| e.min(crate::clock::MAX_UNIX))
+        let expires_at = verified
+            .expires_at
             .or_else(|| tokens.expires_in.map(|s| crate::clock::after(now, s)))
             .unwrap_or(now + 3600);
-        let subject = claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let roles = roles_from_claims(&claims, self.profile.roles_claim.as_deref());
         // With a security key enrolled, the refresh token is stored sealed: the keyring entry
         // alone is useless without the key.
         let sealed = sealing.is_some() && tokens.refresh_token.is_some();
@@ -239,40 +242,70 @@ impl<'a> Sessions<'a> {
             (Some(r), Some(key)) => Some(SecretString::from(key.seal(&r))),
             (r, _) => r,
         };
+        let access = tokens.access_token.clone();
         let secrets = Secrets {
             access: tokens.access_token,
             refresh,
-            id: tokens.id_token,
+            id: id_token,
+            fido2_at: sealing
+                .map(|k| k.step_up.at)
+                .or_else(|| previous.and_then(|(_, s)| s.fido2_at)),
         };
         // Secrets first, then the file that points at them: a crash in between leaves an old file
         // describing new tokens, never a file promising tokens that are not there.
         secrets.save(store, &self.paths)?;
-        let info = SessionInfo {
+        let mut info = SessionInfo {
             profile: self.profile.name.clone(),
             issuer: self.profile.issuer.clone(),
             client_id: self.profile.client_id.clone(),
-            subject,
-            roles,
-            claims,
+            subject: String::new(),
+            roles: Vec::new(),
+            label: None,
+            claims: Claims::new(),
             expires_at,
             refreshable: secrets.refresh.is_some(),
             store: store.kind(),
-            logged_in_at: previous.map_or(now, |p| p.logged_in_at),
+            logged_in_at: previous.map_or(now, |(p, _)| p.logged_in_at),
             refreshed_at: previous.map(|_| now),
-            refresh_seq: previous.map_or(0, |p| p.refresh_seq + 1),
-            method: previous.map_or_else(|| method.to_string(), |p| p.method.clone()),
+            refresh_seq: previous.map_or(0, |(p, _)| p.refresh_seq + 1),
+            method: previous.map_or_else(|| method.to_string(), |(p, _)| p.method.clone()),
             sealed,
-            fido2_at: sealing
-                .map(|k| k.step_up.at)
-                .or_else(|| previous.and_then(|p| p.fido2_at)),
+            fido2_at: None,
         };
+        verified.apply(&mut info, self.profile, &secrets);
         self.paths.write_info(&info)?;
+        Ok((info, access))
+    }
+
+    /// `info` with what the stored tokens say, verified again with the provider's keys (the
+    /// cached JWKS; the network only when it is missing, stale or lacks the signing key). The
+    /// session file is never trusted for a decision.
+    async fn verified(
+        &self,
+        mut info: SessionInfo,
+        secrets: &Secrets,
+    ) -> Result<SessionInfo, SessionError> {
+        let mut keys = Verifier::offline(&self.profile.issuer, Some(self.paths.jwks.clone()));
+        let verified = verify_tokens(
+            self.profile,
+            &mut keys,
+            secrets.access.expose_secret(),
+            secrets.id.as_ref().map(ExposeSecret::expose_secret),
+        )
+        .await
+        .map_err(|e| match e {
+            SessionError::Identity(IdentityError::Verify(v)) if v != VerifyError::Expired => {
+                SessionError::Unverified(v)
+            }
+            other => other,
+        })?;
+        verified.apply(&mut info, self.profile, secrets);
         Ok(info)
     }
 
     /// A session whose access token lives at least `min_ttl` more seconds, refreshing when needed
-    /// (or always, with `force`). Only one process refreshes at a time; the others wait and then use
-    /// its result.
+    /// (or always, with `force`), its claims verified again with the provider's keys. Only one
+    /// process refreshes at a time; the others wait and then use its result.
     pub async fn fresh(
         &self,
         min_ttl: u64,
@@ -281,19 +314,29 @@ impl<'a> Sessions<'a> {
         let info = self
             .current()?
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
-        let now = now_unix();
-        if !force && info.is_fresh(now, min_ttl) {
+        let expired = || SessionError::Expired {
+            profile: self.profile.name.clone(),
+            at: crate::clock::rfc3339(info.expires_at),
+        };
+        if !force && info.is_fresh(now_unix(), min_ttl) {
             let store = self.keyring.open(info.store)?;
-            let access = store
-                .get(&self.paths.entry(TokenKind::Access))?
-                .ok_or(SessionError::SecretMissing("access"))?;
-            return Ok((info, access));
+            let secrets = Secrets::load(&store, &self.paths)?
+                .ok_or(SessionError::SecretMissing("session"))?;
+            match self.verified(info.clone(), &secrets).await {
+                Ok(v) if v.is_fresh(now_unix(), min_ttl) => return Ok((v, secrets.access)),
+                // The tokens say they end sooner than the file did: renew, if the session can.
+                Ok(_)
+                | Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired)))
+                    if info.refreshable => {}
+                Ok(_)
+                | Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired))) => {
+                    return Err(expired());
+                }
+                Err(e) => return Err(e),
+            }
         }
         if !info.refreshable {
-            return Err(SessionError::Expired {
-                profile: self.profile.name.clone(),
-                at: crate::clock::rfc3339(info.expires_at),
-            });
+            return Err(expired());
         }
         let _lock = RefreshLock::acquire(&self.paths.lock, LOCK_TIMEOUT).await?;
         // Someone may have refreshed while we waited: use theirs. Even a forced refresh is satisfied
@@ -302,15 +345,19 @@ impl<'a> Sessions<'a> {
             .current()?
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
         let store = self.keyring.open(latest.store)?;
+        let secrets =
+            Secrets::load(&store, &self.paths)?.ok_or(SessionError::SecretMissing("session"))?;
         let refreshed_since_we_began = latest.refresh_seq != info.refresh_seq;
-        if (refreshed_since_we_began || !force) && latest.is_fresh(now_unix(), min_ttl) {
-            let access = store
-                .get(&self.paths.entry(TokenKind::Access))?
-                .ok_or(SessionError::SecretMissing("access"))?;
-            return Ok((latest, access));
+        if (refreshed_since_we_began || !force)
+            && latest.is_fresh(now_unix(), min_ttl)
+            && let Ok(v) = self.verified(latest.clone(), &secrets).await
+            && v.is_fresh(now_unix(), min_ttl)
+        {
+            return Ok((v, secrets.access));
         }
-        let stored = store
-            .get(&self.paths.entry(TokenKind::Refresh))?
+        let stored = secrets
+            .refresh
+            .clone()
             .ok_or(SessionError::SecretMissing("refresh"))?;
         let result = async {
             // A sealed refresh token opens with one touch, which also seals its successor.
@@ -334,18 +381,15 @@ impl<'a> Sessions<'a> {
                 &store,
                 tokens,
                 "refresh",
-                Some(&latest),
+                Some((&latest, &secrets)),
                 sealing.as_ref(),
             )
             .await
         }
         .await;
         match result {
-            Ok(new_info) => {
+            Ok((new_info, access)) => {
                 let _ = self.audit(self.record("refresh", "ok", Some(&new_info)));
-                let access = store
-                    .get(&self.paths.entry(TokenKind::Access))?
-                    .ok_or(SessionError::SecretMissing("access"))?;
                 Ok((new_info, access))
             }
             Err(e) => {
@@ -355,10 +399,14 @@ impl<'a> Sessions<'a> {
                 );
                 if matches!(e, SessionError::Identity(IdentityError::RefreshRejected(_))) {
                     // The refresh token is dead (revoked, expired, or spent twice): keep the
-                    // session file truthful.
+                    // session truthful.
                     let mut dead = latest.clone();
                     dead.refreshable = false;
-                    let _ = store.delete(&self.paths.entry(TokenKind::Refresh));
+                    let kept = Secrets {
+                        refresh: None,
+                        ..secrets
+                    };
+                    let _ = kept.save(&store, &self.paths);
                     let _ = self.paths.write_info(&dead);
                 }
                 Err(e)
@@ -382,7 +430,13 @@ impl<'a> Sessions<'a> {
         let store = self.keyring.open(info.store)?;
         let mut revoked = None;
         let mut revoke_error = None;
-        if let Some(refresh) = store.get(&paths.entry(TokenKind::Refresh))? {
+        let refresh = match Secrets::load(&store, &paths)? {
+            Some(s) => s.refresh,
+            None => store.get(&paths.entry(TokenKind::Refresh))?,
+        }
+        // A sealed refresh token is ciphertext: it is never sent to the provider.
+        .filter(|r| !fido2::seal::is_sealed(r.expose_secret()));
+        if let Some(refresh) = refresh {
             match Provider::discover(&info.issuer, &info.client_id).await {
                 Ok(provider) => match provider.revoke(&refresh).await {
                     Ok(r) => revoked = Some(r),
@@ -400,6 +454,98 @@ impl<'a> Sessions<'a> {
             deleted_entries,
         })
     }
+}
+
+/// What a session's tokens say, verified.
+struct Verified {
+    claims: Claims,
+    /// The earliest `exp` of the tokens (the access token's own, even when it is not ours to
+    /// verify: it only decides when to renew).
+    expires_at: Option<u64>,
+}
+
+impl Verified {
+    fn subject(&self) -> &str {
+        self.claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Puts the verified identity into `info`: subject, roles, claims, a display label, the
+    /// expiry (never later than what the tokens say), and the step-up time from the keyring.
+    fn apply(self, info: &mut SessionInfo, profile: &Profile, secrets: &Secrets) {
+        info.subject = self.subject().to_string();
+        info.roles = roles_from_claims(&self.claims, profile.roles_claim.as_deref());
+        info.label = ["email", "preferred_username", "name"]
+            .iter()
+            .find_map(|k| self.claims.get(*k).and_then(Value::as_str))
+            .map(str::to_string);
+        if let Some(e) = self.expires_at {
+            info.expires_at = info.expires_at.min(e);
+        }
+        // A touch "in the future" is not a touch.
+        info.fido2_at = secrets
+            .fido2_at
+            .filter(|t| *t <= now_unix() + crate::identity::verify::LEEWAY_SECS);
+        info.claims = self.claims;
+    }
+}
+
+/// Verifies a session's tokens: the ID token for our client, and the access token when it is ours
+/// to verify (for our `audience`, or for our client when there is no ID token). The ID token's
+/// claims come first; a verified access token's claims fill gaps. An access token for another
+/// resource (Graph, Cosmos DB) is opaque to us: its claims are never used.
+async fn verify_tokens(
+    profile: &Profile,
+    verifier: &mut Verifier,
+    access: &str,
+    id: Option<&str>,
+) -> Result<Verified, SessionError> {
+    let mut claims = Claims::new();
+    let mut exps = Vec::new();
+    let mut identified = false;
+    if let Some(id) = id {
+        claims = verifier.verify(id, &profile.client_id, None).await?;
+        exps.extend(claims.get("exp").and_then(Value::as_u64));
+        identified = true;
+    }
+    if is_jwt(access) {
+        let audience = profile.audience.as_deref().or(if id.is_none() {
+            Some(profile.client_id.as_str())
+        } else {
+            None
+        });
+        if let Some(aud) = audience {
+            let at = verifier.verify(access, aud, None).await?;
+            exps.extend(at.get("exp").and_then(Value::as_u64));
+            for (k, v) in at {
+                claims.entry(k).or_insert(v);
+            }
+            identified = true;
+        } else {
+            exps.extend(
+                unverified_claims(access).and_then(|c| c.get("exp").and_then(Value::as_u64)),
+            );
+        }
+    } else if profile.audience.is_some() {
+        // The profile says its access tokens are JWTs for our audience: one that is not cannot
+        // be the one the provider issued.
+        return Err(IdentityError::Verify(VerifyError::Malformed(
+            "the access token is not a JWT, but the profile names an audience".into(),
+        ))
+        .into());
+    }
+    if !identified {
+        return Err(SessionError::NoIdentity);
+    }
+    Ok(Verified {
+        claims,
+        expires_at: exps
+            .into_iter()
+            .min()
+            .map(|e| e.min(crate::clock::MAX_UNIX)),
+    })
 }
 
 #[cfg(test)]
@@ -459,15 +605,11 @@ mod tests {
         let profile = f.profile();
         let paths = SessionPaths::new(&f.state_dir(), &profile);
         let store = f.keyring.open(StoreKind::Keyutils).expect("store");
-        assert!(
-            store
-                .delete(&paths.entry(TokenKind::Access))
-                .expect("delete")
-        );
+        assert!(store.delete(&paths.session_entry()).expect("delete"));
         let audit = Audit::new(None, false);
         let err = sessions(&f, &profile, &audit).fresh(0, false).await;
         assert!(
-            matches!(err, Err(SessionError::SecretMissing("access"))),
+            matches!(err, Err(SessionError::SecretMissing("session"))),
             "{err:?}"
         );
     }

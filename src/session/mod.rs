@@ -2,10 +2,12 @@
 //! single-flight refresh across processes.
 //!
 //! Layout, per profile:
-//! - keyring entries `cosmoscope` / `<profile>:<kind>:<id>` for the access, refresh and ID tokens
-//!   (`<id>` ties them to the issuer and client, so two configs never read each other's tokens);
-//! - `$XDG_STATE_HOME/cosmoscope/sessions/<profile>.json` (0600): subject, roles, verified claims,
-//!   expiries, which store holds the secrets — never a token. `status` reads only this file.
+//! - one keyring entry `cosmoscope` / `<profile>:session:<id>` with the access, refresh and ID
+//!   tokens and the last security-key touch ([`Secrets`]; `<id>` ties it to the issuer and client,
+//!   so two configs never read each other's tokens);
+//! - `$XDG_STATE_HOME/cosmoscope/sessions/<profile>.json` (0600): what `status` displays (subject,
+//!   roles, expiry, which store holds the secrets) — never a token, and never trusted: every
+//!   decision uses the claims of the stored tokens, verified again with the provider's keys.
 //! - `$XDG_STATE_HOME/cosmoscope/locks/<profile>.lock`: held while refreshing, so a rotated refresh
 //!   token is never spent twice.
 
@@ -15,7 +17,7 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -52,7 +54,12 @@ pub struct SessionInfo {
     pub client_id: String,
     pub subject: String,
     pub roles: Vec<String>,
-    /// Verified claims of the ID token and (when a JWT) the access token, merged.
+    /// What `status` shows beside the subject (email, preferred username or name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Verified claims of the ID token and (when ours to verify) the access token, merged. Never
+    /// written to or read from the session file: filled by verifying the stored tokens.
+    #[serde(skip)]
     pub claims: Claims,
     /// Unix seconds.
     pub expires_at: u64,
@@ -69,8 +76,9 @@ pub struct SessionInfo {
     /// The refresh token in the keyring is sealed to a security key (renewing needs a touch).
     #[serde(default)]
     pub sealed: bool,
-    /// Unix seconds of the last verified security-key touch (step-up for `require_fido2` grants).
-    #[serde(default)]
+    /// Unix seconds of the last verified security-key touch (step-up for `require_fido2` grants),
+    /// from the keyring entry; never written to or read from the session file.
+    #[serde(skip)]
     pub fido2_at: Option<u64>,
 }
 
@@ -121,6 +129,13 @@ impl SessionPaths {
         }
     }
 
+    /// The keyring entry holding every secret of the session ([`Secrets`]).
+    #[must_use]
+    pub fn session_entry(&self) -> String {
+        format!("{}:session:{}", self.profile, self.entry_id)
+    }
+
+    /// An entry of the earlier layout (one per token), deleted on logout so nothing is left.
     #[must_use]
     pub fn entry(&self, kind: TokenKind) -> String {
         format!("{}:{}:{}", self.profile, kind.as_str(), self.entry_id)
@@ -149,35 +164,87 @@ impl SessionPaths {
     }
 }
 
-/// The secrets of a session, as stored.
+/// The secrets of a session, as stored: one keyring entry `<profile>:session:<id>` holding every
+/// token and the time of the last verified security-key touch. One entry means one keyring read per
+/// command, one key of the kernel's per-user quota, and nothing superseded left behind; the touch
+/// time lives here, not in the session file, so an edit of a plain file cannot fake a step-up.
 pub struct Secrets {
     pub access: SecretString,
     pub refresh: Option<SecretString>,
     pub id: Option<SecretString>,
+    /// Unix seconds of the last verified security-key touch (`require_fido2` grants).
+    pub fido2_at: Option<u64>,
 }
 
+/// The stored form: short keys, nothing but what later commands need.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    v: u8,
+    a: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    i: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    v: u8,
+    a: String,
+    r: Option<String>,
+    i: Option<String>,
+    f: Option<u64>,
+}
+
+const STORED_VERSION: u8 = 1;
+
 impl Secrets {
-    /// Writes every token (one entry each: keyutils quotas are per key and small), deleting a stale
-    /// refresh or ID token that the new set no longer has.
-    pub fn save(&self, store: &SecretStore, paths: &SessionPaths) -> Result<(), StoreError> {
-        store.set(&paths.entry(TokenKind::Access), &self.access)?;
-        for (kind, value) in [
-            (TokenKind::Refresh, &self.refresh),
-            (TokenKind::Id, &self.id),
-        ] {
-            match value {
-                Some(v) => store.set(&paths.entry(kind), v)?,
-                None => {
-                    store.delete(&paths.entry(kind))?;
-                }
-            }
+    /// Reads the session's entry; `Ok(None)` when there is none (or one this build cannot read).
+    pub fn load(store: &SecretStore, paths: &SessionPaths) -> Result<Option<Secrets>, StoreError> {
+        use secrecy::ExposeSecret as _;
+        let Some(raw) = store.get(&paths.session_entry())? else {
+            return Ok(None);
+        };
+        let Ok(stored) = serde_json::from_str::<Stored>(raw.expose_secret()) else {
+            return Ok(None);
+        };
+        if stored.v != STORED_VERSION {
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(Secrets {
+            access: SecretString::from(stored.a),
+            refresh: stored.r.map(SecretString::from),
+            id: stored.i.map(SecretString::from),
+            fido2_at: stored.f,
+        }))
     }
 
-    /// Deletes every entry of the session; returns how many existed.
+    /// Writes the session's one entry (replacing the previous one in place).
+    pub fn save(&self, store: &SecretStore, paths: &SessionPaths) -> Result<(), StoreError> {
+        use secrecy::ExposeSecret as _;
+        let stored = StoredRef {
+            v: STORED_VERSION,
+            a: self.access.expose_secret(),
+            r: self.refresh.as_ref().map(ExposeSecret::expose_secret),
+            i: self.id.as_ref().map(ExposeSecret::expose_secret),
+            f: self.fido2_at,
+        };
+        let text =
+            SecretString::from(
+                serde_json::to_string(&stored).map_err(|e| StoreError::Failed {
+                    store: store.kind().as_str(),
+                    detail: e.to_string(),
+                })?,
+            );
+        store.set(&paths.session_entry(), &text)
+    }
+
+    /// Deletes the session's entry, and the three entries of the layout before it; returns how
+    /// many existed.
     pub fn delete(store: &SecretStore, paths: &SessionPaths) -> Result<usize, StoreError> {
-        let mut n = 0;
+        let mut n = usize::from(store.delete(&paths.session_entry())?);
         for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::Id] {
             n += usize::from(store.delete(&paths.entry(kind))?);
         }

@@ -2,6 +2,8 @@
 //! binary (issue 13's findings), and asserts that it fails with the contract's exit code, changes
 //! nothing, and leaves a record of the refusal.
 
+use cosmoscope::session::{Keyring, SecretStore, Secrets, SessionPaths};
+use cosmoscope::settings::StoreKind;
 use serde_json::{Value, json};
 
 use crate::cosmos_peer::parse_ndjson;
@@ -431,5 +433,176 @@ fn a_double_negation_is_never_printed_as_a_comment() {
         !normalized.is_empty() && !normalized.contains("--"),
         "{}",
         explain.stdout
+    );
+}
+
+fn vault(env: &TestEnv, issuer: &str) -> (SecretStore, SessionPaths, Secrets) {
+    let paths = SessionPaths::for_identity(&env.state_dir(), "dev", issuer, "cosmoscope-cli");
+    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
+    let secrets = Secrets::load(&store, &paths)
+        .expect("keyring")
+        .expect("a session");
+    (store, paths, secrets)
+}
+
+fn tenants_read(env: &TestEnv) -> Vec<Value> {
+    let run = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.id, c.tenant_id FROM c",
+    ]);
+    run.ok();
+    let mut t: Vec<Value> = parse_ndjson(run.stdout.as_bytes())
+        .into_iter()
+        .map(|d| d["tenant_id"].clone())
+        .collect();
+    t.dedup();
+    t
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Finding 3: the session file is what `status` shows, never what decides. Another tenant,
+/// another role, another subject, a fresh touch and an expiry far away, written into it, change
+/// nothing a command may do.
+#[test]
+fn an_edited_session_file_grants_nothing() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    assert_eq!(tenants_read(&env), [json!("t1")]);
+    let file = env.state_dir().join("sessions/dev.json");
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("session")).expect("json");
+    info["subject"] = json!("bob");
+    info["roles"] = json!(["admin"]);
+    info["claims"] = json!({"sub": "bob", "tenant_id": "t2",
+        "https://cosmoscope.test/roles": ["admin", "support"]});
+    info["fido2_at"] = json!(now());
+    info["expires_at"] = json!(4_000_000_000_u64);
+    std::fs::write(&file, info.to_string()).expect("write");
+    assert_eq!(
+        tenants_read(&env),
+        [json!("t1")],
+        "still alice's tenant only"
+    );
+    let last = last_record(&env);
+    assert_eq!(last["subject"], json!("alice"), "{last}");
+    // An admin-only action stays denied.
+    let run = env.run(&[
+        "item",
+        "delete",
+        "--container",
+        "orders",
+        "--partition-key",
+        "\"t2\"",
+        "o002",
+        "--yes",
+    ]);
+    assert_denied(&env, &run, "item.delete");
+}
+
+/// Finding 3: a token in the keyring that the provider did not issue (a changed payload, `alg:
+/// none`, a different key, or any string as the access token) is refused at use, and audited.
+#[test]
+fn a_forged_token_in_the_keyring_is_refused() {
+    use base64::Engine as _;
+    let (oidc, _peer, env) = require!(stack("alice"), STACK);
+    let (store, paths, original) = vault(&env, &oidc.issuer);
+    let id = secrecy::ExposeSecret::expose_secret(original.id.as_ref().expect("an ID token"))
+        .to_string();
+    let access = secrecy::ExposeSecret::expose_secret(&original.access).to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = id.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    claims["tenant_id"] = json!("t2");
+    let forged_payload = b64.encode(claims.to_string());
+    let none_header = b64.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let hs_header = b64.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let forgeries = [
+        ("id", format!("{}.{forged_payload}.{}", parts[0], parts[2])),
+        ("id", format!("{none_header}.{forged_payload}.")),
+        ("id", format!("{hs_header}.{forged_payload}.c2lnbmF0dXJl")),
+        ("access", "any-string-at-all".to_string()),
+        (
+            "access",
+            format!("{}.{forged_payload}.{}", parts[0], parts[2]),
+        ),
+    ];
+    for (slot, forged) in forgeries {
+        let secret = secrecy::SecretString::from(forged);
+        let tampered = Secrets {
+            access: if slot == "access" {
+                secret.clone()
+            } else {
+                secrecy::SecretString::from(access.clone())
+            },
+            refresh: original.refresh.clone(),
+            id: Some(if slot == "id" {
+                secret
+            } else {
+                secrecy::SecretString::from(id.clone())
+            }),
+            fido2_at: None,
+        };
+        tampered.save(&store, &paths).expect("save");
+        let run = env.run(&["query", "-c", "orders", "SELECT c.id FROM c"]);
+        run.code(3).stderr_has("failed verification");
+        let last = last_record(&env);
+        assert!(
+            last["cause"]
+                .as_str()
+                .is_some_and(|c| c.contains("verification")),
+            "{last}"
+        );
+        assert!(run.stdout.is_empty());
+    }
+    original.save(&store, &paths).expect("restore");
+    assert_eq!(tenants_read(&env), [json!("t1")]);
+}
+
+/// Finding 3: an expiry moved far into the future in the session file does not keep a session
+/// alive: the tokens' own expiry decides (their lifetime here is one second).
+#[test]
+fn a_far_future_expiry_in_the_session_file_keeps_nothing_alive() {
+    let (oidc, env) = require!(
+        crate::fixtures::setup(
+            &[("OIDC_ACCESS_TTL", "1"), ("OIDC_ID_TTL", "1")],
+            "cosmoscope-cli",
+        ),
+        crate::harness::PROVIDER
+    );
+    // No offline_access: the session cannot be renewed.
+    let cfg = std::fs::read_to_string(env.config_file())
+        .expect("config")
+        .replace(", \"offline_access\"", "");
+    env.write_config(&format!(
+        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+    ));
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+    )
+    .expect("policy");
+    crate::fixtures::login_as(&env, &oidc, "bob").ok();
+    let file = env.state_dir().join("sessions/dev.json");
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("session")).expect("json");
+    info["expires_at"] = json!(4_000_000_000_u64);
+    std::fs::write(&file, info.to_string()).expect("write");
+    let run = env.run(&["token", "--resource", "idp"]);
+    run.code(3).stderr_has("expired");
+    assert!(run.stdout.is_empty(), "no token leaves");
+    let last = last_record(&env);
+    assert_eq!(
+        (last["action"].as_str(), last["decision"].as_str()),
+        (Some("export"), Some("error")),
+        "{last}"
     );
 }

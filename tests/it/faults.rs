@@ -341,12 +341,16 @@ fn an_interrupted_command_still_leaves_its_record() {
         let store = cosmoscope::session::Keyring::Os
             .open(cosmoscope::settings::StoreKind::Keyutils)
             .expect("keyutils");
-        store
-            .set(
-                &paths.entry(cosmoscope::session::TokenKind::Refresh),
-                &secrecy::SecretString::from("interrupt-test-refresh".to_string()),
-            )
-            .expect("refresh token");
+        cosmoscope::session::Secrets {
+            access: secrecy::SecretString::from("interrupt-test-access".to_string()),
+            refresh: Some(secrecy::SecretString::from(
+                "interrupt-test-refresh".to_string(),
+            )),
+            id: None,
+            fido2_at: None,
+        }
+        .save(&store, &paths)
+        .expect("refresh token");
     };
 
     for (args, action) in [

@@ -441,12 +441,31 @@ fn fido2_fuse_step_up_query() {
         run.stdout
     );
 
-    // An old touch: at a terminal, `query` asks for one and then runs.
+    // An old touch (the time lives in the session's keyring entry)…
+    let paths = cosmoscope::session::SessionPaths::for_identity(
+        &env.state_dir(),
+        "dev",
+        &oidc.issuer,
+        "cosmoscope-cli",
+    );
+    let store = cosmoscope::session::Keyring::Os
+        .open(cosmoscope::settings::StoreKind::Keyutils)
+        .expect("keyutils");
+    let mut secrets = cosmoscope::session::Secrets::load(&store, &paths)
+        .expect("keyring")
+        .expect("a session");
+    secrets.fido2_at = Some(1_000_000_000);
+    secrets.save(&store, &paths).expect("save");
+    // …cannot be made recent by editing the session file (issue 13, finding 3).
     let path = env.state_dir().join("sessions/dev.json");
     let mut info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("session")).expect("json");
-    info["fido2_at"] = serde_json::Value::from(1_000_000_000u64);
+    info["fido2_at"] = serde_json::Value::from(cosmoscope_now());
     std::fs::write(&path, serde_json::to_vec(&info).expect("json")).expect("write");
+    env.run(&["query", "-c", "orders", sql])
+        .code(3)
+        .stderr_has("recent touch of your security key");
+    // At a terminal, `query` asks for a touch and then runs.
     // `env` carries SSL_CERT_FILE (the Cosmos peer's CA) into the terminal's shell.
     let t = crate::harness::Tmux::run(&format!(
         "{} COSMOSCOPE_FIDO2_DEVICE={device} {} query -c orders -o ndjson '{sql}'",
@@ -778,4 +797,10 @@ fn fido2_fuse_malformed_assertions_and_a_silent_touch_fail_cleanly() {
         pin: &pin,
     };
     fido2::step_up_with(&c, &mut store).expect("healed, the key works again");
+}
+
+fn cosmoscope_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::Output;
 
-use cosmoscope::session::{Keyring, SessionPaths, TokenKind};
+use cosmoscope::session::{Keyring, Secrets, SessionPaths};
 use cosmoscope::settings::StoreKind;
 use serde_json::Value;
 
@@ -63,9 +63,12 @@ pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
 pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<String> {
     let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
     let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
-    [TokenKind::Access, TokenKind::Refresh, TokenKind::Id]
-        .into_iter()
-        .filter_map(|k| store.get(&paths.entry(k)).expect("read keyring"))
+    let Some(secrets) = Secrets::load(&store, &paths).expect("read keyring") else {
+        return Vec::new();
+    };
+    std::iter::once(secrets.access)
+        .chain(secrets.refresh)
+        .chain(secrets.id)
         .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string())
         .collect()
 }

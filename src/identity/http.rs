@@ -9,10 +9,21 @@ use zeroize::Zeroizing;
 use super::IdentityError;
 use crate::secret::SecretJson;
 
-/// Cheap to clone: the connection pool is shared.
+/// The largest body read from a provider: discovery documents, JWKS and token answers are a few
+/// KiB; anything near this is a broken or hostile server.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// How many redirects a GET follows (each to https, or http on loopback); a POST follows none, so
+/// a form with a client secret or a code is never re-sent to another origin.
+const MAX_REDIRECTS: usize = 3;
+
+/// Cheap to clone: the connection pools are shared.
 #[derive(Clone)]
 pub struct Http {
+    /// GETs: a few redirects, each to an https (or loopback) URL.
     client: reqwest::Client,
+    /// POSTs: no redirect at all.
+    post_client: reqwest::Client,
 }
 
 /// What the token endpoint answered: success JSON, or an OAuth error.
@@ -45,13 +56,33 @@ impl TokenReply {
 
 impl Http {
     pub fn new() -> Result<Self, IdentityError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("cosmoscope/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("cosmoscope/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+        };
+        let get_redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if crate::settings::check_url(attempt.url().as_str(), "a redirect").is_err() {
+                attempt.error("a redirect to a URL that is not https")
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = builder()
+            .redirect(get_redirects)
             .build()
             .map_err(|e| IdentityError::Client(e.to_string()))?;
-        Ok(Self { client })
+        let post_client = builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| IdentityError::Client(e.to_string()))?;
+        Ok(Self {
+            client,
+            post_client,
+        })
     }
 
     pub async fn get_json(&self, url: &str, what: &'static str) -> Result<Value, IdentityError> {
@@ -83,14 +114,8 @@ impl Http {
                 status: status.as_u16(),
             });
         }
-        let v = resp
-            .json::<Value>()
-            .await
-            .map_err(|e| IdentityError::BadResponse {
-                what,
-                url: url.to_string(),
-                detail: e.to_string(),
-            })?;
+        let body = read_capped(resp, url, what).await?;
+        let v = parse_json(&body, url, what)?;
         Ok((v, date))
     }
 
@@ -126,13 +151,8 @@ impl Http {
                 status: status.as_u16(),
             });
         }
-        resp.json::<Value>()
-            .await
-            .map_err(|e| IdentityError::BadResponse {
-                what,
-                url: url.to_string(),
-                detail: e.to_string(),
-            })
+        let body = read_capped(resp, url, what).await?;
+        parse_json(&body, url, what)
     }
 
     /// POSTs a form to an OAuth endpoint and sorts the answer into success and OAuth error.
@@ -143,7 +163,7 @@ impl Http {
         basic_auth: Option<(&str, &str)>,
     ) -> Result<TokenReply, IdentityError> {
         let mut req = self
-            .client
+            .post_client
             .post(url)
             .header("accept", "application/json")
             .form(form);
@@ -152,10 +172,8 @@ impl Http {
         }
         let resp = req.send().await.map_err(|e| unreachable(url, &e))?;
         let status = resp.status().as_u16();
-        // The body holds tokens: keep our copy in a buffer that is wiped when dropped.
-        let body = Zeroizing::new(Vec::from(
-            resp.bytes().await.map_err(|e| unreachable(url, &e))?,
-        ));
+        // The body holds tokens: our copy is wiped when dropped.
+        let body = read_capped(resp, url, "the provider's answer").await?;
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         if (200..300).contains(&status) {
             return Ok(TokenReply::Ok(SecretJson(json.unwrap_or(Value::Null))));
@@ -182,6 +200,39 @@ impl Http {
             }),
         }
     }
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes into a buffer that is wiped when dropped (it may
+/// hold tokens); a longer one is refused without reading the rest.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    url: &str,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+    let too_big = || IdentityError::BadResponse {
+        what,
+        url: url.to_string(),
+        detail: format!("the body is larger than {} KiB", MAX_BODY / 1024),
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_big());
+    }
+    let mut body = Zeroizing::new(Vec::new());
+    while let Some(chunk) = resp.chunk().await.map_err(|e| unreachable(url, &e))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse_json(body: &[u8], url: &str, what: &'static str) -> Result<Value, IdentityError> {
+    serde_json::from_slice(body).map_err(|e| IdentityError::BadResponse {
+        what,
+        url: url.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn unreachable(url: &str, err: &reqwest::Error) -> IdentityError {

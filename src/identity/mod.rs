@@ -192,6 +192,27 @@ impl Provider {
                 found: metadata.issuer,
             });
         }
+        // Every endpoint the document names is held to the issuer's rule: https, or http on
+        // loopback only (a token or a secret must never go to a plain-http host).
+        for (name, value) in [
+            ("token_endpoint", Some(&metadata.token_endpoint)),
+            ("jwks_uri", Some(&metadata.jwks_uri)),
+            (
+                "device_authorization_endpoint",
+                metadata.device_authorization_endpoint.as_ref(),
+            ),
+            ("revocation_endpoint", metadata.revocation_endpoint.as_ref()),
+        ] {
+            if let Some(v) = value
+                && let Err(detail) = crate::settings::check_url(v, name)
+            {
+                return Err(IdentityError::BadResponse {
+                    what: "the discovery document",
+                    url,
+                    detail,
+                });
+            }
+        }
         Ok(Provider {
             http,
             metadata,
@@ -229,11 +250,32 @@ impl Provider {
             form.push(("audience", aud));
         }
         let v = self.http.post_form(url, &form, None).await?.into_result()?;
-        DeviceAuthorization::deserialize(&*v).map_err(|e| IdentityError::BadResponse {
+        let bad = |detail: String| IdentityError::BadResponse {
             what: "the device authorization endpoint",
             url: url.to_string(),
-            detail: e.to_string(),
-        })
+            detail,
+        };
+        let mut device = DeviceAuthorization::deserialize(&*v).map_err(|e| bad(e.to_string()))?;
+        // What the person is told to open and type: an https (or loopback) URL, and a code of
+        // printable characters — a provider's string never drives the terminal or the browser.
+        device.verification_uri =
+            crate::settings::check_url(&device.verification_uri, "verification_uri")
+                .map_err(bad)?
+                .to_string();
+        device.verification_uri_complete = device.verification_uri_complete.and_then(|u| {
+            crate::settings::check_url(&u, "verification_uri_complete")
+                .ok()
+                .map(|u| u.to_string())
+        });
+        if device.user_code.is_empty()
+            || device.user_code.len() > 64
+            || device.user_code.chars().any(char::is_control)
+        {
+            return Err(bad(
+                "the user code is empty, too long or holds control characters".into(),
+            ));
+        }
+        Ok(device)
     }
 
     async fn poll_once(&self, device_code: &SecretString) -> Result<Poll, IdentityError> {

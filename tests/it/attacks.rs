@@ -606,3 +606,192 @@ fn a_far_future_expiry_in_the_session_file_keeps_nothing_alive() {
         "{last}"
     );
 }
+
+/// A provider that lies: it answers each request with what `route(method, path, base)` says and
+/// counts the requests it got. A hand-written peer, because these are faults no real provider
+/// sends on purpose.
+struct Hostile {
+    base: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+type Reply = (u16, Vec<(String, String)>, Vec<u8>);
+
+impl Hostile {
+    fn start(route: impl Fn(&str, &str, &str) -> Reply + Send + 'static) -> Hostile {
+        use std::fmt::Write as _;
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (b, h) = (base.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reader = std::io::BufReader::new(&stream);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let mut parts = line.split_whitespace();
+                let (method, path) = (
+                    parts.next().unwrap_or("").to_string(),
+                    parts.next().unwrap_or("").to_string(),
+                );
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let (status, headers, payload) = route(&method, &path, &b);
+                let mut out = &stream;
+                let mut head = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n");
+                for (k, v) in headers {
+                    let _ = write!(head, "{k}: {v}\r\n");
+                }
+                head.push_str("\r\n");
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(&payload);
+            }
+        });
+        Hostile { base, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn json_reply(v: &Value) -> Reply {
+    (
+        200,
+        vec![("content-type".into(), "application/json".into())],
+        v.to_string().into_bytes(),
+    )
+}
+
+fn discovery(base: &str, overrides: &Value) -> Value {
+    let mut d = json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/token"),
+        "jwks_uri": format!("{base}/jwks"),
+        "device_authorization_endpoint": format!("{base}/device"),
+    });
+    for (k, v) in overrides.as_object().expect("object") {
+        d[k] = v.clone();
+    }
+    d
+}
+
+fn login_against(hostile: &Hostile) -> Run {
+    let env = TestEnv::new();
+    env.write_profile(&hostile.base, "cosmoscope-cli", "keyutils");
+    let run = env.run(&["login", "--no-browser", "-o", "json"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    assert!(!env.state_dir().join("sessions/dev.json").exists());
+    run
+}
+
+/// Finding 7: a body larger than 1 MiB is refused without being read whole, with or without a
+/// Content-Length.
+#[test]
+fn an_oversized_provider_answer_is_refused() {
+    for announce in [true, false] {
+        let hostile = Hostile::start(move |_, _, _| {
+            let body = vec![b' '; 2 << 20];
+            let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+            if announce {
+                headers.push(("content-length".into(), body.len().to_string()));
+            }
+            (200, headers, body)
+        });
+        login_against(&hostile).stderr_has("larger than 1024 KiB");
+    }
+}
+
+/// Finding 8: a POST follows no redirect (the form is never re-sent to another origin), a GET
+/// follows none to plain http, and every URL of the discovery document must be https (or
+/// loopback).
+#[test]
+fn redirects_and_plain_http_endpoints_are_refused() {
+    // The device request is answered with a 307 to a second server, which must see nothing.
+    let thief = Hostile::start(|_, _, _| json_reply(&json!({})));
+    let thief_url = format!("{}/steal", thief.base);
+    let hostile = Hostile::start(move |method, path, base| match (method, path) {
+        ("GET", "/.well-known/openid-configuration") => json_reply(&discovery(base, &json!({}))),
+        _ => (
+            307,
+            vec![("location".into(), thief_url.clone())],
+            Vec::new(),
+        ),
+    });
+    login_against(&hostile);
+    assert_eq!(thief.hits(), 0, "the form went to another origin");
+
+    // Discovery redirected to plain http on another host: not followed.
+    let hostile = Hostile::start(|_, _, _| {
+        (
+            302,
+            vec![(
+                "location".into(),
+                "http://login.example.com/.well-known/openid-configuration".into(),
+            )],
+            Vec::new(),
+        )
+    });
+    login_against(&hostile).stderr_has("not https");
+
+    // Endpoints on plain http (not loopback) in the discovery document.
+    for key in [
+        "token_endpoint",
+        "jwks_uri",
+        "device_authorization_endpoint",
+        "revocation_endpoint",
+    ] {
+        let hostile = Hostile::start(move |_, _, base| {
+            json_reply(&discovery(
+                base,
+                &json!({ key: "http://login.example.com/x" }),
+            ))
+        });
+        login_against(&hostile).stderr_has(key);
+    }
+}
+
+/// Finding 20: the device answer's URL is opened or shown only when it is https (or loopback),
+/// and a user code with control characters is refused.
+#[test]
+fn provider_strings_never_drive_the_terminal_or_the_browser() {
+    for (uri, code) in [
+        ("javascript:alert(1)", "ABCD-EFGH"),
+        ("file:///etc/passwd", "ABCD-EFGH"),
+        (
+            "https://login.example.com/device",
+            "AB\u{1b}]0;owned\u{7}CD",
+        ),
+    ] {
+        let hostile = Hostile::start(move |method, _, base| {
+            if method == "GET" {
+                json_reply(&discovery(base, &json!({})))
+            } else {
+                json_reply(&json!({
+                    "device_code": "d", "user_code": code, "verification_uri": uri,
+                    "expires_in": 600, "interval": 1
+                }))
+            }
+        });
+        let run = login_against(&hostile);
+        run.stderr_has("device authorization endpoint");
+        assert!(
+            !run.stdout.contains("\"event\":\"device_code\""),
+            "{}",
+            run.stdout
+        );
+    }
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, ConnectionPoolOptions, OperationOptionsBuilder, Region,
-    ThrottlingRetryOptionsBuilder,
+    ServerCertificateValidation, ThrottlingRetryOptionsBuilder,
 };
 use azure_data_cosmos::{
     AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, CosmosRuntime,
@@ -101,6 +101,10 @@ pub async fn build(settings: &CosmosSettings, auth: CosmosAuth) -> Result<Cosmos
     let pool = ConnectionPoolOptions::builder()
         .with_is_http2_allowed(settings.http2)
         .with_max_dataplane_request_timeout(settings.request_timeout)
+        // Always, whatever AZURE_COSMOS_EMULATOR_SERVER_CERT_VALIDATION_DISABLED says (the SDK
+        // would skip the check for loopback and AZURE_COSMOS_EMULATOR_HOST): a local emulator's
+        // certificate is trusted through SSL_CERT_FILE like any other.
+        .with_server_certificate_validation(ServerCertificateValidation::Required)
         .build()
         .map_err(sdk)?;
     let throttling = ThrottlingRetryOptionsBuilder::new()

@@ -686,6 +686,20 @@ async fn cli_untrusted_certificate_and_unreachable_endpoint() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("TLS connection"), "{err}");
     assert!(err.contains("SSL_CERT_FILE"), "{err}");
+    // The SDK's emulator switches cannot turn the check off (issue 13, finding 9).
+    let (code, _, err) = {
+        let script_env = [
+            ("SSL_CERT_FILE", other.to_str().expect("utf-8")),
+            (
+                "AZURE_COSMOS_EMULATOR_SERVER_CERT_VALIDATION_DISABLED",
+                "true",
+            ),
+            ("AZURE_COSMOS_EMULATOR_HOST", "127.0.0.1"),
+        ];
+        env.run_with_key_env(&peer.key, &["ls", "databases"], "", &script_env)
+    };
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TLS connection"), "{err}");
 
     // A port nobody listens on.
     let closed = {

@@ -455,6 +455,13 @@ impl Config {
                 });
             }
         };
+        // A configuration another user may change is not the user's configuration.
+        for p in std::iter::once(path).chain(path.parent().filter(|d| !d.as_os_str().is_empty())) {
+            crate::fsutil::check_not_shared(p).map_err(|source| SettingsError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
         Config::parse(path, &text)
             .map(Some)
             .map_err(SettingsError::Invalid)

@@ -47,6 +47,14 @@ pub fn load_policy(path: &Path) -> CmdResult<Policy> {
             .caused_by(&e)
             .hint("check [profiles.NAME.policy] file = … in the config")
     })?;
+    // A policy another user may rewrite grants whatever that user wants: refused.
+    for p in std::iter::once(path).chain(path.parent().filter(|d| !d.as_os_str().is_empty())) {
+        crate::fsutil::check_not_shared(p).map_err(|e| {
+            CommandError::runtime(format!("the policy file {} is not safe to use", path.display()))
+                .caused_by(&e)
+                .hint("make the policy file and its directory yours and writable only by you (chmod go-w)")
+        })?;
+    }
     Policy::from_toml(&text, path).map_err(|e| {
         CommandError::runtime("the policy file is invalid")
             .cause(&e)

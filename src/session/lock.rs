@@ -1,7 +1,7 @@
 //! The per-profile refresh lock: an advisory file lock (std's `File::lock`, flock on Unix), so it is
 //! released by the kernel when a holder crashes — a stale lock file is harmless.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ impl RefreshLock {
         if let Some(dir) = path.parent() {
             crate::fsutil::create_private_dir(dir).map_err(io)?;
         }
-        let file = OpenOptions::new()
+        let file = crate::fsutil::private_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -70,5 +70,30 @@ mod tests {
         RefreshLock::acquire(&path, Duration::from_millis(50))
             .await
             .expect("after release");
+    }
+
+    /// Issue 13, finding 14: the lock is private, and never taken through a symbolic link.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_lock_file_is_private_and_never_a_link() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("locks/p.lock");
+        drop(
+            RefreshLock::acquire(&path, Duration::from_secs(1))
+                .await
+                .expect("lock"),
+        );
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "").expect("target");
+        let linked = dir.path().join("locks/q.lock");
+        std::os::unix::fs::symlink(&target, &linked).expect("symlink");
+        assert!(
+            RefreshLock::acquire(&linked, Duration::from_millis(50))
+                .await
+                .is_err()
+        );
     }
 }

@@ -143,6 +143,11 @@ impl SessionPaths {
 
     /// Reads the session file; `Ok(None)` when there is none.
     pub fn read_info(&self) -> std::io::Result<Option<SessionInfo>> {
+        if let Some(dir) = self.info.parent()
+            && dir.exists()
+        {
+            crate::fsutil::check_private_dir(dir)?;
+        }
         match std::fs::read(&self.info) {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

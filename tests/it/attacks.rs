@@ -795,3 +795,77 @@ fn provider_strings_never_drive_the_terminal_or_the_browser() {
         );
     }
 }
+
+/// Finding 14: a state or config directory, a config or policy file that another user may write,
+/// or an audit log that is a symbolic link, is refused; nothing is written through it.
+#[test]
+fn shared_or_linked_state_and_config_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    let query = ["query", "-c", "orders", "SELECT c.id FROM c"];
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    let audit_len =
+        || std::fs::metadata(env.state_dir().join("audit.jsonl")).map_or(0, |m| m.len());
+    for (path, mode, restore, says) in [
+        (
+            env.state_dir(),
+            0o777,
+            0o700,
+            "may be written by other users",
+        ),
+        (
+            env.state_dir().join("sessions"),
+            0o770,
+            0o700,
+            "may be written by other users",
+        ),
+        (
+            env.config_dir(),
+            0o757,
+            0o755,
+            "may be written by other users",
+        ),
+        (
+            env.config_file(),
+            0o666,
+            0o644,
+            "may be written by other users",
+        ),
+        (
+            env.config_dir().join("policy.toml"),
+            0o646,
+            0o644,
+            "may be written by other users",
+        ),
+    ] {
+        chmod(&path, mode);
+        let before = audit_len();
+        let run = env.run(&query);
+        assert_ne!(run.code, 0, "{}: {}", path.display(), run.stdout);
+        run.stderr_has(says);
+        assert!(run.stdout.is_empty());
+        // Nothing was written, or only the record of the refusal.
+        if audit_len() != before {
+            let last = last_record(&env);
+            assert_eq!(last["decision"], json!("error"), "{last}");
+            assert!(
+                last["cause"].as_str().is_some_and(|c| c.contains(says)),
+                "{last}"
+            );
+        }
+        chmod(&path, restore);
+    }
+    env.run(&query).ok();
+    // The audit log as a link to a file elsewhere: not followed, nothing runs.
+    let log = env.state_dir().join("audit.jsonl");
+    let elsewhere = env.dir.path().join("elsewhere.jsonl");
+    std::fs::rename(&log, &elsewhere).expect("move");
+    std::os::unix::fs::symlink(&elsewhere, &log).expect("symlink");
+    let before = std::fs::metadata(&elsewhere).expect("log").len();
+    env.run(&query)
+        .code(1)
+        .stderr_has("cannot write the audit log");
+    assert_eq!(std::fs::metadata(&elsewhere).expect("log").len(), before);
+}

@@ -228,26 +228,36 @@ fn add_policy(env: &TestEnv) {
     env.write_config(&cfg);
 }
 
-/// A full disk under the audit log (`/dev/full` answers every write with ENOSPC): the log opens,
-/// so the query runs; its record cannot be appended, so it is printed whole on stderr and the
-/// command exits 1. A credential export, whose record is written first, does not happen.
+/// An audit log that cannot grow (the kernel's file-size limit, which fails a write as a full
+/// disk does): the log opens, so the query runs; its record cannot be appended, so it is printed
+/// whole on stderr and the command exits 1. A credential export, whose record is written first,
+/// does not happen. (The log is never opened through a symbolic link, so `/dev/full` cannot stand
+/// in for it.)
 #[test]
 fn a_full_disk_under_the_audit_log_loses_no_record() {
     let (oidc, _peer, env) = require!(crate::fixtures::stack("bob"), crate::harness::STACK);
     let log = env.state_dir().join("audit.jsonl");
-    std::fs::remove_file(&log).expect("rm");
-    std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
-    let run = env.run(&[
-        "query",
-        "-c",
-        "orders",
-        "-o",
-        "ndjson",
-        "SELECT c.id FROM c",
-    ]);
+    let size = std::fs::metadata(&log).expect("log").len();
+    let limit = size.div_ceil(1024).max(1); // KiB: the log is at the limit or past it
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|f| f.set_len(limit * 1024))
+        .expect("grow the log to the limit");
+    let run = env.run_with_file_limit(
+        limit,
+        &[
+            "query",
+            "-c",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT c.id FROM c",
+        ],
+    );
     run.code(1)
         .stderr_has("the command ran, but its audit record could not be written")
-        .stderr_has("No space left on device")
+        .stderr_has("File too large")
         .stderr_has("hint: free space for the audit log");
     assert_eq!(
         run.stdout.lines().count(),
@@ -267,7 +277,7 @@ fn a_full_disk_under_the_audit_log_loses_no_record() {
     assert_eq!(record["decision"], "allowed");
     assert_eq!(record["subject"], "bob");
     assert_eq!(record["items"], 30);
-    env.run(&["token"])
+    env.run_with_file_limit(limit, &["token"])
         .code(1)
         .stderr_has("no credential was exported");
     // The record printed in place of the log is as clean as the log itself.

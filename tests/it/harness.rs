@@ -59,7 +59,12 @@ impl TestEnv {
 
     /// The binary with a cleared environment: only what a test gives it.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
+        self.cmd_of(BIN)
+    }
+
+    /// `program` with the cleared environment [`cmd`](Self::cmd) gives the binary.
+    fn cmd_of(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path().join("home"))
@@ -102,6 +107,20 @@ impl TestEnv {
             .args(args)
             .output()
             .expect("spawn cosmoscope");
+        self.record(out)
+    }
+
+    /// Runs with the kernel's file-size limit at `kib` KiB and SIGXFSZ ignored: every write that
+    /// would grow a file past it fails with EFBIG, as a full disk fails with ENOSPC.
+    pub fn run_with_file_limit(&self, kib: u64, args: &[&str]) -> Run {
+        let out = self
+            .cmd_of("bash")
+            .arg("-c")
+            .arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .args(args)
+            .output()
+            .expect("spawn bash");
         self.record(out)
     }
 

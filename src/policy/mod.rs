@@ -38,7 +38,7 @@ pub use ast::Query;
 pub use config::{Action, Policy};
 pub use decide::{Decision, QueryRequest, Request, ScopedQuery, Visible, decide};
 pub use fields::{FieldPath, denied_field_accesses};
-pub use names::unbound_names;
+pub use names::{resource_name_problem, unbound_names};
 pub use parser::{SyntaxError, parse};
 pub use scope::{Scope, partition_scope};
 

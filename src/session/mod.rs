@@ -208,27 +208,30 @@ const STORED_VERSION: u8 = 1;
 impl Secrets {
     /// Reads the session's entry; `Ok(None)` when there is none (or one this build cannot read).
     pub fn load(store: &SecretStore, paths: &SessionPaths) -> Result<Option<Secrets>, StoreError> {
-        use secrecy::ExposeSecret as _;
         let Some(raw) = store.get(&paths.session_entry())? else {
             return Ok(None);
         };
-        let Ok(stored) = serde_json::from_str::<Stored>(raw.expose_secret()) else {
-            return Ok(None);
-        };
-        if stored.v != STORED_VERSION {
-            return Ok(None);
+        Ok(Self::decode(raw.expose_secret()))
+    }
+
+    /// The stored form read back; `None` for anything this build did not write.
+    #[must_use]
+    pub fn decode(text: &str) -> Option<Secrets> {
+        let stored = serde_json::from_str::<Stored>(text).ok()?;
+        if stored.v != STORED_VERSION || stored.a.is_empty() {
+            return None;
         }
-        Ok(Some(Secrets {
+        Some(Secrets {
             access: SecretString::from(stored.a),
             refresh: stored.r.map(SecretString::from),
             id: stored.i.map(SecretString::from),
             fido2_at: stored.f,
-        }))
+        })
     }
 
-    /// Writes the session's one entry (replacing the previous one in place).
-    pub fn save(&self, store: &SecretStore, paths: &SessionPaths) -> Result<(), StoreError> {
-        use secrecy::ExposeSecret as _;
+    /// The stored form: one short JSON object.
+    #[must_use]
+    pub fn encode(&self) -> SecretString {
         let stored = StoredRef {
             v: STORED_VERSION,
             a: self.access.expose_secret(),
@@ -236,14 +239,13 @@ impl Secrets {
             i: self.id.as_ref().map(ExposeSecret::expose_secret),
             f: self.fido2_at,
         };
-        let text =
-            SecretString::from(
-                serde_json::to_string(&stored).map_err(|e| StoreError::Failed {
-                    store: store.kind().as_str(),
-                    detail: e.to_string(),
-                })?,
-            );
-        store.set(&paths.session_entry(), &text)
+        // Strings and a number always serialise.
+        SecretString::from(serde_json::to_string(&stored).unwrap_or_default())
+    }
+
+    /// Writes the session's one entry (replacing the previous one in place).
+    pub fn save(&self, store: &SecretStore, paths: &SessionPaths) -> Result<(), StoreError> {
+        store.set(&paths.session_entry(), &self.encode())
     }
 
     /// Deletes the session's entry, and the three entries of the layout before it; returns how

@@ -52,18 +52,52 @@ impl App {
     }
 
     pub fn config_path(&self) -> CmdResult<PathBuf> {
+        if let Some(system) = self.locked_system_config()? {
+            return Ok(system.path);
+        }
         Ok(settings::config_path(
             self.global.config.as_deref(),
             &self.env,
         )?)
     }
 
-    /// The configuration, which must exist.
+    /// The system configuration, when it exists and says `locked = true`: then it is the only
+    /// configuration, and naming another (`--config`, `COSMOSCOPE_CONFIG`) is an error.
+    fn locked_system_config(&self) -> CmdResult<Option<Config>> {
+        let path = settings::system_config_path(&self.env);
+        let Some(system) = Config::load(&path)?.filter(|c| c.locked) else {
+            return Ok(None);
+        };
+        if let Some(other) = &self.global.config
+            && *other != path
+        {
+            return Err(CommandError::usage(format!(
+                "the system configuration {} is locked: {} cannot replace it",
+                path.display(),
+                other.display()
+            ))
+            .hint("run without --config and COSMOSCOPE_CONFIG; the administrator decides the profiles and the policy"));
+        }
+        Ok(Some(system))
+    }
+
+    /// The configuration, which must exist: the locked system configuration, else the user's
+    /// (`--config`, `COSMOSCOPE_CONFIG`, `$XDG_CONFIG_HOME/cosmoscope/config.toml`), else an
+    /// unlocked system configuration.
     pub fn config(&self) -> CmdResult<Config> {
         if let Some(config) = self.config.get() {
             return Ok(config.clone());
         }
+        if let Some(system) = self.locked_system_config()? {
+            return Ok(self.config.get_or_init(|| system).clone());
+        }
         let path = self.config_path()?;
+        if !path.exists() && self.global.config.is_none() {
+            let system = settings::system_config_path(&self.env);
+            if let Some(config) = Config::load(&system)? {
+                return Ok(self.config.get_or_init(|| config).clone());
+            }
+        }
         let config = Config::load(&path)?.ok_or_else(|| {
             CommandError::runtime(format!("no configuration file at {}", path.display()))
                 .hint("run `cosmoscope init` to create a profile")

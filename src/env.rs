@@ -10,6 +10,9 @@ use std::path::PathBuf;
 pub mod vars {
     pub const PROFILE: &str = "COSMOSCOPE_PROFILE";
     pub const CONFIG: &str = "COSMOSCOPE_CONFIG";
+    /// The system configuration (default `/etc/cosmoscope/config.toml`), for an administrator's
+    /// wrapper; with `locked = true` the invoking user cannot bring another.
+    pub const SYSTEM_CONFIG: &str = "COSMOSCOPE_SYSTEM_CONFIG";
     pub const CI: &str = "CI";
     pub const NO_COLOR: &str = "NO_COLOR";
     pub const HOME: &str = "HOME";
@@ -39,6 +42,7 @@ pub mod vars {
     pub const ALL: &[&str] = &[
         PROFILE,
         CONFIG,
+        SYSTEM_CONFIG,
         CI,
         NO_COLOR,
         HOME,

@@ -69,6 +69,9 @@ pub enum CredentialKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    /// System configuration only: the invoking user cannot replace it.
+    #[serde(default)]
+    locked: bool,
     default_profile: Option<Spanned<String>>,
     #[serde(default)]
     profiles: BTreeMap<String, ProfileFile>,
@@ -187,6 +190,9 @@ impl CosmosSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
+    /// Set in a system configuration: `--config`, `COSMOSCOPE_CONFIG` and the user's own file
+    /// cannot replace it.
+    pub locked: bool,
     pub default_profile: Option<String>,
     pub profiles: BTreeMap<String, Profile>,
     pub audit: AuditSettings,
@@ -435,6 +441,7 @@ impl Config {
         }
         Ok(Config {
             path: path.to_path_buf(),
+            locked: file.locked,
             default_profile,
             profiles,
             audit: file.audit,
@@ -514,6 +521,16 @@ impl Config {
 }
 
 /// The configuration file's path: `--config`/`COSMOSCOPE_CONFIG` (merged by clap), else the default.
+/// Where the system configuration is: `COSMOSCOPE_SYSTEM_CONFIG`, else
+/// `/etc/cosmoscope/config.toml`.
+#[must_use]
+pub fn system_config_path(env: &Env) -> PathBuf {
+    env.get(crate::env::vars::SYSTEM_CONFIG).map_or_else(
+        || PathBuf::from("/etc/cosmoscope/config.toml"),
+        PathBuf::from,
+    )
+}
+
 pub fn config_path(explicit: Option<&Path>, env: &Env) -> Result<PathBuf, SettingsError> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());

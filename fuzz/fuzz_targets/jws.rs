@@ -1,18 +1,28 @@
 #![no_main]
 //! The token verifier with real keys: a JWKS with an ES256 (P-256) and an EdDSA (Ed25519) key,
 //! made once from fixed bytes, and `identity::Verifier::verify` on arbitrary token text. Nothing
-//! panics, and a token is accepted only if it is, byte for byte, one this process signed: the
-//! fuzzer never holds a private key, so any other acceptance is a forgery (or a malleable encoding).
+//! panics, and a token is accepted only if it is, byte for byte, one of the valid tokens this
+//! process signed: the fuzzer never holds a private key, so any other acceptance is a forgery (or
+//! a malleable encoding).
 //!
-//! Offline: the verifier reads the JWKS from its cache file, and its `jwks_uri` is a `file:` URL,
-//! which the HTTP client refuses without opening a socket (an unknown `kid` triggers a refetch).
+//! The JWKS also publishes two keys that must never verify: one with `"use": "enc"` and one whose
+//! `alg` is ES384 (both P-256, their private halves held here); tokens signed with them, and tokens
+//! signed with the right key but expired (`exp` past), not yet valid (`nbf` future), without `exp`
+//! or with a non-numeric `exp`, are in the seeds and are never accepted. Accepted claims have
+//! `exp`/`nbf` that hold against the clock (60 s leeway).
 //!
-//! Every input is checked twice: as a token, and as edits to one of our signed tokens (the first
-//! byte picks the token, then triples of operation, position, character), so the mutations stay
-//! close to valid tokens. With `COSMOSCOPE_FUZZ_SEEDS=DIR`, the signed tokens and a few mutated
+//! Both constructors are checked and must agree on every input: `Verifier::new` (its `jwks_uri` a
+//! `file:` URL, which the HTTP client refuses without opening a socket) and `Verifier::offline`
+//! (its issuer `http://127.0.0.1:9/…`, where nothing listens: an unknown `kid` sends discovery
+//! there, which fails at once). Both read the JWKS from a cache file written at start (fresh).
+//!
+//! Every input is checked twice: as a token, and as edits to one of our signed tokens, valid or
+//! to be refused (the first byte picks the token, then triples of operation, position,
+//! character), so the mutations stay close to signed tokens. With `COSMOSCOPE_FUZZ_SEEDS=DIR`, the signed tokens and a few mutated
 //! variants are written into DIR before the corpus is read.
 
 use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -31,8 +41,10 @@ struct Fixture {
     http: Http,
     runtime: tokio::runtime::Runtime,
     cache: std::path::PathBuf,
-    /// Every token this process signed.
+    /// Every valid token this process signed.
     tokens: Vec<String>,
+    /// Tokens this process signed that must be refused (wrong key use or algorithm, expired, …).
+    refused: Vec<String>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -40,17 +52,49 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let es = p256::ecdsa::SigningKey::from_slice(&[0x31; 32]).expect("scalar");
         let ed = ed25519_dalek::SigningKey::from_bytes(&[0x42; 32]);
-        let point = es.verifying_key().to_encoded_point(false);
+        // Published, but not for ES256 signatures: never to verify anything.
+        let es_enc = p256::ecdsa::SigningKey::from_slice(&[0x53; 32]).expect("scalar");
+        let es_384 = p256::ecdsa::SigningKey::from_slice(&[0x64; 32]).expect("scalar");
+        let ec_jwk = |key: &p256::ecdsa::SigningKey, kid: &str, alg: &str, use_: &str| {
+            let point = key.verifying_key().to_encoded_point(false);
+            serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": alg, "use": use_,
+             "x": B64.encode(point.x().expect("x")), "y": B64.encode(point.y().expect("y"))})
+        };
         let jwks = serde_json::json!({"keys": [
-            {"kty": "EC", "crv": "P-256", "kid": "es", "alg": "ES256", "use": "sig",
-             "x": B64.encode(point.x().expect("x")), "y": B64.encode(point.y().expect("y"))},
+            ec_jwk(&es, "es", "ES256", "sig"),
             {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "alg": "EdDSA", "use": "sig",
              "x": B64.encode(ed.verifying_key().to_bytes())},
+            ec_jwk(&es_enc, "es-enc", "ES256", "enc"),
+            ec_jwk(&es_384, "es-384", "ES384", "sig"),
         ]});
         let cache = std::env::temp_dir().join("cosmoscope-fuzz-jwks.json");
         std::fs::write(&cache, serde_json::to_vec(&jwks).expect("json")).expect("write JWKS cache");
 
         let mut tokens = Vec::new();
+        let mut refused = Vec::new();
+        let sign = |header: &serde_json::Value, payload: &serde_json::Value, key: &str| {
+            let input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(payload.to_string())
+            );
+            let sig = match key {
+                "ed" => {
+                    use ed25519_dalek::Signer as _;
+                    ed.sign(input.as_bytes()).to_bytes().to_vec()
+                }
+                other => {
+                    let k = match other {
+                        "es" => &es,
+                        "es-enc" => &es_enc,
+                        _ => &es_384,
+                    };
+                    let s: p256::ecdsa::Signature = k.sign(input.as_bytes());
+                    s.to_bytes().to_vec()
+                }
+            };
+            format!("{input}.{}", B64.encode(sig))
+        };
         let claims = |extra: serde_json::Value| {
             let mut c = serde_json::json!({
                 "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": 4_102_444_800u64,
@@ -65,30 +109,45 @@ fn fixture() -> &'static Fixture {
         let payloads = [
             claims(serde_json::json!({})),
             claims(serde_json::json!({"aud": [AUDIENCE, "other"], "nbf": 1_600_000_000u64})),
+            claims(serde_json::json!({"exp": 4_102_444_800.5f64, "nbf": 1_600_000_000.25f64})),
         ];
-        for header in [
-            serde_json::json!({"alg": "ES256", "kid": "es", "typ": "JWT"}),
-            serde_json::json!({"alg": "EdDSA", "kid": "ed", "typ": "JWT"}),
-            serde_json::json!({"alg": "ES256"}),
-            serde_json::json!({"alg": "EdDSA"}),
+        // Signed with the right key, but not valid now (or never).
+        let invalid_payloads = [
+            claims(serde_json::json!({"exp": 1_600_000_000u64})),
+            claims(serde_json::json!({"nbf": 4_000_000_000u64})),
+            claims(serde_json::json!({"exp": "4102444800"})),
+            claims(serde_json::json!({"exp": -1})),
+            {
+                let mut c = claims(serde_json::json!({}));
+                c.as_object_mut().expect("object").remove("exp");
+                c
+            },
+        ];
+        for (header, key) in [
+            (serde_json::json!({"alg": "ES256", "kid": "es", "typ": "JWT"}), "es"),
+            (serde_json::json!({"alg": "EdDSA", "kid": "ed", "typ": "JWT"}), "ed"),
+            (serde_json::json!({"alg": "ES256"}), "es"),
+            (serde_json::json!({"alg": "EdDSA"}), "ed"),
         ] {
             for payload in &payloads {
-                let input = format!(
-                    "{}.{}",
-                    B64.encode(header.to_string()),
-                    B64.encode(payload.to_string())
-                );
-                let sig = if header["alg"] == "ES256" {
-                    let s: p256::ecdsa::Signature = es.sign(input.as_bytes());
-                    s.to_bytes().to_vec()
-                } else {
-                    use ed25519_dalek::Signer as _;
-                    ed.sign(input.as_bytes()).to_bytes().to_vec()
-                };
-                tokens.push(format!("{input}.{}", B64.encode(sig)));
+                tokens.push(sign(&header, payload, key));
+            }
+            for payload in &invalid_payloads {
+                refused.push(sign(&header, payload, key));
+            }
+        }
+        // Keys the JWKS publishes for encryption or for ES384: an ES256 token never verifies
+        // with them, whether the header names them or not.
+        for key in ["es-enc", "es-384"] {
+            for header in [
+                serde_json::json!({"alg": "ES256", "kid": key, "typ": "JWT"}),
+                serde_json::json!({"alg": "ES256"}),
+            ] {
+                refused.push(sign(&header, &payloads[0], key));
             }
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .expect("runtime");
         let fx = Fixture {
@@ -96,11 +155,22 @@ fn fixture() -> &'static Fixture {
             runtime,
             cache,
             tokens,
+            refused,
         };
-        // The fixture is sound: every signed token verifies (else the oracle below proves nothing).
+        // The fixture is sound: every valid token verifies with both verifiers (else the oracle
+        // below proves nothing), and every token signed to be refused is refused.
         for t in &fx.tokens {
-            if let Err(e) = verify(&fx, t, Some(NONCE)) {
-                panic!("our own token does not verify: {e}: {t}");
+            for offline in [false, true] {
+                if let Err(e) = verify(&fx, t, Some(NONCE), offline) {
+                    panic!("our own token does not verify (offline: {offline}): {e}: {t}");
+                }
+            }
+        }
+        for t in &fx.refused {
+            for offline in [false, true] {
+                if let Ok(claims) = verify(&fx, t, Some(NONCE), offline) {
+                    panic!("accepted a token signed to be refused (offline: {offline}): {t}: {claims:?}");
+                }
             }
         }
         fx
@@ -111,11 +181,31 @@ fn verify(
     fx: &Fixture,
     token: &str,
     nonce: Option<&str>,
+    offline: bool,
 ) -> Result<serde_json::Map<String, serde_json::Value>, cosmoscope::identity::IdentityError> {
-    fx.runtime.block_on(async {
+    let mut verifier = if offline {
+        Verifier::offline(ISSUER, Some(fx.cache.clone()))
+    } else {
         Verifier::new(&fx.http, ISSUER, JWKS_URI, Some(fx.cache.clone()))
-            .verify(token, AUDIENCE, nonce)
-            .await
+    };
+    fx.runtime
+        .block_on(async { verifier.verify(token, AUDIENCE, nonce).await })
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A NumericDate claim as whole seconds (fractions floored); `None` if not a number >= 0.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn seconds(v: Option<&serde_json::Value>) -> Option<u64> {
+    let v = v?;
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f.floor() as u64)
     })
 }
 
@@ -142,12 +232,32 @@ fn edit(token: &str, ops: &[u8]) -> String {
 
 fn check(fx: &Fixture, token: &str) {
     for nonce in [None, Some(NONCE)] {
-        if let Ok(claims) = verify(fx, token, nonce) {
+        let with_uri = verify(fx, token, nonce, false);
+        let offline = verify(fx, token, nonce, true);
+        assert_eq!(
+            with_uri.is_ok(),
+            offline.is_ok(),
+            "Verifier::new and Verifier::offline disagree on {token:?}: {:?} vs {:?}",
+            with_uri.as_ref().err().map(ToString::to_string),
+            offline.as_ref().err().map(ToString::to_string)
+        );
+        if let Ok(claims) = with_uri {
+            assert!(
+                !fx.refused.iter().any(|t| t == token),
+                "accepted a token signed to be refused: {token:?}"
+            );
             assert!(
                 fx.tokens.iter().any(|t| t == token),
                 "accepted a token this process never signed: {token:?}"
             );
             assert_eq!(claims["iss"], ISSUER);
+            let now = now_unix();
+            let exp = seconds(claims.get("exp")).expect("accepted without a numeric exp");
+            assert!(exp.saturating_add(60) >= now, "accepted an expired token: {token:?}");
+            if let Some(nbf) = claims.get("nbf") {
+                let nbf = seconds(Some(nbf)).expect("accepted a non-numeric nbf");
+                assert!(nbf <= now.saturating_add(60), "accepted a token not valid yet: {token:?}");
+            }
         }
     }
 }
@@ -159,7 +269,12 @@ fn write_seeds() {
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("seed directory");
     let fx = fixture();
-    let mut seeds: Vec<Vec<u8>> = fx.tokens.iter().map(|t| t.clone().into_bytes()).collect();
+    let mut seeds: Vec<Vec<u8>> = fx
+        .tokens
+        .iter()
+        .chain(&fx.refused)
+        .map(|t| t.clone().into_bytes())
+        .collect();
     for (i, t) in fx.tokens.iter().enumerate() {
         let sig_at = t.rfind('.').expect("three parts");
         // A flipped signature character, a cut signature, a swapped payload, an edit recipe.
@@ -187,7 +302,10 @@ fuzz_target!(init: write_seeds(), |data: &[u8]| {
         check(fx, text);
     }
     if let Some((&pick, ops)) = data.split_first() {
-        let token = &fx.tokens[usize::from(pick) % fx.tokens.len()];
+        // Edits of the valid tokens and of those signed to be refused.
+        let all = fx.tokens.len() + fx.refused.len();
+        let i = usize::from(pick) % all;
+        let token = fx.tokens.get(i).unwrap_or_else(|| &fx.refused[i - fx.tokens.len()]);
         check(fx, &edit(token, ops));
     }
 });

@@ -1,6 +1,9 @@
 #![no_main]
 //! Any UTF-8 input as a query: parsing never panics, and a parsed query prints to text that
-//! parses back to the same tree; scope and field analysis never panic either.
+//! parses back to the same tree; scope and field analysis never panic either. Name and field
+//! analysis give the same answer for the query and its printed-then-reparsed form: normalisation
+//! changes neither the set of unbound names (`unbound_names`) nor whether a denied field
+//! (`customer.ssn`, `card_number`) is reached (`denied_field_accesses`).
 //!
 //! The policy decision too, against a fixed grant (support, tenant "t1", two denied fields): it
 //! never panics, and whatever it allows stays inside the grant — execution is pinned to partition
@@ -11,7 +14,7 @@ use std::sync::OnceLock;
 
 use cosmoscope::policy::{
     self, Action, FieldPath, Policy, QueryRequest, Request, Scope, denied_field_accesses, parse,
-    partition_scope,
+    partition_scope, unbound_names,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
@@ -43,10 +46,29 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let printed = q.to_string();
-    match parse(&printed) {
-        Ok(again) => assert_eq!(again, q, "round trip changed the tree: {printed}"),
+    let again = match parse(&printed) {
+        Ok(again) => {
+            assert_eq!(again, q, "round trip changed the tree: {printed}");
+            again
+        }
         Err(e) => panic!("printed form does not parse: {printed:?}: {e}"),
-    }
+    };
+    // Normalisation must not change what is unbound or denied.
+    let unbound = unbound_names(&q);
+    assert_eq!(
+        unbound,
+        unbound_names(&again),
+        "unbound names differ after printing: {text:?} -> {printed:?}"
+    );
+    let watched = [
+        FieldPath::parse("customer.ssn").expect("field path"),
+        FieldPath::parse("card_number").expect("field path"),
+    ];
+    assert_eq!(
+        denied_field_accesses(&q, &watched).is_empty(),
+        denied_field_accesses(&again, &watched).is_empty(),
+        "denied-field answer differs after printing: {text:?} -> {printed:?}"
+    );
     let _ = partition_scope(&q, &["/k", "/a/b"], &Map::new());
     let denied: Vec<FieldPath> = ["card_number", "customer.ssn"]
         .iter()

@@ -28,6 +28,13 @@ struct Answers {
 
 pub fn run(app: &App, args: &InitArgs) -> CmdResult {
     let path = app.config_path()?;
+    if app.config().is_ok_and(|c| c.locked) {
+        return Err(CommandError::usage(format!(
+            "the system configuration {} is locked; profiles come from it",
+            path.display()
+        ))
+        .hint("ask the administrator for a profile"));
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

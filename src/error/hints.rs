@@ -36,6 +36,15 @@ impl From<StoreError> for CommandError {
                 "cannot use the OS keyring",
                 "choose a store this platform has: store = \"auto\"",
             ),
+            StoreError::QuotaExceeded { .. } => (
+                "the kernel keyring has no room for the session",
+                "a user may hold 200 keys and 20000 bytes by default \
+                    (/proc/sys/kernel/keys/maxkeys, maxbytes); cosmoscope holds one entry \
+                    per signed-in profile (about 5 KB for Entra tokens). Free room with \
+                    `cosmoscope logout --all`, use store = \"secret-service\" in the \
+                    profile, or raise the limit: sysctl -w kernel.keys.maxbytes=200000; \
+                    nothing was written",
+            ),
             StoreError::Failed {
                 store: "keyutils", ..
             } => (
@@ -690,6 +699,10 @@ mod tests {
                     detail: s("prompt dismissed"),
                 }
                 .into(),
+            ),
+            (
+                "store/quota-exceeded",
+                StoreError::QuotaExceeded { store: "keyutils" }.into(),
             ),
             (
                 "store/failed-keyutils",

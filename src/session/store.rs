@@ -21,6 +21,10 @@ pub enum StoreError {
     Locked { store: &'static str, detail: String },
     #[error("the {store} store failed: {detail}")]
     Failed { store: &'static str, detail: String },
+    #[error(
+        "the {store} store is full: the kernel's key quota for your user is used up (QuotaExceeded)"
+    )]
+    QuotaExceeded { store: &'static str },
 }
 
 /// Where secret stores come from. The composition root (`App`) holds one and every command and the
@@ -114,6 +118,9 @@ impl SecretStore {
 
     fn failed(&self, e: &keyring_core::Error) -> StoreError {
         let (store, detail) = (self.kind.as_str(), describe(e));
+        if is_quota_exceeded(e) {
+            return StoreError::QuotaExceeded { store };
+        }
         if is_locked(e) {
             StoreError::Locked { store, detail }
         } else {
@@ -170,6 +177,20 @@ fn is_locked(e: &keyring_core::Error) -> bool {
     }
 }
 
+/// The kernel refused a key because the user's key quota (`/proc/sys/kernel/keys/maxkeys`,
+/// `maxbytes`) is used up.
+fn is_quota_exceeded(e: &keyring_core::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    if let keyring_core::Error::PlatformFailure(inner) = e {
+        return matches!(
+            inner.downcast_ref::<linux_keyutils::KeyError>(),
+            Some(linux_keyutils::KeyError::QuotaExceeded)
+        );
+    }
+    let _ = e;
+    false
+}
+
 #[allow(clippy::unnecessary_wraps)] // the non-Linux arms are fallible too
 fn open_kind(kind: StoreKind) -> Result<Arc<CredentialStore>, StoreError> {
     let unsupported = || StoreError::Unsupported {
@@ -212,5 +233,25 @@ fn open_kind(kind: StoreKind) -> Result<Arc<CredentialStore>, StoreError> {
             let _ = failed;
             Err(unsupported())
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Issue 13: the kernel's QuotaExceeded is its own error, not "Platform failure".
+    #[test]
+    fn a_full_kernel_key_quota_is_named() {
+        let store = Keyring::memory().open(StoreKind::Keyutils).expect("store");
+        let quota =
+            keyring_core::Error::PlatformFailure(Box::new(linux_keyutils::KeyError::QuotaExceeded));
+        assert!(matches!(
+            store.failed(&quota),
+            StoreError::QuotaExceeded { store: "keyutils" }
+        ));
+        let other =
+            keyring_core::Error::PlatformFailure(Box::new(linux_keyutils::KeyError::BadAddress));
+        assert!(matches!(store.failed(&other), StoreError::Failed { .. }));
     }
 }

@@ -869,3 +869,51 @@ fn shared_or_linked_state_and_config_are_refused() {
         .stderr_has("cannot write the audit log");
     assert_eq!(std::fs::metadata(&elsewhere).expect("log").len(), before);
 }
+
+/// A locked system configuration (the bastion recipe): the invoking user's flags, environment and
+/// own config file cannot replace it or its policy.
+#[test]
+fn a_locked_system_config_cannot_be_replaced() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    // The user's own config allows alice her tenant; the administrator's allows nothing to her.
+    let etc = env.dir.path().join("etc");
+    std::fs::create_dir_all(&etc).expect("mkdir");
+    let admin_only = "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"*\"]\n  actions = [\"query\"]\n  partition_key = \"any\"\n";
+    std::fs::write(etc.join("policy.toml"), admin_only).expect("policy");
+    let user_config = std::fs::read_to_string(env.config_file()).expect("config");
+    let system = etc.join("config.toml");
+    std::fs::write(&system, format!("locked = true\n{user_config}")).expect("system config");
+    let query = ["query", "-c", "orders", "SELECT c.id FROM c"];
+    env.run(&query).ok();
+    let env = env.with_env("COSMOSCOPE_SYSTEM_CONFIG", system.to_str().expect("utf-8"));
+    let run = env.run(&query);
+    assert_denied(&env, &run, "query");
+    run.stderr_has("role \"admin\" does not apply");
+    let user_file = env.config_file();
+    let user_file = user_file.to_str().expect("utf-8");
+    env.run(&[
+        "--config",
+        user_file,
+        "query",
+        "-c",
+        "orders",
+        "SELECT c.id FROM c",
+    ])
+    .code(2)
+    .stderr_has("is locked");
+    env.run_with(&[("COSMOSCOPE_CONFIG", user_file)], &query)
+        .code(2)
+        .stderr_has("is locked");
+    env.run(&[
+        "init",
+        "--issuer",
+        "https://login.example.com/",
+        "--client-id",
+        "c",
+    ])
+    .code(2)
+    .stderr_has("is locked");
+    // A system configuration without `locked` is only the fallback for a user without one.
+    std::fs::write(&system, &user_config).expect("unlocked");
+    env.run(&query).ok();
+}

@@ -265,7 +265,7 @@ impl App {
         }
         let ctx = self.fido2(config, profile, None)?;
         let key = crate::fido2::sealing_key(&ctx, Some(stored.expose_secret().to_string())).await?;
-        Ok(key.unseal(stored.expose_secret())?)
+        Ok(key.unseal(crate::fido2::seal::Slot::AccountKey, stored.expose_secret())?)
     }
 
     /// The user's access token, kept fresh through the session manager, for `credential = entra`.

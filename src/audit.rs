@@ -24,6 +24,9 @@ pub struct Record {
     pub query: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_sha256: Option<String>,
+    /// The query was left out on purpose (`[audit] redact_queries = true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub query_redacted: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<String>,
     /// `ok`, `allowed`, `denied` or `error`.
@@ -97,13 +100,16 @@ impl Audit {
         self.path.as_deref()
     }
 
-    /// Sets the query text, or only its hash when `audit.redact_queries` is on.
+    /// Sets the query text and its SHA-256, or neither when `audit.redact_queries` is on: an
+    /// unkeyed hash of a short query is reversed by trying the likely ones (`… c.ssn = '…'`), so a
+    /// redacted record keeps only that a query ran.
     pub fn set_query(&self, record: &mut Record, query: &str) {
-        let hash = crate::fsutil::hex(&Sha256::digest(query.as_bytes()));
-        record.query_sha256 = Some(hash);
-        if !self.redact_queries {
-            record.query = Some(query.to_string());
+        if self.redact_queries {
+            record.query_redacted = true;
+            return;
         }
+        record.query_sha256 = Some(crate::fsutil::hex(&Sha256::digest(query.as_bytes())));
+        record.query = Some(query.to_string());
     }
 
     /// Opens the log for appending (creating it) without writing: a cheap check before an action

@@ -48,9 +48,11 @@ async fn change(
             // With a security key enrolled, the account key is stored sealed to it: the keyring
             // entry alone is useless.
             let sealed = match app.fido2(config, profile, None) {
-                Ok(ctx) if crate::fido2::has_keys(&ctx) => {
-                    Some(crate::fido2::sealing_key(&ctx, None).await?.seal(&key))
-                }
+                Ok(ctx) if crate::fido2::has_keys(&ctx) => Some(
+                    crate::fido2::sealing_key(&ctx, None)
+                        .await?
+                        .seal(crate::fido2::seal::Slot::AccountKey, &key),
+                ),
                 _ => None,
             };
             let how = if sealed.is_some() {

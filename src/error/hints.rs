@@ -5,7 +5,7 @@ use crate::cosmos::credential;
 use crate::cosmos::{AuthFailure, CosmosError, Resource};
 use crate::error::{CommandError, Exit};
 use crate::fido2::VerifyError as VerifyErrorKind;
-use crate::fido2::{DeviceError, Fido2Error};
+use crate::fido2::{DeviceError, Fido2Error, SealError};
 use crate::identity::IdentityError;
 use crate::session::lock::LockError;
 use crate::session::{SessionError, StoreError};
@@ -353,6 +353,12 @@ impl From<Fido2Error> for CommandError {
                     fido2_rp_id and that this is the enrolled key"
                     .into(),
             ),
+            Fido2Error::Seal(SealError::Outdated) => (
+                "the sealed secret is in an earlier format, which is no longer opened",
+                "seal it again: `cosmoscope login` for a session, `cosmoscope account-key \
+                    set` for an account key"
+                    .into(),
+            ),
             Fido2Error::Seal(_) => (
                 "cannot open the sealed secret",
                 "it was sealed by another key or profile, or damaged; run \
@@ -658,7 +664,7 @@ mod tests {
 
     use super::*;
     use crate::cosmos::error::Resource as R;
-    use crate::fido2::SealError;
+
     use crate::fido2::store::KeyStoreError;
     use crate::identity::VerifyError as Jwt;
     use crate::settings::FileError;
@@ -968,6 +974,10 @@ mod tests {
                 Fido2Error::Verify(VerifyErrorKind::BadSignature).into(),
             ),
             ("fido2/seal", Fido2Error::Seal(SealError::Open).into()),
+            (
+                "fido2/seal-outdated",
+                Fido2Error::Seal(SealError::Outdated).into(),
+            ),
             (
                 "fido2/store",
                 Fido2Error::Store(KeyStoreError::Invalid {

@@ -158,18 +158,21 @@ pub struct SealingKey {
 }
 
 impl SealingKey {
+    /// Seals `secret` for `slot` (what it is: a refresh token, an account key).
     #[must_use]
-    pub fn seal(&self, secret: &SecretString) -> String {
+    pub fn seal(&self, slot: seal::Slot, secret: &SecretString) -> String {
         let ctx = seal::SealContext {
             profile: &self.profile,
             credential_id: &self.credential_id,
             user_verified: self.user_verified,
+            slot,
         };
         seal::seal(&self.output, &ctx, secret)
     }
 
-    pub fn unseal(&self, sealed: &str) -> Result<SecretString, Fido2Error> {
-        Ok(seal::unseal(&self.output, &self.profile, sealed)?)
+    /// Opens a value sealed for `slot`; one sealed for another slot does not open.
+    pub fn unseal(&self, slot: seal::Slot, sealed: &str) -> Result<SecretString, Fido2Error> {
+        Ok(seal::unseal(&self.output, &self.profile, slot, sealed)?)
     }
 }
 
@@ -238,9 +241,10 @@ pub fn seal_with(
     c: &Ceremony<'_>,
     store: &mut KeyStore,
     profile: &str,
+    slot: seal::Slot,
     secret: &SecretString,
 ) -> Result<String, Fido2Error> {
-    Ok(sealing_key_with(c, store, profile, None)?.seal(secret))
+    Ok(sealing_key_with(c, store, profile, None)?.seal(slot, secret))
 }
 
 /// Opens a value made by [`seal_with`], with a given authenticator: one touch of the key that
@@ -249,9 +253,10 @@ pub fn unseal_with(
     c: &Ceremony<'_>,
     store: &mut KeyStore,
     profile: &str,
+    slot: seal::Slot,
     sealed: &str,
 ) -> Result<SecretString, Fido2Error> {
-    sealing_key_with(c, store, profile, Some(sealed))?.unseal(sealed)
+    sealing_key_with(c, store, profile, Some(sealed))?.unseal(slot, sealed)
 }
 
 /// [`step_up`] with a given authenticator.

@@ -3,12 +3,15 @@
 //!
 //! key = HKDF-SHA-256(ikm = hmac-secret output, salt = "cosmoscope/fido2-seal/v1",
 //!                    info = profile ‖ 0 ‖ credential id)
-//! sealed = "cs1." base64url(credential id) "." uv "." base64url(nonce) "." base64url(ciphertext)
+//! sealed = "cs2." base64url(credential id) "." uv "." base64url(nonce) "." base64url(ciphertext)
 //!
 //! The AEAD is XChaCha20-Poly1305 (RustCrypto `chacha20poly1305`): constant-time in software on every
 //! CPU (AES-GCM is only safe and fast with AES instructions), and its 192-bit nonce can be drawn at
 //! random for every seal without a counter to keep. The associated data binds the format version,
-//! the profile and the credential, so a sealed value moved to another profile does not open.
+//! the profile, the credential and the slot (`refresh` token or `account-key`), so a sealed value
+//! moved to another profile, or an account key moved into the refresh-token slot (and so sent to
+//! the provider), does not open. Values of the earlier format (`cs1`, no slot) are recognised as
+//! sealed but not opened: they must be sealed again.
 //! Key material lives in `Zeroizing` buffers and is wiped when dropped.
 
 use base64::Engine as _;
@@ -20,7 +23,27 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-const PREFIX: &str = "cs1";
+const PREFIX: &str = "cs2";
+/// The format before the slot was bound: still recognised as sealed, never opened.
+const OLD_PREFIX: &str = "cs1";
+
+/// What a sealed value is, bound into its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A session's refresh token (sent to the identity provider).
+    Refresh,
+    /// A Cosmos DB account key (signs requests to the account).
+    AccountKey,
+}
+
+impl Slot {
+    fn as_str(self) -> &'static str {
+        match self {
+            Slot::Refresh => "refresh",
+            Slot::AccountKey => "account-key",
+        }
+    }
+}
 const HKDF_SALT: &[u8] = b"cosmoscope/fido2-seal/v1";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,6 +56,10 @@ pub enum SealError {
     Open,
     #[error("the opened secret is not text")]
     NotText,
+    #[error(
+        "the value was sealed by an earlier cosmoscope, which did not bind what it holds; seal it again"
+    )]
+    Outdated,
 }
 
 /// Who a secret is sealed for: the profile and the credential whose hmac-secret made the key.
@@ -43,6 +70,8 @@ pub struct SealContext<'a> {
     /// Whether the hmac-secret output came from a user-verified assertion (CTAP keeps a separate
     /// secret for each: opening needs the same mode).
     pub user_verified: bool,
+    /// What the secret is.
+    pub slot: Slot,
 }
 
 fn derive_key(hmac_output: &[u8; 32], ctx: &SealContext<'_>) -> Zeroizing<[u8; 32]> {
@@ -58,8 +87,9 @@ fn derive_key(hmac_output: &[u8; 32], ctx: &SealContext<'_>) -> Zeroizing<[u8; 3
 
 fn aad(ctx: &SealContext<'_>) -> Vec<u8> {
     let mut aad = format!(
-        "{PREFIX}\0{}\0{}\0",
+        "{PREFIX}\0{}\0{}\0{}\0",
         ctx.profile,
+        ctx.slot.as_str(),
         u8::from(ctx.user_verified)
     )
     .into_bytes();
@@ -107,6 +137,9 @@ struct Parsed {
 }
 
 fn parse(sealed: &str) -> Result<Parsed, SealError> {
+    if sealed.starts_with(&format!("{OLD_PREFIX}.")) {
+        return Err(SealError::Outdated);
+    }
     let mut parts = sealed.split('.');
     let (Some(PREFIX), Some(id), Some(uv), Some(nonce), Some(ct), None) = (
         parts.next(),
@@ -145,13 +178,14 @@ pub fn header(sealed: &str) -> Result<SealedHeader, SealError> {
 /// Whether a keyring value is sealed (so a reader knows it must ask for a touch).
 #[must_use]
 pub fn is_sealed(value: &str) -> bool {
-    value.starts_with("cs1.")
+    value.starts_with(&format!("{PREFIX}.")) || value.starts_with(&format!("{OLD_PREFIX}."))
 }
 
 /// Opens a sealed value with the hmac-secret output of the credential it names.
 pub fn unseal(
     hmac_output: &[u8; 32],
     profile: &str,
+    slot: Slot,
     sealed: &str,
 ) -> Result<SecretString, SealError> {
     let parsed = parse(sealed)?;
@@ -159,6 +193,7 @@ pub fn unseal(
         profile,
         credential_id: &parsed.header.credential_id,
         user_verified: parsed.header.user_verified,
+        slot,
     };
     let key = derive_key(hmac_output, &ctx);
     let cipher = XChaCha20Poly1305::new(key.as_ref().into());
@@ -186,6 +221,7 @@ mod tests {
             profile,
             credential_id: b"cred-1",
             user_verified: true,
+            slot: Slot::Refresh,
         }
     }
 
@@ -197,21 +233,24 @@ mod tests {
         assert!(is_sealed(&sealed));
         assert!(!sealed.contains("refresh-token"));
         assert_eq!(
-            unseal(&out, "dev", &sealed).map(|s| s.expose_secret().to_string()),
+            unseal(&out, "dev", Slot::Refresh, &sealed).map(|s| s.expose_secret().to_string()),
             Ok("refresh-token-value-0123456789".into())
         );
         // Another key's secret, another profile, a flipped byte: nothing opens.
         assert_eq!(
-            unseal(&[8u8; 32], "dev", &sealed).err(),
+            unseal(&[8u8; 32], "dev", Slot::Refresh, &sealed).err(),
             Some(SealError::Open)
         );
-        assert_eq!(unseal(&out, "prod", &sealed).err(), Some(SealError::Open));
+        assert_eq!(
+            unseal(&out, "prod", Slot::Refresh, &sealed).err(),
+            Some(SealError::Open)
+        );
         let mut tampered = sealed.clone();
         let last = tampered
             .pop()
             .map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
         tampered.push(last);
-        assert!(unseal(&out, "dev", &tampered).is_err());
+        assert!(unseal(&out, "dev", Slot::Refresh, &tampered).is_err());
         // Two seals of one secret differ (fresh nonce).
         assert_ne!(sealed, seal(&out, &ctx("dev"), &secret));
         assert_eq!(
@@ -222,5 +261,26 @@ mod tests {
             })
         );
         assert_eq!(header("plain-token").err(), Some(SealError::Format));
+        // Issue 13, finding 16: a sealed account key moved into the refresh-token slot (or the
+        // other way round) does not open, and the slot-less format is not opened at all.
+        let key = seal(
+            &out,
+            &SealContext {
+                slot: Slot::AccountKey,
+                ..ctx("dev")
+            },
+            &secret,
+        );
+        assert_eq!(
+            unseal(&out, "dev", Slot::Refresh, &key).err(),
+            Some(SealError::Open)
+        );
+        assert!(unseal(&out, "dev", Slot::AccountKey, &key).is_ok());
+        let old = sealed.replacen("cs2.", "cs1.", 1);
+        assert!(is_sealed(&old));
+        assert_eq!(
+            unseal(&out, "dev", Slot::Refresh, &old).err(),
+            Some(SealError::Outdated)
+        );
     }
 }

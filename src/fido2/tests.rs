@@ -15,6 +15,7 @@ use super::device::{
 use super::soft::{self, Behaviour, Counter, SoftAuthenticator, Touch};
 use super::*;
 use crate::settings::DEFAULT_RP_ID;
+use seal::Slot;
 
 struct SoftDevice(Mutex<SoftAuthenticator>);
 
@@ -200,9 +201,9 @@ fn fido2_enroll_step_up_and_seal_round_trip_for_both_algorithms() {
         assert_eq!(f.store.file.credentials[0].sign_count, 2);
 
         let secret = SecretString::from("a-refresh-token-0123456789abcdef");
-        let sealed = seal_with(&c, &mut f.store, "dev", &secret).expect("seal");
+        let sealed = seal_with(&c, &mut f.store, "dev", Slot::Refresh, &secret).expect("seal");
         assert!(!sealed.contains("refresh"));
-        let opened = unseal_with(&c, &mut f.store, "dev", &sealed).expect("unseal");
+        let opened = unseal_with(&c, &mut f.store, "dev", Slot::Refresh, &sealed).expect("unseal");
         assert_eq!(opened.expose_secret(), secret.expose_secret());
         // The counter was persisted after each verified touch.
         let again = KeyStore::load(&f.store.path, "dev", DEFAULT_RP_ID).expect("reload");
@@ -219,10 +220,16 @@ fn fido2_pin_is_used_and_the_uv_flag_required() {
         auth: &dev,
         pin: &FixedPin("1234"),
     };
-    let sealed =
-        seal_with(&c, &mut f.store, "dev", &SecretString::from("k".repeat(40))).expect("seal");
+    let sealed = seal_with(
+        &c,
+        &mut f.store,
+        "dev",
+        Slot::Refresh,
+        &SecretString::from("k".repeat(40)),
+    )
+    .expect("seal");
     assert!(seal::header(&sealed).expect("header").user_verified);
-    unseal_with(&c, &mut f.store, "dev", &sealed).expect("unseal with PIN");
+    unseal_with(&c, &mut f.store, "dev", Slot::Refresh, &sealed).expect("unseal with PIN");
 
     // A key that drops the UV flag after a PIN is refused.
     dev.with(|a| a.behaviour.drop_uv_flag = true);
@@ -373,20 +380,26 @@ fn fido2_key_without_hmac_secret_and_foreign_key() {
         auth: &dev,
         pin: &NoPin,
     };
-    let sealed =
-        seal_with(&c, &mut f.store, "dev", &SecretString::from("s".repeat(40))).expect("seal");
+    let sealed = seal_with(
+        &c,
+        &mut f.store,
+        "dev",
+        Slot::Refresh,
+        &SecretString::from("s".repeat(40)),
+    )
+    .expect("seal");
     let other = SoftDevice::new(SoftAuthenticator::default());
     let c2 = Ceremony {
         auth: &other,
         pin: &NoPin,
     };
     assert!(matches!(
-        unseal_with(&c2, &mut f.store, "dev", &sealed).err(),
+        unseal_with(&c2, &mut f.store, "dev", Slot::Refresh, &sealed).err(),
         Some(Fido2Error::Device(DeviceError::NoCredentials))
     ));
     // Another profile cannot open it even with the right key.
     assert!(matches!(
-        unseal_with(&c, &mut f.store, "prod", &sealed).err(),
+        unseal_with(&c, &mut f.store, "prod", Slot::Refresh, &sealed).err(),
         Some(Fido2Error::Seal(SealError::Open))
     ));
 }

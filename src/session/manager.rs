@@ -239,7 +239,9 @@ impl<'a> Sessions<'a> {
         // alone is useless without the key.
         let sealed = sealing.is_some() && tokens.refresh_token.is_some();
         let refresh = match (tokens.refresh_token, sealing) {
-            (Some(r), Some(key)) => Some(SecretString::from(key.seal(&r))),
+            (Some(r), Some(key)) => {
+                Some(SecretString::from(key.seal(fido2::seal::Slot::Refresh, &r)))
+            }
             (r, _) => r,
         };
         let access = tokens.access_token.clone();
@@ -361,6 +363,13 @@ impl<'a> Sessions<'a> {
             .ok_or(SessionError::SecretMissing("refresh"))?;
         let result = async {
             // A sealed refresh token opens with one touch, which also seals its successor.
+            // A session sealed to a security key whose refresh token is now plain text was
+            // tampered with (a downgrade): refused.
+            if latest.sealed && !fido2::seal::is_sealed(stored.expose_secret()) {
+                return Err(SessionError::Unverified(VerifyError::Malformed(
+                    "the session is sealed to a security key, but its refresh token is not".into(),
+                )));
+            }
             let (refresh, sealing) = if fido2::seal::is_sealed(stored.expose_secret()) {
                 if !self.interactive && !force {
                     return Err(SessionError::TouchRequired);
@@ -369,7 +378,10 @@ impl<'a> Sessions<'a> {
                     .sealing_key(Some(stored.expose_secret().to_string()))
                     .await?
                     .ok_or(SessionError::TouchRequired)?;
-                (key.unseal(stored.expose_secret())?, Some(key))
+                (
+                    key.unseal(fido2::seal::Slot::Refresh, stored.expose_secret())?,
+                    Some(key),
+                )
             } else {
                 (stored, None)
             };

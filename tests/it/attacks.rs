@@ -917,3 +917,22 @@ fn a_locked_system_config_cannot_be_replaced() {
     std::fs::write(&system, &user_config).expect("unlocked");
     env.run(&query).ok();
 }
+
+/// Finding 15: with `redact_queries = true` the audit log keeps neither the query nor a hash a
+/// dictionary could reverse.
+#[test]
+fn redacted_queries_leave_nothing_to_reverse() {
+    let (_oidc, _peer, env) = require!(stack("bob"), STACK);
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!("{cfg}\n[audit]\nredact_queries = true\n"));
+    let sql = "SELECT c.id FROM c WHERE c.customer_id = 'c004'";
+    env.run(&["query", "-c", "orders", sql]).ok();
+    let last = last_record(&env);
+    assert_eq!(last["query_redacted"], json!(true), "{last}");
+    assert!(
+        last.get("query").is_none() && last.get("query_sha256").is_none(),
+        "{last}"
+    );
+    let log = std::fs::read_to_string(env.state_dir().join("audit.jsonl")).expect("log");
+    assert!(!log.contains("c004"), "the literal is nowhere in the log");
+}

@@ -236,8 +236,22 @@ fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
 
     // hmac-secret over the wire (protocol 2 encryption both ways) seals and opens.
     let secret = SecretString::from("refresh-token-through-fuse-0123456789");
-    let sealed = fido2::seal_with(&c, &mut store, "dev", &secret).expect("seal");
-    let opened = fido2::unseal_with(&c, &mut store, "dev", &sealed).expect("unseal");
+    let sealed = fido2::seal_with(
+        &c,
+        &mut store,
+        "dev",
+        cosmoscope::fido2::seal::Slot::Refresh,
+        &secret,
+    )
+    .expect("seal");
+    let opened = fido2::unseal_with(
+        &c,
+        &mut store,
+        "dev",
+        cosmoscope::fido2::seal::Slot::Refresh,
+        &sealed,
+    )
+    .expect("unseal");
     assert_eq!(opened.expose_secret(), secret.expose_secret());
     let up = fido2::step_up_with(&c, &mut store).expect("step up");
     assert!(up.user_verified);
@@ -276,7 +290,14 @@ fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
         a.forget_credentials();
     });
     assert!(matches!(
-        fido2::unseal_with(&c, &mut store, "dev", &sealed).err(),
+        fido2::unseal_with(
+            &c,
+            &mut store,
+            "dev",
+            cosmoscope::fido2::seal::Slot::Refresh,
+            &sealed
+        )
+        .err(),
         Some(Fido2Error::Device(DeviceError::NoCredentials))
     ));
 }
@@ -309,8 +330,22 @@ fn fido2_real_key_enroll_seal_unseal() {
     };
     ceremony::enroll(&c, &mut store, "real", Algorithm::Es256).expect("enroll");
     let secret = SecretString::from("a-secret-for-a-real-key");
-    let sealed = fido2::seal_with(&c, &mut store, "real", &secret).expect("seal");
-    let opened = fido2::unseal_with(&c, &mut store, "real", &sealed).expect("unseal");
+    let sealed = fido2::seal_with(
+        &c,
+        &mut store,
+        "real",
+        cosmoscope::fido2::seal::Slot::Refresh,
+        &secret,
+    )
+    .expect("seal");
+    let opened = fido2::unseal_with(
+        &c,
+        &mut store,
+        "real",
+        cosmoscope::fido2::seal::Slot::Refresh,
+        &sealed,
+    )
+    .expect("unseal");
     assert_eq!(opened.expose_secret(), secret.expose_secret());
 }
 
@@ -348,7 +383,7 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     run.ok();
     let tokens = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     assert!(
-        tokens[1].starts_with("cs1."),
+        tokens[1].starts_with("cs2."),
         "the refresh token is stored sealed"
     );
 
@@ -372,7 +407,7 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
     assert_eq!(oidc.token_requests("refresh_token"), 1);
     let after = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     assert!(
-        after[1].starts_with("cs1.") && after[1] != tokens[1],
+        after[1].starts_with("cs2.") && after[1] != tokens[1],
         "the rotated refresh token is sealed again"
     );
     // (The credential command prints a token by design: run it outside the leak-checked record.)
@@ -382,6 +417,31 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
         .output()
         .expect("token");
     assert_eq!(token.status.code(), Some(0));
+
+    // A plain refresh token put where the sealed one was (a downgrade) is refused, and never
+    // sent to the provider (issue 13, finding 16).
+    let paths = cosmoscope::session::SessionPaths::for_identity(
+        &env.state_dir(),
+        "dev",
+        &oidc.issuer,
+        "cosmoscope-cli",
+    );
+    let store = cosmoscope::session::Keyring::Os
+        .open(cosmoscope::settings::StoreKind::Keyutils)
+        .expect("keyutils");
+    let mut secrets = cosmoscope::session::Secrets::load(&store, &paths)
+        .expect("keyring")
+        .expect("a session");
+    let sealed = secrets.refresh.replace(secrecy::SecretString::from(
+        "downgraded-refresh-token-0123456789".to_string(),
+    ));
+    secrets.save(&store, &paths).expect("save");
+    env.run(&["login", "--fido2", "--device", &device])
+        .code(3)
+        .stderr_has("failed verification");
+    assert_eq!(oidc.token_requests("refresh_token"), 1, "nothing was sent");
+    secrets.refresh = sealed;
+    secrets.save(&store, &paths).expect("restore");
 
     // Without a sealed session there is nothing to unseal.
     env.run(&["logout"]).ok();
@@ -519,7 +579,7 @@ async fn fido2_fuse_sealed_account_key() {
         .expect("read")
         .expect("stored");
     assert!(
-        stored.expose_secret().starts_with("cs1.") && !stored.expose_secret().contains(&peer.key)
+        stored.expose_secret().starts_with("cs2.") && !stored.expose_secret().contains(&peer.key)
     );
 
     let (code, _, err) = env.run_env(&["ls", "containers"], "", &with_device);

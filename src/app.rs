@@ -154,6 +154,10 @@ impl App {
                     .get(vars::FIDO2_PIN)
                     .map(|p| secrecy::SecretString::from(p.to_string())),
             }),
+            integrity: Some(std::sync::Arc::new(KeyringDigests {
+                keyring: self.keyring.clone(),
+                store: profile.store,
+            })),
         })
     }
 
@@ -294,5 +298,25 @@ impl App {
                     .map_err(|e| e.to_string())
             })
         }))
+    }
+}
+
+/// The FIDO2 key list's digest, kept in the profile's keyring.
+struct KeyringDigests {
+    keyring: crate::session::Keyring,
+    store: crate::settings::StoreKind,
+}
+
+impl crate::fido2::DigestStore for KeyringDigests {
+    fn get(&self, entry: &str) -> Option<String> {
+        use secrecy::ExposeSecret as _;
+        let value = self.keyring.open(self.store).ok()?.get(entry).ok()??;
+        Some(value.expose_secret().to_string())
+    }
+
+    fn set(&self, entry: &str, value: &str) {
+        if let Ok(store) = self.keyring.open(self.store) {
+            let _ = store.set(entry, &secrecy::SecretString::from(value.to_string()));
+        }
     }
 }

@@ -146,6 +146,7 @@ fn remove_key(app: &App, config: &Config, profile: &Profile, args: &KeyRemoveArg
         [i] => {
             let removed = store.file.credentials.remove(*i);
             store.save().map_err(crate::fido2::Fido2Error::from)?;
+            ctx.record_integrity();
             app.ui.success(format!(
                 "Removed key {:?} (ID {}) from profile {:?}. Secrets sealed to it can no longer be opened.",
                 removed.label,

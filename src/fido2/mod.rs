@@ -90,11 +90,78 @@ pub struct Fido2Context {
     pub store_path: PathBuf,
     pub selection: DeviceSelection,
     pub pin: Arc<dyn PinPrompt>,
+    /// Where the digest of the key list as cosmoscope last wrote it is kept (the profile's
+    /// keyring), so a key list edited by hand — a credential of someone else's added — is
+    /// refused. `None` in unit tests of the ceremonies.
+    pub integrity: Option<Arc<dyn DigestStore>>,
+}
+
+/// Keeps small values out of reach of a plain-file edit (the app gives the profile's keyring).
+pub trait DigestStore: Send + Sync {
+    fn get(&self, entry: &str) -> Option<String>;
+    fn set(&self, entry: &str, value: &str);
 }
 
 impl Fido2Context {
-    /// Loads the profile's key list and checks it belongs to the configured relying party.
+    /// An exclusive lock on the key list (`<profile>.json.lock` beside it), held until dropped.
+    fn lock_store(&self) -> Result<std::fs::File, Fido2Error> {
+        let path = self.store_path.with_extension("json.lock");
+        let write = |source| {
+            Fido2Error::Store(store::KeyStoreError::Write {
+                path: path.clone(),
+                source,
+            })
+        };
+        if let Some(dir) = path.parent() {
+            crate::fsutil::create_private_dir(dir).map_err(write)?;
+        }
+        let file = crate::fsutil::private_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(write)?;
+        file.lock().map_err(write)?;
+        Ok(file)
+    }
+
+    /// The entry holding the key list's digest, and the digest of the file as it is now; `None`
+    /// when there is no file (most profiles: then the keyring is not even opened) or no store.
+    fn integrity_entry(&self) -> Option<(&dyn DigestStore, String, String)> {
+        use sha2::Digest as _;
+        let store = self.integrity.as_deref()?;
+        let bytes = std::fs::read(&self.store_path).ok()?;
+        let digest = crate::fsutil::hex(&sha2::Sha256::digest(&bytes));
+        let id = crate::fsutil::hex(
+            &sha2::Sha256::digest(self.store_path.to_string_lossy().as_bytes())[..8],
+        );
+        Some((store, format!("{}:fido2-keys:{id}", self.profile), digest))
+    }
+
+    /// Records the key list's digest after cosmoscope wrote it.
+    pub fn record_integrity(&self) {
+        if let Some((store, entry, digest)) = self.integrity_entry() {
+            store.set(&entry, &digest);
+        }
+    }
+
+    /// Loads the profile's key list and checks it belongs to the configured relying party and is
+    /// the list cosmoscope last wrote (a list without a recorded digest is taken as it is once).
     pub fn load_store(&self) -> Result<KeyStore, Fido2Error> {
+        if let Some((store, entry, digest)) = self.integrity_entry() {
+            match store.get(&entry) {
+                Some(recorded) if recorded != digest => {
+                    return Err(Fido2Error::Corrupt {
+                        detail: format!(
+                            "{} was changed outside cosmoscope (it no longer matches what cosmoscope wrote)",
+                            self.store_path.display()
+                        ),
+                    });
+                }
+                None => store.set(&entry, &digest),
+                Some(_) => {}
+            }
+        }
         let store = KeyStore::load(&self.store_path, &self.profile, &self.rp_id)?;
         if store.file.rp_id != self.rp_id {
             return Err(Fido2Error::RpMismatch {
@@ -106,22 +173,27 @@ impl Fido2Context {
     }
 
     /// Runs `f` with the opened key, off the async runtime (the key blocks while it waits for a
-    /// touch).
+    /// touch). The key list is read, checked and written back under an exclusive lock, so two
+    /// commands touching at once cannot put a signature counter back (a replayed assertion would
+    /// then pass the counter check).
     pub async fn with_key<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Ceremony<'_>, &mut KeyStore) -> Result<T, Fido2Error> + Send + 'static,
     ) -> Result<T, Fido2Error> {
         let ctx = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _lock = ctx.lock_store()?;
             let mut store = ctx.load_store()?;
             let auth = HidAuthenticator::open(&ctx.selection)?;
-            f(
+            let result = f(
                 &Ceremony {
                     auth: &auth,
                     pin: ctx.pin.as_ref(),
                 },
                 &mut store,
-            )
+            );
+            ctx.record_integrity();
+            result
         })
         .await
         .map_err(|e| Fido2Error::Task(e.to_string()))?

@@ -417,3 +417,37 @@ fn fido2_enrolling_the_same_key_twice_or_a_taken_label_is_refused() {
         Some(Fido2Error::LabelTaken(_))
     ));
 }
+
+/// Issue 13, finding 16: the key list is changed under an exclusive lock, so a second command
+/// waits for the first instead of writing back an older signature counter.
+#[test]
+fn the_key_list_is_changed_under_a_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = Fido2Context {
+        profile: "dev".into(),
+        rp_id: DEFAULT_RP_ID.into(),
+        store_path: dir.path().join("fido2/dev.json"),
+        selection: DeviceSelection::default(),
+        pin: std::sync::Arc::new(TerminalPin {
+            can_prompt: false,
+            preset: None,
+        }),
+        integrity: None,
+    };
+    let first = ctx.lock_store().expect("first lock");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let other = ctx.clone();
+    let waiter = std::thread::spawn(move || {
+        let _second = other.lock_store().expect("second lock");
+        tx.send(()).expect("send");
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_err(),
+        "the second holder waits"
+    );
+    drop(first);
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the second holder gets the lock once the first lets go");
+    waiter.join().expect("join");
+}

@@ -125,6 +125,17 @@ fn fido2_fuse_key_enroll_list_remove_through_the_real_hid_stack() {
         .code(2)
         .stderr_has("cannot print -o csv");
     assert_eq!(env.audit().len(), 4);
+
+    // A key list edited by hand (here: the key relabelled; a credential of someone else's added
+    // works the same way) is refused: its digest is kept in the keyring (issue 13, finding 16).
+    let path = env.config_dir().join("fido2/dev.json");
+    let edited = std::fs::read_to_string(&path)
+        .expect("key list")
+        .replace("\"blue\"", "\"mallory\"");
+    std::fs::write(&path, edited).expect("edit");
+    env.run(&["key", "list"])
+        .code(1)
+        .stderr_has("changed outside cosmoscope");
 }
 
 #[test]

@@ -189,6 +189,34 @@ impl TestEnv {
     }
 }
 
+/// A test's sessions leave the keyring with the test: a non-root user's kernel key quota (200
+/// keys, 20,000 bytes) holds only a handful of sessions, so a run that kept every test's keys
+/// until it ended would fill it (issue 13).
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let Ok(files) = std::fs::read_dir(self.state_dir().join("sessions")) else {
+            return;
+        };
+        for file in files.flatten() {
+            let Some(info) = std::fs::read(file.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice::<cosmoscope::session::SessionInfo>(&b).ok())
+            else {
+                continue;
+            };
+            let paths = cosmoscope::session::SessionPaths::for_identity(
+                &self.state_dir(),
+                &info.profile,
+                &info.issuer,
+                &info.client_id,
+            );
+            if let Ok(store) = cosmoscope::session::Keyring::Os.open(info.store) {
+                let _ = cosmoscope::session::Secrets::delete(&store, &paths);
+            }
+        }
+    }
+}
+
 /// Every regular file under `dir` (symlinks are not followed: a test may point one at a device,
 /// such as `/dev/full` under the audit log, and reading that never ends).
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -5,7 +5,9 @@
 //! - an accepted signature (assertion, packed attestation) is one this process made with its seed
 //!   keys over exactly that message (the fuzzer holds no private key; the seeds replay real ones);
 //! - an assertion checked against a key made here from OS randomness is never accepted;
-//! - a sealed value never opens with an hmac-secret output the fuzzer has never seen;
+//! - a sealed value never opens with an hmac-secret output the fuzzer has never seen, nor in
+//!   another slot than the one it was sealed for (refresh token vs account key), and a value of
+//!   the slot-less format (`cs1.`) never opens;
 //! - parsed keys round-trip through their COSE encoding, and accepted answers satisfy every rule
 //!   the verifier claims (rp id hash, UP, UV when required, hmac-secret, counter).
 //!
@@ -18,7 +20,7 @@ use std::sync::OnceLock;
 
 use ciborium::value::Value;
 use cosmoscope::fido2::device::{AssertionResponse, AttestationResponse};
-use cosmoscope::fido2::seal::{self, SealContext, SealError, SealedHeader};
+use cosmoscope::fido2::seal::{self, SealContext, SealError, SealedHeader, Slot};
 use cosmoscope::fido2::verify::{
     self, AuthData, Expected, PublicKey, VerifyError, verify_assertion, verify_attestation,
 };
@@ -54,7 +56,8 @@ const FIELDS: usize = 11;
 
 /// Option byte: bit 0 require UV; bit 1 the answer names another credential; bits 2-3 the key an
 /// assertion is checked with (0 the COSE field, 1 seed ES256, 2 seed Ed25519, 3 a secret key);
-/// bit 4 which secret key; bit 5 the UV mode of the seal round trip.
+/// bit 4 which secret key; bit 5 the UV mode of the seal round trip; bit 6 its slot (0 refresh
+/// token, 1 account key).
 const OPT_UV: u8 = 1;
 const OPT_OTHER_CRED: u8 = 2;
 
@@ -168,6 +171,7 @@ fn fixture() -> &'static Fixture {
                 profile: "dev",
                 credential_id: cred_id,
                 user_verified: true,
+                slot: Slot::Refresh,
             },
             &SecretString::from("seed-refresh-token"),
         );
@@ -319,21 +323,31 @@ fn check_cose(bytes: &[u8]) {
     }
 }
 
-/// `text` as a stored keyring value: the header and opening agree, and only the seeds' output opens.
+/// `text` as a stored keyring value, in either slot: the header and opening agree, only the
+/// seeds' output opens, a value never opens in both slots, and the slot-less format never opens.
 fn check_sealed_text(fx: &Fixture, text: &str, profile: &str) {
     let header = seal::header(text);
     if header.is_ok() {
         assert!(seal::is_sealed(text));
     }
-    match (&header, seal::unseal(&fx.secret_output, profile, text)) {
-        (Err(e), Err(u)) => assert_eq!(*e, u, "header and unseal disagree on the format"),
-        (Err(e), Ok(_)) => panic!("unseal opened what header rejects ({e})"),
-        (Ok(_), Ok(_)) => panic!("a sealed value opened with an output the fuzzer never saw"),
-        (Ok(_), Err(u)) => assert_ne!(u, SealError::Format, "header accepted the format"),
+    if text.starts_with("cs1.") {
+        assert!(seal::is_sealed(text), "the slot-less format is not recognised as sealed");
+        assert_eq!(header, Err(SealError::Outdated));
     }
-    if seal::unseal(&fx.known_output, profile, text).is_ok() {
-        assert!(header.is_ok());
+    let mut opened = 0;
+    for slot in [Slot::Refresh, Slot::AccountKey] {
+        match (&header, seal::unseal(&fx.secret_output, profile, slot, text)) {
+            (Err(e), Err(u)) => assert_eq!(*e, u, "header and unseal disagree on the format"),
+            (Err(e), Ok(_)) => panic!("unseal opened what header rejects ({e})"),
+            (Ok(_), Ok(_)) => panic!("a sealed value opened with an output the fuzzer never saw"),
+            (Ok(_), Err(u)) => assert_ne!(u, SealError::Format, "header accepted the format"),
+        }
+        if seal::unseal(&fx.known_output, profile, slot, text).is_ok() {
+            assert!(header.is_ok());
+            opened += 1;
+        }
     }
+    assert!(opened < 2, "a sealed value opened in both slots: {text:?}");
 }
 
 fn check_seal_round_trip(fx: &Fixture, opts: u8, f: &[&[u8]; FIELDS]) {
@@ -341,10 +355,16 @@ fn check_seal_round_trip(fx: &Fixture, opts: u8, f: &[&[u8]; FIELDS]) {
     let secret = String::from_utf8_lossy(f[Field::SealText as usize]).into_owned();
     let credential_id = f[Field::CredentialId as usize];
     let user_verified = opts & 0x20 != 0;
+    let (slot, other_slot) = if opts & 0x40 == 0 {
+        (Slot::Refresh, Slot::AccountKey)
+    } else {
+        (Slot::AccountKey, Slot::Refresh)
+    };
     let ctx = SealContext {
         profile: &profile,
         credential_id,
         user_verified,
+        slot,
     };
     let sealed = seal::seal(&fx.known_output, &ctx, &SecretString::from(secret.clone()));
     assert!(seal::is_sealed(&sealed));
@@ -356,18 +376,23 @@ fn check_seal_round_trip(fx: &Fixture, opts: u8, f: &[&[u8]; FIELDS]) {
         })
     );
     assert_eq!(
-        seal::unseal(&fx.known_output, &profile, &sealed)
+        seal::unseal(&fx.known_output, &profile, slot, &sealed)
             .map(|s| s.expose_secret().to_string())
             .as_deref(),
         Ok(secret.as_str())
     );
     assert_eq!(
-        seal::unseal(&fx.secret_output, &profile, &sealed).err(),
+        seal::unseal(&fx.secret_output, &profile, slot, &sealed).err(),
         Some(SealError::Open)
     );
     assert_eq!(
-        seal::unseal(&fx.known_output, &format!("{profile}/other"), &sealed).err(),
+        seal::unseal(&fx.known_output, &format!("{profile}/other"), slot, &sealed).err(),
         Some(SealError::Open)
+    );
+    assert_eq!(
+        seal::unseal(&fx.known_output, &profile, other_slot, &sealed).err(),
+        Some(SealError::Open),
+        "a sealed value opened in another slot"
     );
 }
 

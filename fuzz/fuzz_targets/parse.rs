@@ -91,6 +91,8 @@ fuzz_target!(|data: &[u8]| {
         partition_key: None,
         max_items: None,
         fido2_fresh: false,
+        item_id: None,
+        document: None,
     };
     let claims = json!({"roles": ["support"], "tenant_id": "t1"});
     let decision = policy::decide(policy(), &claims, &request);

@@ -936,3 +936,45 @@ fn redacted_queries_leave_nothing_to_reverse() {
     let log = std::fs::read_to_string(env.state_dir().join("audit.jsonl")).expect("log");
     assert!(!log.contains("c004"), "the literal is nowhere in the log");
 }
+
+/// Finding 1: with a broker credential, `token` and `exec` still need a live, verified session of
+/// the person: a session expired days ago, not refreshable, with nothing in the keyring, exports
+/// nothing (the broker is never asked).
+#[test]
+fn a_dead_session_exports_no_broker_credential() {
+    let (oidc, _peer, env) = require!(stack("bob"), STACK);
+    let cfg = std::fs::read_to_string(env.config_file())
+        .expect("config")
+        .replace(
+            "credential = \"entra\"",
+            "credential = \"client-secret\"\ntenant_id = \"t\"\nclient_id = \"broker\"\nauthority_host = \"https://127.0.0.1:9/\"",
+        );
+    env.write_config(&cfg);
+    use_policy(
+        &env,
+        &format!(
+            "{}\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+            crate::fixtures::POLICY
+        ),
+    );
+    // Days ago, not refreshable, and the keyring emptied.
+    let (store, paths, _) = vault(&env, &oidc.issuer);
+    Secrets::delete(&store, &paths).expect("delete");
+    let file = env.state_dir().join("sessions/dev.json");
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("session")).expect("json");
+    info["expires_at"] = json!(now() - 3 * 86_400);
+    info["refreshable"] = json!(false);
+    std::fs::write(&file, info.to_string()).expect("write");
+    for args in [&["token"][..], &["exec", "--", "true"]] {
+        let run = env.run_with(&[("AZURE_CLIENT_SECRET", "broker-secret-value")], args);
+        run.code(3).stderr_has("expired");
+        assert!(run.stdout.is_empty());
+        let last = last_record(&env);
+        assert_eq!(
+            (last["action"].as_str(), last["decision"].as_str()),
+            (Some("export"), Some("error")),
+            "{last}"
+        );
+    }
+}

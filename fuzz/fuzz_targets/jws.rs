@@ -11,17 +11,18 @@
 //! or with a non-numeric `exp`, are in the seeds and are never accepted. Accepted claims have
 //! `exp`/`nbf` that hold against the clock (60 s leeway).
 //!
-//! Both constructors are checked and must agree on every input: `Verifier::new` (its `jwks_uri` a
-//! `file:` URL, which the HTTP client refuses without opening a socket) and `Verifier::offline`
-//! (its issuer `http://127.0.0.1:9/…`, where nothing listens: an unknown `kid` sends discovery
-//! there, which fails at once). Both read the JWKS from a cache file written at start (fresh).
+//! Both constructors are checked and must agree on every input: `Verifier::new`, made anew for
+//! each token (its `jwks_uri` a `file:` URL, which the HTTP client refuses without opening a
+//! socket), and one long-lived `Verifier::offline` (its issuer `http://127.0.0.1:9/…`, where
+//! nothing listens: the first unknown `kid` sends discovery there, which fails at once, and it
+//! never refetches after that). Both read the JWKS from a cache file written at start (fresh).
 //!
 //! Every input is checked twice: as a token, and as edits to one of our signed tokens, valid or
 //! to be refused (the first byte picks the token, then triples of operation, position,
 //! character), so the mutations stay close to signed tokens. With `COSMOSCOPE_FUZZ_SEEDS=DIR`, the signed tokens and a few mutated
 //! variants are written into DIR before the corpus is read.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -41,6 +42,9 @@ struct Fixture {
     http: Http,
     runtime: tokio::runtime::Runtime,
     cache: std::path::PathBuf,
+    /// Kept across inputs, as a process checking a stored session's tokens keeps it (a fresh one
+    /// per input would spend most of the time building an HTTP client for discovery).
+    offline: Mutex<Verifier>,
     /// Every valid token this process signed.
     tokens: Vec<String>,
     /// Tokens this process signed that must be refused (wrong key use or algorithm, expired, …).
@@ -153,6 +157,7 @@ fn fixture() -> &'static Fixture {
         let fx = Fixture {
             http: Http::new().expect("HTTP client"),
             runtime,
+            offline: Mutex::new(Verifier::offline(ISSUER, Some(cache.clone()))),
             cache,
             tokens,
             refused,
@@ -183,11 +188,14 @@ fn verify(
     nonce: Option<&str>,
     offline: bool,
 ) -> Result<serde_json::Map<String, serde_json::Value>, cosmoscope::identity::IdentityError> {
-    let mut verifier = if offline {
-        Verifier::offline(ISSUER, Some(fx.cache.clone()))
-    } else {
-        Verifier::new(&fx.http, ISSUER, JWKS_URI, Some(fx.cache.clone()))
-    };
+    if offline {
+        // A panic inside verify poisons the lock; the fuzzer stops at that panic anyway.
+        let mut verifier = fx.offline.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        return fx
+            .runtime
+            .block_on(async { verifier.verify(token, AUDIENCE, nonce).await });
+    }
+    let mut verifier = Verifier::new(&fx.http, ISSUER, JWKS_URI, Some(fx.cache.clone()));
     fx.runtime
         .block_on(async { verifier.verify(token, AUDIENCE, nonce).await })
 }

@@ -978,3 +978,60 @@ fn a_dead_session_exports_no_broker_credential() {
         );
     }
 }
+
+/// Finding 11: a refresh answered for another subject — a properly signed ID token for someone
+/// else — is refused and changes nothing; a refresh answer without an ID token keeps the session
+/// (the stored ID token still proves who it is, and must still verify).
+#[test]
+fn a_refresh_for_another_subject_is_refused() {
+    let (oidc, env) = require!(
+        crate::fixtures::setup(
+            &[("OIDC_ACCESS_TTL", "1"), ("OIDC_ID_TTL", "1")],
+            "cosmoscope-cli",
+        ),
+        crate::harness::PROVIDER
+    );
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!(
+        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+    ));
+    use_policy(
+        &env,
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+    );
+    crate::fixtures::login_as(&env, &oidc, "bob").ok();
+    let before = crate::fixtures::stored_tokens(&env, &oidc.issuer);
+    // (A one-second session is never fresh: every command refreshes.)
+    oidc.admin("forge", json!({"mode": "other-sub", "target": "id_token"}));
+    let run = env.run(&["token", "--resource", "idp"]);
+    run.code(3)
+        .stderr_has("renewed the session for another person");
+    assert!(run.stdout.is_empty());
+    let refresh = env
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["action"] == "refresh")
+        .expect("a refresh record");
+    assert_eq!(refresh["cause"], json!("subject_changed"), "{refresh}");
+    assert_eq!(crate::fixtures::stored_tokens(&env, &oidc.issuer), before);
+    let status = env.run(&["status", "-o", "json"]);
+    assert_eq!(status.json()["subject"], json!("bob"));
+    // The refused answer spent the rotated refresh token at the provider: sign in again. Then an
+    // answer without an ID token: the session goes on, still bob's.
+    crate::fixtures::login_as(&env, &oidc, "bob").ok();
+    oidc.admin("forge", json!({"mode": "drop", "target": "id_token"}));
+    let out = env
+        .cmd()
+        .args(["token", "--resource", "idp"])
+        .output()
+        .expect("token");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = env.run(&["status", "-o", "json"]);
+    assert_eq!(status.json()["subject"], json!("bob"));
+}

@@ -320,7 +320,7 @@ function signWith(key, header, payload) {
   return `${input}.${b64u(sig)}`;
 }
 
-export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid', 'clock-ahead'];
+export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid', 'clock-ahead', 'other-sub', 'drop'];
 
 // `skew`: for clock-ahead, how many seconds the provider's clock runs ahead of ours.
 function forgeJwt(token, mode, issuer, skew = 0) {
@@ -351,6 +351,9 @@ function forgeJwt(token, mode, issuer, skew = 0) {
       const shift = (v) => (typeof v === 'number' ? v + skew : v);
       return signWith(realKey, header, { ...payload, iat: shift(payload.iat), nbf: shift(payload.nbf ?? payload.iat), exp: shift(payload.exp) });
     }
+    case 'other-sub':
+      // Properly signed, for another person: what a confused or hostile refresh could answer.
+      return signWith(realKey, header, { ...payload, sub: 'mallory' });
     case 'bad-signature': {
       const sig = Buffer.from(s, 'base64url');
       sig[Math.floor(sig.length / 2)] ^= 0x5a;
@@ -381,7 +384,8 @@ function buildProvider() {
     const body = ctx.body;
     const { mode, target, skew } = faults.forge;
     if (!body || typeof body !== 'object' || typeof body[target] !== 'string') return;
-    body[target] = forgeJwt(body[target], mode, ISSUER, skew);
+    if (mode === 'drop') delete body[target]; // RFC 6749 §6 lets a refresh answer leave it out
+    else body[target] = forgeJwt(body[target], mode, ISSUER, skew);
     stats.forged.push({ mode, target });
     faults.forge = null;
   });

@@ -15,7 +15,8 @@ printf '[[roles]]\nname = "admin"\nwhen = { claim = "https://cosmoscope.test/rol
 # Each build keeps its own session (their stored formats may differ): one state directory each.
 old_state="$work/state-old" new_state="$work/state-new"
 count() { # instructions of one run (callgrind counts instructions, whatever else the machine does)
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'
+  valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null \
+    | sed -n 's/.*Collected : //p' | tail -1
 }
 for store in keyutils secret-service; do
   XDG_STATE_HOME="$old_state" bin="$OLD" login_as bob "$store"

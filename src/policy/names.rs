@@ -26,6 +26,11 @@ pub fn resource_name_problem(name: &str) -> Option<&'static str> {
     if name == "." || name == ".." {
         return Some("is a relative path segment");
     }
+    // The URL parser drops spaces at the end of the whole URL (the id is its last segment), so
+    // ".. " would climb out of `docs/` and "a " would address "a".
+    if name.starts_with(char::is_whitespace) || name.ends_with(char::is_whitespace) {
+        return Some("begins or ends with a space, which the request URL would drop");
+    }
     if name.chars().any(char::is_control) {
         return Some("contains a control character");
     }
@@ -108,6 +113,12 @@ mod tests {
             "a\u{1b}[2J",
             "a\nb",
             "",
+            // Fuzzer findings: the URL parser trims the URL's trailing spaces before resolving.
+            ".. ",
+            "..  ",
+            ". ",
+            "a ",
+            " a",
         ] {
             assert!(resource_name_problem(bad).is_some(), "{bad:?}");
         }

@@ -80,6 +80,8 @@ fn item_ids_cannot_leave_their_container() {
         "o001?x=1",
         "o001#frag",
         "o\u{1b}[2J",
+        ".. ",
+        "c001 ",
     ] {
         for verb in [&["get"][..], &["delete"][..], &["upsert", "--yes"][..]] {
             let mut args = vec!["item"];

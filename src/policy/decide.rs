@@ -373,6 +373,12 @@ pub fn decide(policy: &Policy, claims: &Value, req: &Request) -> Decision {
     }
 }
 
+/// The grant's denied fields, quoted for a reason.
+fn denied_list(grant: &Grant) -> String {
+    let names: Vec<String> = grant.deny_fields.iter().map(ToString::to_string).collect();
+    quoted_list(&names)
+}
+
 /// Whether `doc` holds a value at `path` (arrays on the way are looked into, as a query's
 /// `c.items[0].x` reads `items.x`).
 fn field_present(doc: &Value, path: &[String]) -> bool {
@@ -554,16 +560,11 @@ fn check_grant(
                 );
             }
         } else if req.action == Action::Read {
-            let names: Vec<String> = grant
-                .deny_fields
-                .iter()
-                .map(std::string::ToString::to_string)
-                .collect();
             fail(
                 ReasonKind::DeniedField,
                 format!(
                     "a point read returns the whole document, including denied fields {}; use a query that projects allowed fields",
-                    quoted_list(&names)
+                    denied_list(grant)
                 ),
             );
         } else if req.action == Action::Upsert {
@@ -582,16 +583,11 @@ fn check_grant(
                 }
             }
         } else if req.action == Action::Delete {
-            let names: Vec<String> = grant
-                .deny_fields
-                .iter()
-                .map(std::string::ToString::to_string)
-                .collect();
             fail(
                 ReasonKind::DeniedField,
                 format!(
                     "deleting an item removes its denied fields {} too; ask for a grant without deny_fields",
-                    quoted_list(&names)
+                    denied_list(grant)
                 ),
             );
         }

@@ -32,6 +32,8 @@ fn mount(auth: SoftAuthenticator) -> Option<HidNode> {
     }
 }
 
+const REFRESH: cosmoscope::fido2::seal::Slot = cosmoscope::fido2::seal::Slot::Refresh;
+
 fn env() -> TestEnv {
     let env = TestEnv::new();
     env.write_profile("http://127.0.0.1:9/", "cosmoscope-cli", "auto");
@@ -247,22 +249,8 @@ fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
 
     // hmac-secret over the wire (protocol 2 encryption both ways) seals and opens.
     let secret = SecretString::from("refresh-token-through-fuse-0123456789");
-    let sealed = fido2::seal_with(
-        &c,
-        &mut store,
-        "dev",
-        cosmoscope::fido2::seal::Slot::Refresh,
-        &secret,
-    )
-    .expect("seal");
-    let opened = fido2::unseal_with(
-        &c,
-        &mut store,
-        "dev",
-        cosmoscope::fido2::seal::Slot::Refresh,
-        &sealed,
-    )
-    .expect("unseal");
+    let sealed = fido2::seal_with(&c, &mut store, "dev", REFRESH, &secret).expect("seal");
+    let opened = fido2::unseal_with(&c, &mut store, "dev", REFRESH, &sealed).expect("unseal");
     assert_eq!(opened.expose_secret(), secret.expose_secret());
     let up = fido2::step_up_with(&c, &mut store).expect("step up");
     assert!(up.user_verified);
@@ -301,14 +289,7 @@ fn fido2_fuse_seal_unseal_and_step_up_verify_every_answer() {
         a.forget_credentials();
     });
     assert!(matches!(
-        fido2::unseal_with(
-            &c,
-            &mut store,
-            "dev",
-            cosmoscope::fido2::seal::Slot::Refresh,
-            &sealed
-        )
-        .err(),
+        fido2::unseal_with(&c, &mut store, "dev", REFRESH, &sealed).err(),
         Some(Fido2Error::Device(DeviceError::NoCredentials))
     ));
 }
@@ -341,22 +322,8 @@ fn fido2_real_key_enroll_seal_unseal() {
     };
     ceremony::enroll(&c, &mut store, "real", Algorithm::Es256).expect("enroll");
     let secret = SecretString::from("a-secret-for-a-real-key");
-    let sealed = fido2::seal_with(
-        &c,
-        &mut store,
-        "real",
-        cosmoscope::fido2::seal::Slot::Refresh,
-        &secret,
-    )
-    .expect("seal");
-    let opened = fido2::unseal_with(
-        &c,
-        &mut store,
-        "real",
-        cosmoscope::fido2::seal::Slot::Refresh,
-        &sealed,
-    )
-    .expect("unseal");
+    let sealed = fido2::seal_with(&c, &mut store, "real", REFRESH, &secret).expect("seal");
+    let opened = fido2::unseal_with(&c, &mut store, "real", REFRESH, &sealed).expect("unseal");
     assert_eq!(opened.expose_secret(), secret.expose_secret());
 }
 

@@ -237,12 +237,15 @@ impl<'a> Sessions<'a> {
             .unwrap_or(now + 3600);
         // With a security key enrolled, the refresh token is stored sealed: the keyring entry
         // alone is useless without the key.
-        let sealed = sealing.is_some() && tokens.refresh_token.is_some();
-        let refresh = match (tokens.refresh_token, sealing) {
-            (Some(r), Some(key)) => {
-                Some(SecretString::from(key.seal(fido2::seal::Slot::Refresh, &r)))
-            }
-            (r, _) => r,
+        let (refresh, sealed) = match (tokens.refresh_token, sealing) {
+            (Some(r), Some(key)) => (
+                Some(SecretString::from(key.seal(fido2::seal::Slot::Refresh, &r))),
+                true,
+            ),
+            (Some(r), None) => (Some(r), false),
+            // RFC 6749 §6: a refresh answer may leave the refresh token out, and the one sent
+            // stays valid (Auth0 without rotation, Google, Cognito): keep it as stored.
+            (None, _) => previous.map_or((None, false), |(p, s)| (s.refresh.clone(), p.sealed)),
         };
         let access = tokens.access_token.clone();
         let secrets = Secrets {

@@ -422,3 +422,50 @@ fn logout_all_ends_every_profile() {
     env.run(&["status", "--profile", "ops"]).code(3);
     assert_eq!(oidc.stats()["revocations"].as_u64(), Some(2));
 }
+
+/// Issue 14: a refresh answer without a refresh token (RFC 6749 §6 allows it; Auth0 without
+/// rotation, Google and Cognito do it) keeps the stored one, and the session stays refreshable.
+#[test]
+fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
+    let (oidc, env) = require!(
+        setup(
+            &[("OIDC_ACCESS_TTL", "1"), ("OIDC_ROTATE_REFRESH", "0")],
+            "cosmoscope-cli"
+        ),
+        PROVIDER
+    );
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!(
+        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+    ));
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+    )
+    .expect("policy");
+    login_as(&env, &oidc, "bob").ok();
+    let before = crate::fixtures::stored_tokens(&env, &oidc.issuer);
+    oidc.admin(
+        "forge",
+        serde_json::json!({"mode": "drop", "target": "refresh_token"}),
+    );
+    // A one-second access token is never fresh: every `token` renews the session.
+    env.run(&["token", "--resource", "idp"]).ok();
+    let after = crate::fixtures::stored_tokens(&env, &oidc.issuer);
+    assert_eq!(after[1], before[1], "the refresh token is kept");
+    assert_ne!(after[0], before[0], "the access token is new");
+    assert_eq!(
+        env.run(&["status", "-o", "json"]).json()["refreshable"],
+        true
+    );
+    let refreshes = oidc.token_requests("refresh_token");
+    env.run(&["token", "--resource", "idp"]).ok();
+    assert!(
+        oidc.token_requests("refresh_token") > refreshes,
+        "it renews again with the kept refresh token"
+    );
+    assert_eq!(
+        env.run(&["status", "-o", "json"]).json()["refreshable"],
+        true
+    );
+}

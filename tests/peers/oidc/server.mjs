@@ -548,7 +548,7 @@ async function admin(req, res, url) {
       const body = await readJson(req);
       const target = body.target || 'id_token';
       if (!FORGE_MODES.includes(body.mode)) return sendJson(res, 400, { error: `mode must be one of ${FORGE_MODES.join(', ')}` });
-      if (!['id_token', 'access_token'].includes(target)) return sendJson(res, 400, { error: 'target must be id_token or access_token' });
+      if (!['id_token', 'access_token', 'refresh_token'].includes(target)) return sendJson(res, 400, { error: 'target must be id_token, access_token or refresh_token' });
       faults.forge = { mode: body.mode, target, skew: Number(body.skew ?? 0) };
       return sendJson(res, 200, { armed: faults.forge });
     }

@@ -118,10 +118,20 @@ impl From<IdentityError> for CommandError {
                     provider/application"
                     .into(),
             ),
-            IdentityError::AccessDenied => (
+            IdentityError::AccessDenied(None) => (
                 Exit::Refused,
                 "the sign-in was declined",
                 "run `cosmoscope login` again and approve the request".into(),
+            ),
+            // With the provider's words: a policy refused the grant (Okta: the authorization
+            // server's access policy rule must allow the device-code and refresh grants).
+            IdentityError::AccessDenied(Some(_)) => (
+                Exit::Refused,
+                "the provider refused the sign-in",
+                "if it names a policy, ask the provider's administrator to allow the device-code \
+                    and refresh-token grants for this client (Okta: the authorization server's \
+                    access policy rule)"
+                    .into(),
             ),
             IdentityError::ExpiredToken => (
                 Exit::LoginRequired,
@@ -799,7 +809,14 @@ mod tests {
                 "identity/no-device-endpoint",
                 IdentityError::NoDeviceEndpoint.into(),
             ),
-            ("identity/access-denied", IdentityError::AccessDenied.into()),
+            (
+                "identity/access-denied",
+                IdentityError::AccessDenied(None).into(),
+            ),
+            (
+                "identity/access-denied-by-policy",
+                IdentityError::AccessDenied(Some(s("Policy evaluation failed for this request, please check the policy configurations."))).into(),
+            ),
             ("identity/expired-token", IdentityError::ExpiredToken.into()),
             (
                 "identity/bad-verification-code",

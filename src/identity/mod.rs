@@ -50,8 +50,8 @@ pub enum IdentityError {
         "the provider does not offer the device-code grant (no device_authorization_endpoint in its discovery document)"
     )]
     NoDeviceEndpoint,
-    #[error("the sign-in was declined")]
-    AccessDenied,
+    #[error("the sign-in was declined{}", .0.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    AccessDenied(Option<String>),
     #[error("the device code expired before the sign-in was approved")]
     ExpiredToken,
     #[error("the provider did not recognise the device code (bad_verification_code)")]
@@ -295,7 +295,11 @@ impl Provider {
                 "authorization_pending" => Ok(Poll::Pending),
                 "slow_down" => Ok(Poll::SlowDown),
                 // RFC 8628 names, and Entra ID's.
-                "access_denied" | "authorization_declined" => Err(IdentityError::AccessDenied),
+                // Okta answers access_denied when its policy does not allow the grant: keep the
+                // provider's words, they say which rule.
+                "access_denied" | "authorization_declined" => Err(IdentityError::AccessDenied(
+                    description.filter(|d| !d.is_empty()),
+                )),
                 "expired_token" | "code_expired" => Err(IdentityError::ExpiredToken),
                 "bad_verification_code" => Err(IdentityError::BadVerificationCode),
                 _ => Err(IdentityError::OAuth {
@@ -364,10 +368,20 @@ impl Provider {
         ];
         match self.http.post_form(url, &form, None).await?.into_result() {
             Ok(v) => parse_token_set(&v, url),
+            // The refresh token is dead (invalid_grant), or the provider wants the person back
+            // (Entra: interaction_required, consent_required, AADSTS50076/50079 for MFA): either
+            // way only a new sign-in helps, and the reason is shown.
             Err(IdentityError::OAuth {
                 error, description, ..
-            }) if error == "invalid_grant" => {
-                Err(IdentityError::RefreshRejected(description.unwrap_or(error)))
+            }) if matches!(
+                error.as_str(),
+                "invalid_grant" | "interaction_required" | "consent_required" | "login_required"
+            ) =>
+            {
+                Err(IdentityError::RefreshRejected(match description {
+                    Some(d) if !d.is_empty() => format!("{error}: {d}"),
+                    _ => error,
+                }))
             }
             Err(e) => Err(e),
         }

@@ -60,7 +60,7 @@ impl SessionError {
                 format!("token_rejected:{}: {v}", v.code())
             }
             SessionError::Identity(IdentityError::RefreshRejected(_)) => "refresh_rejected".into(),
-            SessionError::Identity(IdentityError::AccessDenied) => "access_denied".into(),
+            SessionError::Identity(IdentityError::AccessDenied(_)) => "access_denied".into(),
             SessionError::Identity(IdentityError::ExpiredToken) => "expired_token".into(),
             SessionError::Identity(
                 IdentityError::Unreachable { .. } | IdentityError::PollUnreachable(_),

@@ -469,3 +469,66 @@ fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
         true
     );
 }
+
+/// Issue 14: Okta refuses the device (or refresh) grant with access_denied when its access policy
+/// does not allow it; the provider's words are shown with the next step, not "declined".
+#[test]
+fn a_provider_policy_refusal_is_shown_with_its_reason() {
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
+    oidc.admin(
+        "grant-errors",
+        serde_json::json!({"grant": "device_code", "error": "access_denied",
+            "description": "Policy evaluation failed for this request, please check the policy configurations."}),
+    );
+    let run = login_with(&env, &[], |_| {});
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.stderr_has("the provider refused the sign-in")
+        .stderr_has("Policy evaluation failed")
+        .stderr_has("access policy rule");
+}
+
+/// Issue 14: Entra answers a refresh with interaction_required, or invalid_grant with AADSTS50076
+/// (MFA now required): exit 3, "sign in again" with the reason, and the session no longer says it
+/// can be renewed.
+#[test]
+fn a_refresh_that_needs_the_person_says_sign_in_again() {
+    for (error, description) in [
+        (
+            "interaction_required",
+            "AADSTS50079: Due to a configuration change made by your administrator, you must enroll in multi-factor authentication.",
+        ),
+        (
+            "invalid_grant",
+            "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication.",
+        ),
+    ] {
+        let (oidc, env) = require!(
+            setup(&[("OIDC_ACCESS_TTL", "1")], "cosmoscope-cli"),
+            PROVIDER
+        );
+        let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+        env.write_config(&format!(
+            "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+        ));
+        std::fs::write(
+            env.config_dir().join("policy.toml"),
+            "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+        )
+        .expect("policy");
+        login_as(&env, &oidc, "bob").ok();
+        oidc.admin(
+            "grant-errors",
+            serde_json::json!({"grant": "refresh_token", "error": error, "description": description}),
+        );
+        let run = env.run(&["token", "--resource", "idp"]);
+        run.code(3)
+            .stderr_has("the session can no longer be refreshed")
+            .stderr_has(&description[..11])
+            .stderr_has("cosmoscope login");
+        assert!(run.stdout.is_empty());
+        assert_eq!(
+            env.run(&["status", "-o", "json"]).json()["refreshable"],
+            false
+        );
+    }
+}

@@ -118,7 +118,7 @@ function freshStats() {
   };
 }
 let stats = freshStats();
-const faults = { slowdown: 0, entra: [], forge: null, jwksFail: 0 };
+const faults = { slowdown: 0, entra: [], forge: null, jwksFail: 0, grant: [] };
 
 // ---------------------------------------------------------------------------------------------
 // signing keys (generated with jose at start; rotated through /__admin/rotate-keys)
@@ -459,6 +459,15 @@ async function preprocess(req, res, pathname) {
   if (pathname === '/token') {
     const gt = params.get('grant_type') || '(none)';
     stats.token_requests[gt] = (stats.token_requests[gt] || 0) + 1;
+    // Provider-specific refusals of a grant, with their own descriptions: Okta's policy refusal
+    // (access_denied, "Policy evaluation failed…") on the device or refresh grant, Entra's
+    // interaction_required / AADSTS50076 on refresh.
+    const i = faults.grant.findIndex((f) => f.grant === gt || (f.grant === 'device_code' && gt === DEVICE_GRANT));
+    if (i >= 0) {
+      const [f] = faults.grant.splice(i, 1);
+      sendJson(res, 400, { error: f.error, error_description: f.description });
+      return true;
+    }
     if (gt === DEVICE_GRANT) {
       stats.device_poll_times_ms.push(Date.now());
       if (faults.slowdown > 0) {
@@ -514,6 +523,7 @@ async function admin(req, res, url) {
       stats = freshStats();
       faults.slowdown = 0;
       faults.entra = [];
+      faults.grant = [];
       faults.forge = null;
       faults.jwksFail = 0;
       return sendJson(res, 200, { ok: true });
@@ -573,6 +583,13 @@ async function admin(req, res, url) {
       const count = body.count ?? 1;
       for (let i = 0; i < count; i += 1) faults.entra.push(body.error);
       return sendJson(res, 200, { queued: faults.entra });
+    }
+    case 'POST /__admin/grant-errors': {
+      const body = await readJson(req);
+      if (!['refresh_token', 'device_code'].includes(body.grant)) return sendJson(res, 400, { error: 'grant must be refresh_token or device_code' });
+      if (typeof body.error !== 'string') return sendJson(res, 400, { error: 'error is required' });
+      faults.grant.push({ grant: body.grant, error: body.error, description: body.description ?? '' });
+      return sendJson(res, 200, { queued: faults.grant });
     }
     case 'POST /__admin/approve': {
       const body = await readJson(req);

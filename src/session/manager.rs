@@ -508,9 +508,10 @@ impl Verified {
 }
 
 /// Verifies a session's tokens: the ID token for our client, and the access token when it is ours
-/// to verify (for our `audience`, or for our client when there is no ID token). The ID token's
-/// claims come first; a verified access token's claims fill gaps. An access token for another
-/// resource (Graph, Cosmos DB) is opaque to us: its claims are never used.
+/// to verify (for our `audience`, for our client when there is no ID token, or issued to our
+/// client by our issuer — `azp` — as Keycloak's are). The ID token's claims come first; a verified
+/// access token's claims fill gaps. An access token for another resource (Graph, Cosmos DB) is
+/// opaque to us: its claims are never used.
 async fn verify_tokens(
     profile: &Profile,
     verifier: &mut Verifier,
@@ -539,9 +540,21 @@ async fn verify_tokens(
             }
             identified = true;
         } else {
-            exps.extend(
-                unverified_claims(access).and_then(|c| c.get("exp").and_then(Value::as_u64)),
-            );
+            let seen = unverified_claims(access);
+            let field = |k: &str| seen.as_ref().and_then(|c| c.get(k)).and_then(Value::as_str);
+            if field("iss") == Some(profile.issuer.as_str())
+                && field("azp") == Some(profile.client_id.as_str())
+            {
+                // Issued to us by our provider for another audience (Keycloak: `aud: account`,
+                // realm roles only in here): verified like ours, and its claims fill gaps.
+                let at = verifier.verify_azp(access, &profile.client_id).await?;
+                exps.extend(at.get("exp").and_then(Value::as_u64));
+                for (k, v) in at {
+                    claims.entry(k).or_insert(v);
+                }
+            } else {
+                exps.extend(seen.and_then(|c| c.get("exp").and_then(Value::as_u64)));
+            }
         }
     } else if profile.audience.is_some() {
         // The profile says its access tokens are JWTs for our audience: one that is not cannot

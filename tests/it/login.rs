@@ -532,3 +532,48 @@ fn a_refresh_that_needs_the_person_says_sign_in_again() {
         );
     }
 }
+
+/// Issue 14: Keycloak puts realm roles only into an access token for the `account` audience,
+/// issued to the client (`azp`). That token is verified (signature, issuer, lifetime, `azp`) at
+/// login and at every use, and its claims count.
+#[test]
+fn keycloak_realm_roles_in_the_access_token_count() {
+    let (oidc, env) = require!(setup(&[], "cosmoscope-cli"), PROVIDER);
+    let cfg = std::fs::read_to_string(env.config_file())
+        .expect("config")
+        .replace("audience = \"https://cosmos-gateway.test\"\n", "")
+        .replace(
+            "roles_claim = \"https://cosmoscope.test/roles\"",
+            "roles_claim = \"/realm_access/roles\"",
+        );
+    env.write_config(&format!(
+        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+    ));
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"/realm_access/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
+    )
+    .expect("policy");
+    oidc.admin(
+        "forge",
+        serde_json::json!({"mode": "keycloak", "target": "access_token"}),
+    );
+    login_as(&env, &oidc, "bob").ok();
+    let status = env.run(&["status", "-o", "json"]).json();
+    assert_eq!(
+        status["roles"],
+        serde_json::json!(["admin", "support"]),
+        "{status}"
+    );
+    let token = env
+        .cmd()
+        .args(["token", "--resource", "idp"])
+        .output()
+        .expect("token");
+    assert_eq!(
+        token.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+}

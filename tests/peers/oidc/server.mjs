@@ -307,6 +307,18 @@ function makeConfiguration() {
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 const b64json = (obj) => b64u(JSON.stringify(obj));
 
+// What Keycloak issues by default: an access token for the `account` audience, issued to the
+// client (`azp`), with the realm roles in `realm_access.roles` and nowhere in the ID token.
+function keycloakAccessToken(body) {
+  const id = JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url'));
+  const now = Math.floor(Date.now() / 1000);
+  const key = activeGeneration().rsa;
+  return signWith(key, { alg: 'RS256', typ: 'JWT', kid: key.kid }, {
+    iss: ISSUER, sub: id.sub, aud: 'account', azp: id.aud, typ: 'Bearer', iat: now, exp: now + 600,
+    realm_access: { roles: id['https://cosmoscope.test/roles'] || [] },
+  });
+}
+
 function signWith(key, header, payload) {
   const input = `${b64json(header)}.${b64json(payload)}`;
   let sig;
@@ -320,7 +332,7 @@ function signWith(key, header, payload) {
   return `${input}.${b64u(sig)}`;
 }
 
-export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid', 'clock-ahead', 'other-sub', 'drop'];
+export const FORGE_MODES = ['alg-none', 'hs256-pubkey', 'wrong-aud', 'wrong-iss', 'expired', 'nbf-future', 'bad-signature', 'unknown-kid', 'clock-ahead', 'other-sub', 'drop', 'keycloak'];
 
 // `skew`: for clock-ahead, how many seconds the provider's clock runs ahead of ours.
 function forgeJwt(token, mode, issuer, skew = 0) {
@@ -385,6 +397,7 @@ function buildProvider() {
     const { mode, target, skew } = faults.forge;
     if (!body || typeof body !== 'object' || typeof body[target] !== 'string') return;
     if (mode === 'drop') delete body[target]; // RFC 6749 §6 lets a refresh answer leave it out
+    else if (mode === 'keycloak') body.access_token = keycloakAccessToken(body);
     else body[target] = forgeJwt(body[target], mode, ISSUER, skew);
     stats.forged.push({ mode, target });
     faults.forge = null;

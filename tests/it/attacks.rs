@@ -34,6 +34,9 @@ when = { claim = "https://cosmoscope.test/roles", contains = "admin" }
   partition_key = "any"
 "#;
 
+/// A grant to export the account's credential (appended to a role).
+const EXPORT_GRANT: &str = "\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n";
+
 fn use_policy(env: &TestEnv, policy: &str) {
     std::fs::write(env.config_dir().join("policy.toml"), policy).expect("policy");
 }
@@ -221,13 +224,7 @@ fn export_grants_must_cover_the_credential() {
 #[test]
 fn exec_gives_the_child_no_secret_of_ours() {
     let (_oidc, _peer, env) = require!(stack("bob"), STACK);
-    use_policy(
-        &env,
-        &format!(
-            "{}\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-            crate::fixtures::POLICY
-        ),
-    );
+    use_policy(&env, &format!("{}{EXPORT_GRANT}", crate::fixtures::POLICY));
     let secrets = [
         ("AZURE_CLIENT_SECRET", "azure-client-secret-value-1"),
         ("COSMOSCOPE_CLIENT_SECRET", "cosmoscope-client-secret-2"),
@@ -584,14 +581,8 @@ fn a_far_future_expiry_in_the_session_file_keeps_nothing_alive() {
     let cfg = std::fs::read_to_string(env.config_file())
         .expect("config")
         .replace(", \"offline_access\"", "");
-    env.write_config(&format!(
-        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
-    ));
-    std::fs::write(
-        env.config_dir().join("policy.toml"),
-        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-    )
-    .expect("policy");
+    env.write_config(&cfg);
+    crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
     crate::fixtures::login_as(&env, &oidc, "bob").ok();
     let file = env.state_dir().join("sessions/dev.json");
     let mut info: Value =
@@ -952,13 +943,7 @@ fn a_dead_session_exports_no_broker_credential() {
             "credential = \"client-secret\"\ntenant_id = \"t\"\nclient_id = \"broker\"\nauthority_host = \"https://127.0.0.1:9/\"",
         );
     env.write_config(&cfg);
-    use_policy(
-        &env,
-        &format!(
-            "{}\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-            crate::fixtures::POLICY
-        ),
-    );
+    use_policy(&env, &format!("{}{EXPORT_GRANT}", crate::fixtures::POLICY));
     // Days ago, not refreshable, and the keyring emptied.
     let (store, paths, _) = vault(&env, &oidc.issuer);
     Secrets::delete(&store, &paths).expect("delete");
@@ -993,14 +978,7 @@ fn a_refresh_for_another_subject_is_refused() {
         ),
         crate::harness::PROVIDER
     );
-    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
-    env.write_config(&format!(
-        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
-    ));
-    use_policy(
-        &env,
-        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-    );
+    crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
     crate::fixtures::login_as(&env, &oidc, "bob").ok();
     let before = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     // (A one-second session is never fresh: every command refreshes.)

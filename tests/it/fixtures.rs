@@ -131,6 +131,22 @@ when = { claim = "https://cosmoscope.test/roles", contains = "admin" }
   partition_key = "any"
 "#;
 
+/// Gives the `dev` profile a policy whose only grant lets a holder of the `admin` role (read from
+/// `claim`) export credentials (`token`, `exec`).
+pub fn export_policy(env: &TestEnv, claim: &str) {
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!(
+        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
+    ));
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        format!(
+            "[[roles]]\nname = \"admin\"\nwhen = {{ claim = \"{claim}\", contains = \"admin\" }}\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n"
+        ),
+    )
+    .expect("policy");
+}
+
 /// The Python venv with the second clients (scripts/test builds it).
 pub fn venv_python() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers-venv/bin/python")

@@ -434,15 +434,7 @@ fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
         ),
         PROVIDER
     );
-    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
-    env.write_config(&format!(
-        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
-    ));
-    std::fs::write(
-        env.config_dir().join("policy.toml"),
-        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-    )
-    .expect("policy");
+    crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
     login_as(&env, &oidc, "bob").ok();
     let before = crate::fixtures::stored_tokens(&env, &oidc.issuer);
     oidc.admin(
@@ -506,15 +498,7 @@ fn a_refresh_that_needs_the_person_says_sign_in_again() {
             setup(&[("OIDC_ACCESS_TTL", "1")], "cosmoscope-cli"),
             PROVIDER
         );
-        let cfg = std::fs::read_to_string(env.config_file()).expect("config");
-        env.write_config(&format!(
-            "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
-        ));
-        std::fs::write(
-            env.config_dir().join("policy.toml"),
-            "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-        )
-        .expect("policy");
+        crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
         login_as(&env, &oidc, "bob").ok();
         oidc.admin(
             "grant-errors",
@@ -546,14 +530,8 @@ fn keycloak_realm_roles_in_the_access_token_count() {
             "roles_claim = \"https://cosmoscope.test/roles\"",
             "roles_claim = \"/realm_access/roles\"",
         );
-    env.write_config(&format!(
-        "{cfg}\n[profiles.dev.policy]\nfile = \"policy.toml\"\n"
-    ));
-    std::fs::write(
-        env.config_dir().join("policy.toml"),
-        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"/realm_access/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"*\"\n  containers = [\"*\"]\n  actions = [\"export\"]\n  partition_key = \"any\"\n",
-    )
-    .expect("policy");
+    env.write_config(&cfg);
+    crate::fixtures::export_policy(&env, "/realm_access/roles");
     oidc.admin(
         "forge",
         serde_json::json!({"mode": "keycloak", "target": "access_token"}),

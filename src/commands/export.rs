@@ -19,11 +19,9 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
         gate.note_identity();
         gate.record.detail = Some(format!("resource={}", resource.as_str()));
         let profile = gate.profile.clone();
-        let database = profile
-            .cosmos
-            .as_ref()
-            .and_then(|c| c.database.clone())
-            .unwrap_or_else(|| "*".to_string());
+        // An exported credential works on the whole account, whatever database the profile
+        // names: the request (and its record) say so, and only an account-wide grant allows it.
+        let database = "*".to_string();
         gate.record.database = Some(database.clone());
         if profile.policy_file.is_none() {
             return Err(CommandError::new(

@@ -319,9 +319,9 @@ impl<'a> Sessions<'a> {
         let info = self
             .current()?
             .ok_or_else(|| SessionError::NotLoggedIn(self.profile.name.clone()))?;
-        let expired = || SessionError::Expired {
+        let expired = |at: u64| SessionError::Expired {
             profile: self.profile.name.clone(),
-            at: crate::clock::rfc3339(info.expires_at),
+            at: crate::clock::rfc3339(at),
         };
         if !force && info.is_fresh(now_unix(), min_ttl) {
             let store = self.keyring.open(info.store)?;
@@ -333,15 +333,16 @@ impl<'a> Sessions<'a> {
                 Ok(_)
                 | Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired)))
                     if info.refreshable => {}
-                Ok(_)
-                | Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired))) => {
-                    return Err(expired());
+                // When the tokens say, not when the (editable) session file says.
+                Ok(v) => return Err(expired(v.expires_at)),
+                Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired))) => {
+                    return Err(expired(now_unix().min(info.expires_at)));
                 }
                 Err(e) => return Err(e),
             }
         }
         if !info.refreshable {
-            return Err(expired());
+            return Err(expired(info.expires_at));
         }
         let _lock = RefreshLock::acquire(&self.paths.lock, LOCK_TIMEOUT).await?;
         // Someone may have refreshed while we waited: use theirs. Even a forced refresh is satisfied

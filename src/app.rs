@@ -193,20 +193,6 @@ pub struct CosmosConnection {
     pub cosmos: Cosmos,
 }
 
-impl CosmosConnection {
-    /// The database a command names, or the profile's default.
-    pub fn database(&self, explicit: Option<&str>) -> CmdResult<String> {
-        explicit
-            .map(str::to_string)
-            .or_else(|| self.settings.database.clone())
-            .ok_or_else(|| {
-                CommandError::usage("no database given").hint(
-                    "pass --database NAME, or set database = \"…\" in the profile's [cosmos] table",
-                )
-            })
-    }
-}
-
 impl App {
     /// Whether the selected profile allows the SDK's instance-metadata probe (read before the
     /// runtime starts; any problem with the config means "no", and is reported later).

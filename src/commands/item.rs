@@ -47,21 +47,15 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         };
         let scoped = gate.allow(request).await?;
         match (&command, document) {
-            (ItemCommand::Get(target), _) => get(app, target).await,
+            // The item the policy decided on is the one addressed: nothing is resolved twice.
+            (ItemCommand::Get(_), _) => get(app, &item).await,
             (ItemCommand::Upsert(args), Some(document)) => {
-                upsert(
-                    app,
-                    &args.target,
-                    document,
-                    scoped.preserve_fields(),
-                    args.yes,
-                )
-                .await
+                upsert(app, &item, document, scoped.preserve_fields(), args.yes).await
             }
             (ItemCommand::Upsert(_), None) => {
                 Err(CommandError::runtime("the upsert lost its document"))
             }
-            (ItemCommand::Delete(args), _) => delete(app, &args.target, args.yes).await,
+            (ItemCommand::Delete(args), _) => delete(app, &item, args.yes).await,
         }
     })
     .await
@@ -90,15 +84,14 @@ fn charge_line(rc: f64) -> String {
     })
 }
 
-async fn get(app: &App, target: &ItemTarget) -> CmdResult {
+async fn get(app: &App, item: &ItemRef) -> CmdResult {
     let conn = app.cosmos().await?;
-    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
-    let Some((doc, _etag, rc)) = items::get(&conn.cosmos, &item).await? else {
+    let Some((doc, _etag, rc)) = items::get(&conn.cosmos, item).await? else {
         return Err(crate::cosmos::CosmosError::NotFound {
             resource: crate::cosmos::Resource::Item {
-                database: item.database,
-                container: item.container,
-                id: item.id,
+                database: item.database.clone(),
+                container: item.container.clone(),
+                id: item.id.clone(),
             },
         }
         .into());
@@ -158,16 +151,16 @@ fn confirm(app: &App, question: &str, yes: bool) -> CmdResult {
 
 async fn upsert(
     app: &App,
-    target: &ItemTarget,
+    item: &ItemRef,
     mut document: Value,
     preserve: &[FieldPath],
     yes: bool,
 ) -> CmdResult {
     match document.get("id") {
-        Some(Value::String(id)) if id != &target.id => {
+        Some(Value::String(id)) if id != &item.id => {
             return Err(CommandError::usage(format!(
                 "the document's id {id:?} differs from the ID argument {:?}",
-                target.id
+                item.id
             ))
             .hint("make them the same, or leave id out of the document"));
         }
@@ -175,13 +168,12 @@ async fn upsert(
         Some(_) => return Err(CommandError::usage("the document's id must be a string")),
         None => {
             if let Some(map) = document.as_object_mut() {
-                map.insert("id".into(), Value::String(target.id.clone()));
+                map.insert("id".into(), Value::String(item.id.clone()));
             }
         }
     }
     let conn = app.cosmos().await?;
-    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
-    let (plan, current, read_rc) = items::upsert_target(&conn.cosmos, &item).await?;
+    let (plan, current, read_rc) = items::upsert_target(&conn.cosmos, item).await?;
     // Denied fields keep their stored values: the writer can neither set nor remove them.
     if let Some(current) = &current {
         for field in preserve {
@@ -205,7 +197,7 @@ async fn upsert(
             yes,
         )?;
     }
-    let rc = items::write(&conn.cosmos, &item, &document, &plan).await?;
+    let rc = items::write(&conn.cosmos, item, &document, &plan).await?;
     let verb = match plan {
         UpsertTarget::Create => "created",
         UpsertTarget::Replace { .. } => "replaced",
@@ -248,9 +240,8 @@ fn carry_over(from: &Value, to: &mut Value, path: &[String]) -> Result<(), ()> {
     }
 }
 
-async fn delete(app: &App, target: &ItemTarget, yes: bool) -> CmdResult {
+async fn delete(app: &App, item: &ItemRef, yes: bool) -> CmdResult {
     let conn = app.cosmos().await?;
-    let item = item_ref(conn.database(target.database.as_deref())?, target)?;
     confirm(
         app,
         &format!(
@@ -259,7 +250,7 @@ async fn delete(app: &App, target: &ItemTarget, yes: bool) -> CmdResult {
         ),
         yes,
     )?;
-    let rc = items::delete(&conn.cosmos, &item).await?;
+    let rc = items::delete(&conn.cosmos, item).await?;
     app.ui.success(format!(
         "deleted item {:?} from {}/{} ({rc:.1} RU)",
         item.id, item.database, item.container

@@ -55,8 +55,7 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                 Report::records(rows, table, "no databases")
             }
             LsWhat::Containers => {
-                let database = conn.database(args.database.as_deref())?;
-                gate.record.database = Some(database.clone());
+                let database = gate.database(args.database.as_deref())?;
                 let rows: Vec<Container> = items::list_containers(&conn.cosmos, &database)
                     .await?
                     .into_iter()

@@ -2,12 +2,11 @@
 //! binary (issue 13's findings), and asserts that it fails with the contract's exit code, changes
 //! nothing, and leaves a record of the refusal.
 
-use cosmoscope::session::{Keyring, SecretStore, Secrets, SessionPaths};
-use cosmoscope::settings::StoreKind;
+use cosmoscope::session::Secrets;
 use serde_json::{Value, json};
 
 use crate::cosmos_peer::parse_ndjson;
-use crate::fixtures::stack;
+use crate::fixtures::{stack, vault};
 use crate::harness::{Run, STACK, TestEnv};
 use crate::require;
 
@@ -336,7 +335,7 @@ fn a_denied_query_does_not_learn_whether_a_container_exists() {
 /// is refused under a grant with denied fields.
 #[test]
 fn writes_cannot_touch_denied_fields() {
-    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
     use_policy(
         &env,
         "[[roles]]\nname = \"support\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"support\" }\n\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"orders\"]\n  actions = [\"query\", \"upsert\", \"delete\"]\n  partition_key = { claim = \"tenant_id\" }\n  deny_fields = [\"payment.card_number\"]\n",
@@ -392,6 +391,7 @@ fn writes_cannot_touch_denied_fields() {
     ]);
     assert_denied(&env, &run, "item.delete");
     assert_eq!(stored()["id"], json!("o001"));
+    env.assert_no_secrets(&crate::fixtures::stored_tokens(&env, &oidc.issuer));
 }
 
 /// Finding 10: an expiry at or beyond year 10000 in the session file never panics.
@@ -435,15 +435,6 @@ fn a_double_negation_is_never_printed_as_a_comment() {
     );
 }
 
-fn vault(env: &TestEnv, issuer: &str) -> (SecretStore, SessionPaths, Secrets) {
-    let paths = SessionPaths::for_identity(&env.state_dir(), "dev", issuer, "cosmoscope-cli");
-    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
-    let secrets = Secrets::load(&store, &paths)
-        .expect("keyring")
-        .expect("a session");
-    (store, paths, secrets)
-}
-
 fn tenants_read(env: &TestEnv) -> Vec<Value> {
     let run = env.run(&[
         "query",
@@ -473,7 +464,7 @@ fn now() -> u64 {
 /// nothing a command may do.
 #[test]
 fn an_edited_session_file_grants_nothing() {
-    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    let (oidc, _peer, env) = require!(stack("alice"), STACK);
     assert_eq!(tenants_read(&env), [json!("t1")]);
     let file = env.state_dir().join("sessions/dev.json");
     let mut info: Value =
@@ -504,6 +495,8 @@ fn an_edited_session_file_grants_nothing() {
         "--yes",
     ]);
     assert_denied(&env, &run, "item.delete");
+    // Nothing printed or written carries a token.
+    env.assert_no_secrets(&crate::fixtures::stored_tokens(&env, &oidc.issuer));
 }
 
 /// Finding 3: a token in the keyring that the provider did not issue (a changed payload, `alg:
@@ -564,6 +557,7 @@ fn a_forged_token_in_the_keyring_is_refused() {
     }
     original.save(&store, &paths).expect("restore");
     assert_eq!(tenants_read(&env), [json!("t1")]);
+    env.assert_no_secrets(&[id, access]);
 }
 
 /// Finding 3: an expiry moved far into the future in the session file does not keep a session
@@ -964,6 +958,7 @@ fn a_dead_session_exports_no_broker_credential() {
             "{last}"
         );
     }
+    env.assert_no_secrets(&["broker-secret-value".to_string()]);
 }
 
 /// Finding 11: a refresh answered for another subject — a properly signed ID token for someone

@@ -398,18 +398,7 @@ fn fido2_fuse_device_login_seals_and_login_fido2_renews() {
 
     // A plain refresh token put where the sealed one was (a downgrade) is refused, and never
     // sent to the provider (issue 13, finding 16).
-    let paths = cosmoscope::session::SessionPaths::for_identity(
-        &env.state_dir(),
-        "dev",
-        &oidc.issuer,
-        "cosmoscope-cli",
-    );
-    let store = cosmoscope::session::Keyring::Os
-        .open(cosmoscope::settings::StoreKind::Keyutils)
-        .expect("keyutils");
-    let mut secrets = cosmoscope::session::Secrets::load(&store, &paths)
-        .expect("keyring")
-        .expect("a session");
+    let (store, paths, mut secrets) = crate::fixtures::vault(&env, &oidc.issuer);
     let sealed = secrets.refresh.replace(secrecy::SecretString::from(
         "downgraded-refresh-token-0123456789".to_string(),
     ));
@@ -480,18 +469,7 @@ fn fido2_fuse_step_up_query() {
     );
 
     // An old touch (the time lives in the session's keyring entry)…
-    let paths = cosmoscope::session::SessionPaths::for_identity(
-        &env.state_dir(),
-        "dev",
-        &oidc.issuer,
-        "cosmoscope-cli",
-    );
-    let store = cosmoscope::session::Keyring::Os
-        .open(cosmoscope::settings::StoreKind::Keyutils)
-        .expect("keyutils");
-    let mut secrets = cosmoscope::session::Secrets::load(&store, &paths)
-        .expect("keyring")
-        .expect("a session");
+    let (store, paths, mut secrets) = crate::fixtures::vault(&env, &oidc.issuer);
     secrets.fido2_at = Some(1_000_000_000);
     secrets.save(&store, &paths).expect("save");
     // …cannot be made recent by editing the session file (issue 13, finding 3).

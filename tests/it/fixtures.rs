@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::Output;
 
-use cosmoscope::session::{Keyring, Secrets, SessionPaths};
+use cosmoscope::session::{Keyring, SecretStore, Secrets, SessionPaths};
 use cosmoscope::settings::StoreKind;
 use serde_json::Value;
 
@@ -61,9 +61,7 @@ pub fn stored_tokens(env: &TestEnv, issuer: &str) -> Vec<String> {
 
 /// The tokens of `profile`'s session.
 pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<String> {
-    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
-    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
-    let Some(secrets) = Secrets::load(&store, &paths).expect("read keyring") else {
+    let Some(secrets) = vault_of(env, issuer, profile).2 else {
         return Vec::new();
     };
     std::iter::once(secrets.access)
@@ -71,6 +69,24 @@ pub fn stored_tokens_of(env: &TestEnv, issuer: &str, profile: &str) -> Vec<Strin
         .chain(secrets.id)
         .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_string())
         .collect()
+}
+
+/// The `dev` session's keyring entry (keyutils): where it is, and what it holds — for the tests
+/// that tamper with it and put it back.
+pub fn vault(env: &TestEnv, issuer: &str) -> (SecretStore, SessionPaths, Secrets) {
+    let (store, paths, secrets) = vault_of(env, issuer, "dev");
+    (store, paths, secrets.expect("a session in the keyring"))
+}
+
+fn vault_of(
+    env: &TestEnv,
+    issuer: &str,
+    profile: &str,
+) -> (SecretStore, SessionPaths, Option<Secrets>) {
+    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
+    let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
+    let secrets = Secrets::load(&store, &paths).expect("read keyring");
+    (store, paths, secrets)
 }
 
 /// Provider + Cosmos peer (seeded with the shop fixture) + a `dev` profile using the session token.

@@ -42,7 +42,11 @@ fn main() {
         .expect("runtime");
     // What a command does once: read the cached JWKS and verify.
     let once = || {
-        let mut v = Verifier::offline(issuer, Some(cache.clone()));
+        let issuer = cosmoscope::identity::Issuer {
+            url: issuer.to_string(),
+            tenants: Vec::new(),
+        };
+        let mut v = Verifier::offline(&issuer, Some(cache.clone()));
         rt.block_on(v.verify(&token, "cli", None))
             .expect("verifies");
     };

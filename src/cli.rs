@@ -72,7 +72,7 @@ Examples:
       --issuer https://example.eu.auth0.com/ --client-id abc123 \\
       --audience https://cosmos-gateway.example --roles-claim https://example.com/roles")]
     Init(InitArgs),
-    /// Sign in with the device-code flow and keep the session in the OS keyring
+    /// Sign in (in the browser, or with a device code) and keep the session in the OS keyring
     #[command(after_help = "\
 Examples:
   cosmoscope login                    open the browser and wait for approval
@@ -203,8 +203,34 @@ impl Command {
     }
 }
 
+/// Identity providers `init` knows the settings of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderPreset {
+    /// Microsoft Entra ID (--tenant: the tenant id, or organizations with --allowed-tenant)
+    Entra,
+    /// Auth0 (--tenant: the tenant's domain, e.g. example.eu.auth0.com)
+    Auth0,
+    /// Okta (--tenant: the org's domain; the default authorization server)
+    Okta,
+    /// Keycloak (--issuer: the realm's URL; realm roles from the access token)
+    Keycloak,
+    /// Google (installed app; the client secret from GOOGLE_CLIENT_SECRET)
+    Google,
+    /// Any OpenID provider (--issuer)
+    Generic,
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    /// Fill in the issuer, scopes, roles claim and Cosmos credential for this provider
+    #[arg(long, value_enum, value_name = "PROVIDER")]
+    pub provider: Option<ProviderPreset>,
+    /// The provider's tenant: Entra's tenant id (or organizations), Auth0's or Okta's domain
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    /// Entra multi-tenant (--tenant organizations): a tenant whose people may sign in; repeat
+    #[arg(long = "allowed-tenant", value_name = "TENANT_ID")]
+    pub allowed_tenants: Vec<String>,
     /// OpenID issuer URL (discovery at <issuer>/.well-known/openid-configuration)
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
@@ -242,9 +268,19 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// Do not open a browser; print the URL and code only
+    /// Sign in in the browser (authorization code + PKCE, answered on a loopback port), whatever
+    /// the profile's login_flow says
+    #[arg(long, conflicts_with_all = ["device_code", "refresh", "fido2", "client_credentials", "federated"])]
+    pub browser: bool,
+    /// Sign in with a device code (another device's browser), whatever the profile's login_flow says
+    #[arg(long, conflicts_with_all = ["refresh", "fido2", "client_credentials", "federated"])]
+    pub device_code: bool,
+    /// Do not open a browser: print the URL (and the code) for you to open
     #[arg(long)]
     pub no_browser: bool,
+    /// How long the browser sign-in waits for the provider's answer
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
     /// Renew the stored session with its refresh token now, without a browser
     #[arg(long, conflicts_with_all = ["client_credentials", "federated"])]
     pub refresh: bool,

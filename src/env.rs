@@ -24,6 +24,9 @@ pub mod vars {
     pub const DISPLAY: &str = "DISPLAY";
     pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
     pub const BROWSER: &str = "BROWSER";
+    /// Set by sshd: a browser opened here would open on the remote machine, not the person's.
+    pub const SSH_CONNECTION: &str = "SSH_CONNECTION";
+    pub const SSH_TTY: &str = "SSH_TTY";
     pub const DBUS_SESSION_BUS_ADDRESS: &str = "DBUS_SESSION_BUS_ADDRESS";
     pub const COSMOS_DISABLE_IMDS: &str = "COSMOS_DISABLE_IMDS";
     pub const KUBERNETES_EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
@@ -54,6 +57,8 @@ pub mod vars {
         DISPLAY,
         WAYLAND_DISPLAY,
         BROWSER,
+        SSH_CONNECTION,
+        SSH_TTY,
         DBUS_SESSION_BUS_ADDRESS,
         COSMOS_DISABLE_IMDS,
         KUBERNETES_EXEC_INFO,
@@ -95,6 +100,15 @@ pub mod vars {
     pub const DEBUG_PANIC: &str = "COSMOSCOPE_DEBUG_PANIC";
 }
 
+/// Whether `name` can be an environment variable's name (what a profile may point at).
+#[must_use]
+pub fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[derive(Clone, Default)]
 pub struct Env {
     values: BTreeMap<&'static str, String>,
@@ -126,6 +140,19 @@ impl Env {
             .filter_map(|&name| std::env::var(name).ok().map(|v| (name, v)))
             .collect();
         Self { values }
+    }
+
+    /// A secret in the variable a profile names (`client_secret_env`): read when it is needed,
+    /// never copied into the snapshot above, and never passed on to `exec`'s child.
+    #[must_use]
+    pub fn named_secret(name: &str) -> Option<secrecy::SecretString> {
+        if !is_variable_name(name) {
+            return None;
+        }
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(secrecy::SecretString::from)
     }
 
     /// One more variable (unit tests build their environment with it).
@@ -173,6 +200,15 @@ impl Env {
             .or_else(|| self.get(vars::LOCALAPPDATA).map(PathBuf::from))
             .or_else(|| self.home().map(|h| h.join(".local").join("state")))
             .map(|d| d.join("cosmoscope"))
+    }
+
+    /// Whether a browser opened here would be in front of the person: a graphical session (or a
+    /// `BROWSER` they chose), and not an SSH login.
+    #[must_use]
+    pub fn browser_is_local(&self) -> bool {
+        self.has_display()
+            && (self.get(vars::BROWSER).is_some()
+                || (self.get(vars::SSH_CONNECTION).is_none() && self.get(vars::SSH_TTY).is_none()))
     }
 
     /// Whether a graphical session exists to open a browser in.

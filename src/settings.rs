@@ -23,6 +23,8 @@ const MIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 const MAX_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(65);
 
 pub const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+/// What an Entra sign-in asks for so that the session's token is Cosmos DB's.
+pub const COSMOS_SCOPE: &str = "https://cosmos.azure.com/.default";
 
 /// Where the session's secrets live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
@@ -54,6 +56,17 @@ impl StoreKind {
 /// The FIDO2 relying party id when a profile names none.
 pub const DEFAULT_RP_ID: &str = "cosmoscope";
 
+/// How an interactive `login` signs the person in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginFlow {
+    /// The browser (authorization code + PKCE) where one can open, the device code otherwise.
+    #[default]
+    Auto,
+    Browser,
+    DeviceCode,
+}
+
 /// How cosmoscope authenticates to Cosmos DB for a profile (README, trust model; docs/contract.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -84,7 +97,7 @@ struct ConfigFile {
 struct ProfileFile {
     issuer: Spanned<String>,
     client_id: Spanned<String>,
-    audience: Option<String>,
+    audience: Option<Spanned<String>>,
     scopes: Option<Vec<String>>,
     roles_claim: Option<String>,
     #[serde(default)]
@@ -95,6 +108,15 @@ struct ProfileFile {
     fido2_rp_id: Option<Spanned<String>>,
     /// How long a FIDO2 step-up touch counts [default: "5m"].
     fido2_window: Option<Spanned<String>>,
+    #[serde(default)]
+    login_flow: LoginFlow,
+    /// The browser flow's loopback port (0: any free port).
+    #[serde(default)]
+    redirect_port: u16,
+    /// Entra multi-tenant: the tenants whose people may sign in.
+    allowed_tenants: Option<Spanned<Vec<String>>>,
+    /// The environment variable holding an installed-app client secret (Google).
+    client_secret_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +124,7 @@ struct ProfileFile {
 struct CosmosFile {
     endpoint: Spanned<String>,
     database: Option<String>,
-    credential: CredentialKind,
+    credential: Spanned<CredentialKind>,
     /// Broker identities (`client-secret`, `workload-identity`, `azure-cli`): the Entra tenant.
     tenant_id: Option<String>,
     /// Broker identities: the application (client) id; for `managed-identity` a user-assigned one.
@@ -150,6 +172,52 @@ pub struct Profile {
     pub fido2_rp_id: String,
     /// How long a step-up touch lets `require_fido2` grants run.
     pub fido2_window: std::time::Duration,
+    pub login_flow: LoginFlow,
+    pub redirect_port: u16,
+    /// Entra multi-tenant: with these, the issuer is the `{tenantid}` template and each token's
+    /// `tid` must be one of them.
+    pub allowed_tenants: Vec<String>,
+    /// The variable that holds the client secret a provider requires of installed apps.
+    pub client_secret_env: Option<String>,
+}
+
+/// Hosts of Microsoft Entra ID's sign-in service (public and sovereign clouds).
+const ENTRA_HOSTS: [&str; 5] = [
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+    "sts.windows.net",
+];
+
+/// Whether `issuer` is Microsoft Entra ID (workforce, sovereign clouds, or External ID).
+#[must_use]
+pub fn is_entra_issuer(issuer: &str) -> bool {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| ENTRA_HOSTS.contains(&h.as_str()) || h.ends_with(".ciamlogin.com"))
+}
+
+/// Whether a scope asks Entra for a Cosmos DB data-plane token.
+#[must_use]
+pub fn is_cosmos_scope(scope: &str) -> bool {
+    let Some((resource, _)) = scope.rsplit_once('/') else {
+        return false;
+    };
+    url::Url::parse(resource)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| {
+            h == "cosmos.azure.com"
+                || [
+                    ".documents.azure.com",
+                    ".documents.azure.us",
+                    ".documents.azure.cn",
+                ]
+                .iter()
+                .any(|d| h.ends_with(d))
+        })
 }
 
 #[derive(Debug, Clone)]
@@ -375,18 +443,21 @@ impl Config {
                         }
                         None => DEFAULT_REQUEST_TIMEOUT,
                     };
-                    Some(CosmosSettings {
-                        endpoint: c.endpoint.into_inner(),
-                        database: c.database,
-                        credential: c.credential,
-                        tenant_id: c.tenant_id.filter(|t| !t.is_empty()),
-                        client_id: c.client_id.filter(|t| !t.is_empty()),
-                        authority_host: c.authority_host.map(Spanned::into_inner),
-                        region_proximity: c.region_proximity,
-                        region: c.region.filter(|r| !r.is_empty()),
-                        http2: c.http2.unwrap_or(true),
-                        request_timeout,
-                    })
+                    Some((
+                        c.credential.span(),
+                        CosmosSettings {
+                            endpoint: c.endpoint.into_inner(),
+                            database: c.database,
+                            credential: *c.credential.get_ref(),
+                            tenant_id: c.tenant_id.filter(|t| !t.is_empty()),
+                            client_id: c.client_id.filter(|t| !t.is_empty()),
+                            authority_host: c.authority_host.map(Spanned::into_inner),
+                            region_proximity: c.region_proximity,
+                            region: c.region.filter(|r| !r.is_empty()),
+                            http2: c.http2.unwrap_or(true),
+                            request_timeout,
+                        },
+                    ))
                 }
                 None => None,
             };
@@ -406,22 +477,90 @@ impl Config {
                 Some(w) => duration_field(path, text, w, "fido2_window")?,
                 None => DEFAULT_FIDO2_WINDOW,
             };
+            let scopes: Vec<String> = p
+                .scopes
+                .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(ToString::to_string).collect());
+            // A session's access token goes to Cosmos DB as it is: it must come from Entra and be
+            // for Cosmos. A loopback issuer is a local stand-in (the test peers) and is not held
+            // to it.
+            if let Some((credential_span, c)) = &cosmos
+                && c.credential == CredentialKind::Entra
+                && !check_url(&issuer, "issuer").is_ok_and(|u| is_loopback(&u))
+            {
+                let problem = if is_entra_issuer(&issuer) {
+                    (!scopes.iter().any(|s| is_cosmos_scope(s))).then_some(
+                        "credential = \"entra\" sends the session's token to Cosmos DB, so the scopes must ask for it: add \"https://cosmos.azure.com/.default\" to scopes",
+                    )
+                } else {
+                    Some(
+                        "credential = \"entra\" needs a Microsoft Entra issuer (https://login.microsoftonline.com/<tenant>/v2.0); another provider's tokens are not accepted by Cosmos DB — use credential = \"key\" or a broker identity",
+                    )
+                };
+                if let Some(problem) = problem {
+                    return Err(located(path, text, Some(credential_span.clone()), problem));
+                }
+            }
+            if let Some(aud) = &p.audience
+                && is_entra_issuer(&issuer)
+                && is_cosmos_scope(&format!("{}/.default", aud.get_ref().trim_end_matches('/')))
+            {
+                return Err(located(
+                    path,
+                    text,
+                    Some(aud.span()),
+                    "with Entra ID, Cosmos DB is asked for in scopes (\"https://cosmos.azure.com/.default\"), not as the audience: its tokens are for Cosmos DB and cannot be verified as cosmoscope's",
+                ));
+            }
+            let allowed_tenants = match p.allowed_tenants {
+                Some(t)
+                    if t.get_ref().is_empty()
+                        || t.get_ref()
+                            .iter()
+                            .any(|x| x.trim().is_empty() || x.contains(['/', '{', '}'])) =>
+                {
+                    return Err(located(
+                        path,
+                        text,
+                        Some(t.span()),
+                        "allowed_tenants must list tenant ids (GUIDs), none empty",
+                    ));
+                }
+                Some(t) => t.into_inner(),
+                None => Vec::new(),
+            };
+            let client_secret_env = match p.client_secret_env {
+                Some(v) if !crate::env::is_variable_name(v.get_ref()) => {
+                    return Err(located(
+                        path,
+                        text,
+                        Some(v.span()),
+                        "client_secret_env names an environment variable (letters, digits, _), never the secret itself",
+                    ));
+                }
+                Some(v) => Some(v.into_inner()),
+                None => None,
+            };
             profiles.insert(
                 name.clone(),
                 Profile {
                     name,
                     issuer,
                     client_id: p.client_id.into_inner(),
-                    audience: p.audience.filter(|a| !a.is_empty()),
-                    scopes: p.scopes.unwrap_or_else(|| {
-                        DEFAULT_SCOPES.iter().map(ToString::to_string).collect()
-                    }),
+                    audience: p
+                        .audience
+                        .map(Spanned::into_inner)
+                        .filter(|a| !a.is_empty()),
+                    scopes,
                     roles_claim: p.roles_claim.filter(|c| !c.is_empty()),
                     store: p.store,
-                    cosmos,
+                    cosmos: cosmos.map(|(_, c)| c),
                     policy_file: p.policy.map(|f| base.join(f.file)),
                     fido2_rp_id,
                     fido2_window,
+                    login_flow: p.login_flow,
+                    redirect_port: p.redirect_port,
+                    allowed_tenants,
+                    client_secret_env,
                 },
             );
         }

@@ -20,6 +20,12 @@ pub async fn run(app: &App, args: &ExecArgs) -> CmdResult {
     for secret in crate::env::vars::SECRETS {
         cmd.env_remove(secret);
     }
+    // …nor the installed-app client secret the profile points at (Google's).
+    if let Ok((_, profile)) = app.profile()
+        && let Some(var) = &profile.client_secret_env
+    {
+        cmd.env_remove(var);
+    }
     drop(cred);
     let mut child = cmd.spawn().map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {

@@ -7,9 +7,12 @@ use dialoguer::{Confirm, Input, Select};
 use toml_edit::{Array, DocumentMut, Item, Table, value};
 
 use crate::app::App;
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, ProviderPreset};
 use crate::error::{CmdResult, CommandError};
-use crate::settings::{Config, CredentialKind, StoreKind, check_url};
+use crate::settings::{
+    COSMOS_SCOPE, Config, CredentialKind, DEFAULT_SCOPES, StoreKind, check_url, is_cosmos_scope,
+    is_entra_issuer,
+};
 
 /// The values of a profile to write.
 struct Answers {
@@ -24,6 +27,97 @@ struct Answers {
     database: Option<String>,
     credential: Option<CredentialKind>,
     policy_file: Option<String>,
+    allowed_tenants: Vec<String>,
+    client_secret_env: Option<String>,
+}
+
+/// What a provider preset fills in: (issuer, roles claim, client secret variable).
+fn preset(
+    args: &InitArgs,
+) -> CmdResult<(Option<String>, Option<&'static str>, Option<&'static str>)> {
+    let Some(provider) = args.provider else {
+        return Ok((None, None, None));
+    };
+    let tenant = || {
+        args.tenant
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !t.contains(['/', '?', '#', ' ', '{', '}']))
+            .ok_or_else(|| {
+                CommandError::usage(format!(
+                    "--provider {} needs --tenant",
+                    provider.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
+                ))
+                .hint("Entra: the directory (tenant) id; Auth0 and Okta: the domain, e.g. example.eu.auth0.com")
+            })
+    };
+    Ok(match provider {
+        ProviderPreset::Entra => {
+            let t = tenant()?;
+            let multi = matches!(t, "common" | "organizations");
+            if multi && args.allowed_tenants.is_empty() {
+                return Err(CommandError::usage(format!(
+                    "--tenant {t} lets any organization's people sign in"
+                ))
+                .hint("list the tenants that may, with --allowed-tenant <tenant-id> (repeat it)"));
+            }
+            if t == "consumers" {
+                return Err(CommandError::usage(
+                    "personal Microsoft accounts cannot use Cosmos DB's data-plane roles",
+                )
+                .hint("use your organization's tenant id"));
+            }
+            (
+                Some(format!("https://login.microsoftonline.com/{t}/v2.0")),
+                Some("roles"),
+                None,
+            )
+        }
+        ProviderPreset::Auth0 => (Some(format!("https://{}/", tenant()?)), None, None),
+        ProviderPreset::Okta => (
+            Some(format!("https://{}/oauth2/default", tenant()?)),
+            Some("groups"),
+            None,
+        ),
+        ProviderPreset::Keycloak => (None, Some("/realm_access/roles"), None),
+        ProviderPreset::Google => (
+            Some("https://accounts.google.com".into()),
+            None,
+            Some("GOOGLE_CLIENT_SECRET"),
+        ),
+        ProviderPreset::Generic => (None, None, None),
+    })
+}
+
+/// The scopes to write: the user's, else the provider's (Google has no `offline_access`: it gives
+/// refresh tokens to installed apps anyway); with `credential = "entra"`, Cosmos DB's scope too.
+fn scopes_for(args: &InitArgs, issuer: &str, credential: Option<CredentialKind>) -> Vec<String> {
+    let mut scopes = args.scopes.clone();
+    if scopes.is_empty() && args.provider == Some(ProviderPreset::Google) {
+        scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+    }
+    if credential == Some(CredentialKind::Entra)
+        && is_entra_issuer(issuer)
+        && !scopes.iter().any(|s| is_cosmos_scope(s))
+    {
+        if scopes.is_empty() {
+            scopes = DEFAULT_SCOPES.map(String::from).to_vec();
+        }
+        scopes.push(COSMOS_SCOPE.to_string());
+    }
+    scopes
+}
+
+/// The credential when `--endpoint` is given without `--credential`: the session's own token for
+/// an Entra profile, an account key otherwise (another provider's token means nothing to Cosmos).
+fn default_credential(args: &InitArgs, issuer: &str) -> Option<CredentialKind> {
+    args.credential.or(args.endpoint.as_ref().map(|_| {
+        if is_entra_issuer(issuer) {
+            CredentialKind::Entra
+        } else {
+            CredentialKind::Key
+        }
+    }))
 }
 
 pub fn run(app: &App, args: &InitArgs) -> CmdResult {
@@ -109,8 +203,9 @@ pub fn run(app: &App, args: &InitArgs) -> CmdResult {
 }
 
 fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
+    let (preset_issuer, preset_roles, secret_env) = preset(args)?;
     let mut missing = Vec::new();
-    if args.issuer.is_none() {
+    if args.issuer.is_none() && preset_issuer.is_none() {
         missing.push("--issuer URL");
     }
     if args.client_id.is_none() {
@@ -120,7 +215,7 @@ fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         return Err(CommandError::usage(format!("without a terminal (or with --no-input), init needs {}", missing.join(" and ")))
             .hint("example: cosmoscope init --no-input --profile dev --issuer https://example.eu.auth0.com/ --client-id abc123"));
     }
-    let issuer = args.issuer.clone().unwrap_or_default();
+    let issuer = args.issuer.clone().or(preset_issuer).unwrap_or_default();
     check_url(&issuer, "issuer").map_err(|m| {
         CommandError::usage(m)
             .hint("pass the provider's issuer exactly as its discovery document names it")
@@ -134,18 +229,18 @@ fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
             .profile
             .clone()
             .unwrap_or_else(|| "default".to_string()),
+        scopes: scopes_for(args, &issuer, default_credential(args, &issuer)),
+        credential: default_credential(args, &issuer),
         issuer,
         client_id: args.client_id.clone().unwrap_or_default(),
         audience: args.audience.clone(),
-        scopes: args.scopes.clone(),
-        roles_claim: args.roles_claim.clone(),
+        roles_claim: args.roles_claim.clone().or(preset_roles.map(String::from)),
         store: args.store,
         endpoint: args.endpoint.clone(),
         database: args.database.clone(),
-        credential: args
-            .credential
-            .or(args.endpoint.as_ref().map(|_| CredentialKind::Entra)),
         policy_file: args.policy_file.clone(),
+        allowed_tenants: args.allowed_tenants.clone(),
+        client_secret_env: secret_env.map(String::from),
     })
 }
 
@@ -189,8 +284,52 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         Some(n) => n.clone(),
         None => ask("Profile name", Some("default"), true, ok)?.unwrap_or_else(|| "default".into()),
     };
-    let issuer = match &args.issuer {
-        Some(i) => i.clone(),
+    let provider = if let Some(p) = args.provider {
+        p
+    } else {
+        let kinds = ProviderPreset::value_variants();
+        let names: Vec<String> = kinds
+            .iter()
+            .map(|k| {
+                k.to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            })
+            .collect();
+        let i = Select::new()
+            .with_prompt("Identity provider")
+            .items(&names)
+            .default(kinds.len() - 1)
+            .interact()
+            .map_err(prompt_err)?;
+        kinds[i]
+    };
+    let tenant = match (&args.tenant, provider) {
+        (Some(t), _) => Some(t.clone()),
+        (None, ProviderPreset::Entra) => ask("Entra tenant id", None, true, ok)?,
+        (None, ProviderPreset::Auth0 | ProviderPreset::Okta) => {
+            ask("Domain (e.g. example.eu.auth0.com)", None, true, ok)?
+        }
+        _ => None,
+    };
+    let filled = InitArgs {
+        provider: Some(provider),
+        tenant,
+        allowed_tenants: args.allowed_tenants.clone(),
+        issuer: args.issuer.clone(),
+        client_id: None,
+        audience: None,
+        scopes: args.scopes.clone(),
+        roles_claim: None,
+        store: None,
+        endpoint: args.endpoint.clone(),
+        database: None,
+        credential: args.credential,
+        policy_file: None,
+        force: args.force,
+    };
+    let (preset_issuer, preset_roles, secret_env) = preset(&filled)?;
+    let issuer = match args.issuer.clone().or(preset_issuer) {
+        Some(i) => i,
         None => ask("OpenID issuer URL", None, true, |s| {
             check_url(s, "issuer").map(|_| ())
         })?
@@ -210,9 +349,10 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         Some(a) => Some(a.clone()),
         None => ask("API audience (optional; Auth0 needs one)", None, false, ok)?,
     };
-    let roles_claim = match &args.roles_claim {
-        Some(r) => Some(r.clone()),
-        None => ask(
+    let roles_claim = match (&args.roles_claim, preset_roles) {
+        (Some(r), _) => Some(r.clone()),
+        (None, Some(r)) => Some(r.to_string()),
+        (None, None) => ask(
             "Claim that holds roles (optional; name or /json/pointer)",
             None,
             false,
@@ -264,18 +404,25 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
             .map_err(prompt_err)?;
         credential = Some(kinds[i]);
     }
+    let credential = credential.or_else(|| {
+        endpoint
+            .as_ref()
+            .map(|_| default_credential(&filled, &issuer).unwrap_or(CredentialKind::Key))
+    });
     Ok(Answers {
+        scopes: scopes_for(&filled, &issuer, credential),
         name,
         issuer,
         client_id,
         audience,
-        scopes: args.scopes.clone(),
         roles_claim,
         store,
         endpoint,
         database,
         credential,
         policy_file: args.policy_file.clone(),
+        allowed_tenants: args.allowed_tenants.clone(),
+        client_secret_env: secret_env.map(String::from),
     })
 }
 
@@ -306,13 +453,27 @@ fn write_profile(doc: &mut DocumentMut, a: &Answers, make_default: bool) {
     if let Some(s) = a.store {
         p.insert("store", value(s.as_str()));
     }
+    if !a.allowed_tenants.is_empty() {
+        p.insert(
+            "allowed_tenants",
+            value(
+                a.allowed_tenants
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Array>(),
+            ),
+        );
+    }
+    if let Some(var) = &a.client_secret_env {
+        p.insert("client_secret_env", value(var.as_str()));
+    }
     if let Some(endpoint) = &a.endpoint {
         let mut c = Table::new();
         c.insert("endpoint", value(endpoint.as_str()));
         if let Some(db) = &a.database {
             c.insert("database", value(db.as_str()));
         }
-        let cred = a.credential.unwrap_or(CredentialKind::Entra);
+        let cred = a.credential.unwrap_or(CredentialKind::Key);
         let name = cred
             .to_possible_value()
             .map_or_else(String::new, |v| v.get_name().to_string());

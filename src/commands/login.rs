@@ -1,4 +1,5 @@
-//! `cosmoscope login`: the device-code flow (RFC 8628), verified tokens, a session in the keyring.
+//! `cosmoscope login`: the browser (authorization code + PKCE) or the device code (RFC 8628),
+//! verified tokens, a session in the keyring.
 
 use serde_json::json;
 
@@ -11,9 +12,11 @@ use secrecy::SecretString;
 
 use crate::clock::rfc3339;
 use crate::env::vars;
-use crate::identity::{ClientGrant, Provider, ci};
+use crate::error::Exit;
+use crate::identity::browser::{Callback, Loopback};
+use crate::identity::{ClientGrant, IdentityError, Issuer, Provider, TokenSet, ci};
 use crate::session::{SecretStore, SessionError, Sessions};
-use crate::settings::Profile;
+use crate::settings::{LoginFlow, Profile};
 
 pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
     let (config, profile) = app.profile()?;
@@ -52,19 +55,172 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
         return Err(CommandError::login_required("a device-code login needs a person, and --no-input (or CI=true) is set")
             .hint("in CI use `cosmoscope login --client-credentials` or `--federated`; a script can drive the device flow with -o json"));
     }
-    let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
+    let provider = Provider::for_profile(&profile).await?;
+    let flow = choose_flow(app, args, &profile, &provider)?;
+    let (method, outcome) = match flow {
+        Flow::Browser => {
+            let signed_in = tokio::select! {
+                r = browser_login(app, args, &provider, &profile, json) => r,
+                _ = tokio::signal::ctrl_c() => {
+                    let record = Record::new(&profile.name, "login", "error").cause("cancelled");
+                    return settle(&audit, record, Err(CommandError::new(Exit::Interrupted, "the sign-in was cancelled")
+                        .hint("nothing was stored; run `cosmoscope login` again")));
+                }
+            };
+            (
+                "browser",
+                finish_login(&sessions, &provider, &store, "browser", signed_in).await,
+            )
+        }
+        Flow::DeviceCode => {
+            let tokens = device_login(app, args, &provider, &profile, json).await;
+            (
+                "device_code",
+                finish_login(
+                    &sessions,
+                    &provider,
+                    &store,
+                    "device_code",
+                    tokens.map(|t| (t, None)),
+                )
+                .await,
+            )
+        }
+    };
+    match outcome {
+        Ok(info) => {
+            let record = Record::new(&profile.name, "login", "ok")
+                .who(Some(&info.subject), &info.roles)
+                .detail(method);
+            settle(&audit, record, Ok(()))?;
+            announce(app, &info, json, "Logged in")
+        }
+        Err(e) => {
+            let record = Record::new(&profile.name, "login", "error").cause(e.audit_cause());
+            settle(&audit, record, Err(CommandError::from(e)))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Browser,
+    DeviceCode,
+}
+
+/// `--browser`/`--device-code`, else the profile's `login_flow`; `auto` is the browser when one
+/// can open in front of the person (a desktop session, not SSH, not --no-browser) and the provider
+/// offers it, the device code otherwise.
+fn choose_flow(
+    app: &App,
+    args: &LoginArgs,
+    profile: &Profile,
+    provider: &Provider,
+) -> CmdResult<Flow> {
+    let has_browser_flow = provider.metadata.authorization_endpoint.is_some();
+    let has_device_flow = provider.metadata.device_authorization_endpoint.is_some();
+    let forced = if args.browser {
+        Some(Flow::Browser)
+    } else if args.device_code {
+        Some(Flow::DeviceCode)
+    } else {
+        match profile.login_flow {
+            LoginFlow::Browser => Some(Flow::Browser),
+            LoginFlow::DeviceCode => Some(Flow::DeviceCode),
+            LoginFlow::Auto => None,
+        }
+    };
+    match forced {
+        Some(Flow::Browser) if !has_browser_flow => {
+            Err(IdentityError::NoAuthorizationEndpoint.into())
+        }
+        Some(flow) => Ok(flow),
+        None if has_browser_flow
+            && (!has_device_flow
+                || (!args.no_browser && !app.ui.no_input && app.env.browser_is_local())) =>
+        {
+            Ok(Flow::Browser)
+        }
+        None => Ok(Flow::DeviceCode),
+    }
+}
+
+/// The browser sign-in up to the provider's tokens; the browser's tab is answered once the session
+/// is stored (or not).
+async fn browser_login(
+    app: &App,
+    args: &LoginArgs,
+    provider: &Provider,
+    profile: &Profile,
+    json: bool,
+) -> Result<(TokenSet, Option<Callback>), SessionError> {
+    let loopback = Loopback::bind(profile.redirect_port).await?;
+    let auth = provider.authorization(
+        &loopback.redirect_uri,
+        &profile.scopes,
+        profile.audience.as_deref(),
+    )?;
+    if json {
+        app.ui
+            .out_json_line(&json!({"event": "browser", "url": auth.url}))
+            .map_err(|e| SessionError::Identity(IdentityError::Client(e.to_string())))?;
+    }
+    let opened = !args.no_browser && !app.ui.no_input && webbrowser::open(&auth.url).is_ok();
+    if opened {
+        app.ui
+            .info("Opened your browser to sign in. If it did not open, visit:");
+    } else {
+        app.ui
+            .info("To sign in, open this URL in a browser on this machine:");
+    }
+    app.ui.info(format!("  {}", auth.url));
+    let secs = args.timeout.as_secs().max(1);
+    app.ui.info(format!(
+        "Waiting for the sign-in (up to {} min; Ctrl-C to cancel; `cosmoscope login --device-code` signs in from another device)…",
+        secs.div_ceil(60)
+    ));
+    let callback = tokio::time::timeout(
+        args.timeout,
+        loopback.receive(
+            &auth,
+            &provider.metadata.issuer,
+            provider
+                .metadata
+                .authorization_response_iss_parameter_supported,
+        ),
+    )
+    .await
+    .map_err(|_| IdentityError::BrowserTimeout(secs))??;
+    match provider.exchange_code(&auth, &callback.code).await {
+        Ok(tokens) => Ok((tokens, Some(callback))),
+        Err(e) => {
+            callback.finish(false, &e.to_string()).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// The device-code sign-in up to the provider's tokens.
+async fn device_login(
+    app: &App,
+    args: &LoginArgs,
+    provider: &Provider,
+    profile: &Profile,
+    json: bool,
+) -> Result<TokenSet, SessionError> {
     let device = provider
         .start_device(&profile.scopes, profile.audience.as_deref())
         .await?;
-
     if json {
-        app.ui.out_json_line(&json!({
-            "event": "device_code",
-            "user_code": device.user_code,
-            "verification_uri": device.verification_uri,
-            "verification_uri_complete": device.verification_uri_complete,
-            "expires_in": device.expires_in,
-        }))?;
+        app.ui
+            .out_json_line(&json!({
+                "event": "device_code",
+                "user_code": device.user_code,
+                "verification_uri": device.verification_uri,
+                "verification_uri_complete": device.verification_uri_complete,
+                "expires_in": device.expires_in,
+            }))
+            .map_err(|e| SessionError::Identity(IdentityError::Client(e.to_string())))?;
     }
     app.ui.info(format!(
         "To sign in, open {} and enter the code {}",
@@ -77,7 +233,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
         .verification_uri_complete
         .as_deref()
         .unwrap_or(&device.verification_uri);
-    if !args.no_browser && !app.ui.no_input && app.env.has_display() {
+    if !args.no_browser && !app.ui.no_input && app.env.browser_is_local() {
         if webbrowser::open(open_url).is_ok() {
             app.ui.info("Opened your browser.");
         } else {
@@ -88,37 +244,38 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
         "Waiting for approval (the code expires in {} min; Ctrl-C to cancel)…",
         device.expires_in.div_ceil(60)
     ));
+    Ok(provider.poll_device(&device).await?)
+}
 
+/// Stores what a person's sign-in brought: with a security key enrolled, one touch seals the
+/// refresh token first. The browser tab, if any, is told how it ended.
+async fn finish_login(
+    sessions: &Sessions<'_>,
+    provider: &Provider,
+    store: &SecretStore,
+    method: &str,
+    signed_in: Result<(TokenSet, Option<Callback>), SessionError>,
+) -> Result<crate::session::SessionInfo, SessionError> {
+    let (tokens, callback) = signed_in?;
     let outcome = async {
-        let tokens = provider.poll_device(&device).await?;
-        // With a security key enrolled, one touch seals the refresh token before it is stored.
         let sealing = sessions.sealing_key(None).await?;
         sessions
-            .establish(
-                &provider,
-                &store,
-                tokens,
-                "device_code",
-                None,
-                sealing.as_ref(),
-            )
+            .establish(provider, store, tokens, method, None, sealing.as_ref())
             .await
             .map(|(info, _)| info)
     }
     .await;
-    match outcome {
-        Ok(info) => {
-            let record = Record::new(&profile.name, "login", "ok")
-                .who(Some(&info.subject), &info.roles)
-                .detail("device_code");
-            settle(&audit, record, Ok(()))?;
-            announce(app, &info, json, "Logged in")
-        }
-        Err(e) => {
-            let record = Record::new(&profile.name, "login", "error").cause(e.audit_cause());
-            settle(&audit, record, Err(CommandError::from(e)))
+    if let Some(callback) = callback {
+        match &outcome {
+            Ok(info) => {
+                callback
+                    .finish(true, &format!("You are signed in as {}.", info.subject))
+                    .await;
+            }
+            Err(e) => callback.finish(false, &e.to_string()).await,
         }
     }
+    outcome
 }
 
 /// Logs in without a person: a client secret, or the CI system's own OIDC token.
@@ -151,8 +308,21 @@ async fn ci_login(
                 Exchange::TokenExchange => ClientGrant::TokenExchange(&credential),
             }
         };
-        let provider = Provider::discover(&profile.issuer, &profile.client_id).await?;
-        let tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
+        let provider = Provider::discover(&Issuer::of(profile), &profile.client_id).await?;
+        let mut tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
+        if tokens.id_token.is_none() && !meant_for(&tokens.access_token, profile) {
+            // The answer is a token for another resource (Entra: Cosmos DB's, v1, opaque to a
+            // client) and no ID token: who this is comes from a second token, for the app itself
+            // (`<client_id>/.default`, aud = the client id), verified like an ID token at login and
+            // at every use. The resource's token is never verified as ours.
+            let own = [format!("{}/.default", profile.client_id)];
+            let identity = provider.client_token(&grant, &own, None).await.map_err(|e| {
+                CommandError::from(e).hint(
+                    "the provider's token is for another resource, so cosmoscope asks for one for the app itself to know who this is; in Entra ID, set \"accessTokenAcceptedVersion\": 2 in the app's manifest and assign the app roles to its service principal",
+                )
+            })?;
+            tokens.id_token = Some(identity.access_token);
+        }
         Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None, None).await?.0)
     }
     .await;
@@ -168,6 +338,23 @@ async fn ci_login(
             let record = Record::new(&profile.name, "login", "error").cause(e.summary());
             settle(sessions.audit_log(), record, Err(e))
         }
+    }
+}
+
+/// Whether an access token names the profile's audience or client as its audience (read without
+/// verifying: it only decides whether to ask for an identity token; what is stored is verified).
+fn meant_for(access: &SecretString, profile: &Profile) -> bool {
+    use secrecy::ExposeSecret as _;
+    let Some(claims) = crate::identity::verify::unverified_claims(access.expose_secret()) else {
+        return true;
+    };
+    let ours = |a: &str| a == profile.client_id || profile.audience.as_deref() == Some(a);
+    match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => ours(a),
+        Some(serde_json::Value::Array(v)) => {
+            v.iter().filter_map(serde_json::Value::as_str).any(ours)
+        }
+        _ => false,
     }
 }
 

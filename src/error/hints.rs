@@ -186,6 +186,44 @@ impl From<IdentityError> for CommandError {
                 "cannot set up HTTPS",
                 "check the system's TLS certificates".into(),
             ),
+            IdentityError::TenantTemplate(_) => (
+                Exit::Usage,
+                "the provider is multi-tenant, and the profile does not say which tenants may sign in",
+                "add allowed_tenants = [\"<tenant-id>\"] to the profile (Entra: the directory ids \
+                    of the organizations whose people may use it)"
+                    .into(),
+            ),
+            IdentityError::NoClientSecret(var) => (
+                Exit::Usage,
+                "the profile's client secret is not in the environment",
+                format!("set {var} to the installed app's client secret (from the provider's console); it is never read from a flag or the config file"),
+            ),
+            IdentityError::NoAuthorizationEndpoint => (
+                Exit::Runtime,
+                "this provider does not offer the browser sign-in",
+                "run `cosmoscope login --device-code`, or set login_flow = \"device-code\" in the profile".into(),
+            ),
+            IdentityError::Loopback { .. } => (
+                Exit::Runtime,
+                "cannot receive the browser's answer on this machine",
+                "another program holds the port: choose another redirect_port (one the provider \
+                    has registered), or 0 for any free port"
+                    .into(),
+            ),
+            IdentityError::BrowserTimeout(_) => (
+                Exit::LoginRequired,
+                "the browser sign-in did not finish in time",
+                "run `cosmoscope login` again (--timeout gives more time); without a browser on \
+                    this machine, `cosmoscope login --device-code` signs in from another device"
+                    .into(),
+            ),
+            IdentityError::CallbackIssuer { .. } => (
+                Exit::Runtime,
+                "the sign-in answer did not come from the profile's provider",
+                "nothing was stored; another provider answered in its place (a mix-up attack, \
+                    RFC 9207) — run `cosmoscope login` again, from a browser you trust"
+                    .into(),
+            ),
         };
         CommandError::new(exit, message).source(e).hint(hint)
     }
@@ -867,6 +905,27 @@ mod tests {
             (
                 "identity/client",
                 IdentityError::Client(s("no TLS roots")).into(),
+            ),
+            (
+                "identity/tenant-template",
+                IdentityError::TenantTemplate(s("https://login.microsoftonline.com/{tenantid}/v2.0")).into(),
+            ),
+            (
+                "identity/no-client-secret",
+                IdentityError::NoClientSecret(s("GOOGLE_CLIENT_SECRET")).into(),
+            ),
+            (
+                "identity/no-authorization-endpoint",
+                IdentityError::NoAuthorizationEndpoint.into(),
+            ),
+            (
+                "identity/loopback",
+                IdentityError::Loopback { port: 8400, detail: s("address in use") }.into(),
+            ),
+            ("identity/browser-timeout", IdentityError::BrowserTimeout(300).into()),
+            (
+                "identity/callback-issuer",
+                IdentityError::CallbackIssuer { expected: s("https://idp/"), found: s("https://evil/") }.into(),
             ),
             (
                 "session/not-logged-in",

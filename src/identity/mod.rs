@@ -6,6 +6,7 @@
 //! while we must add 5 s on `slow_down`, back off on network errors, understand Entra ID's error names
 //! and keep "provider unreachable" distinct. The protocol is a form POST and a JSON answer.
 
+pub mod browser;
 pub mod ci;
 pub mod http;
 pub mod verify;
@@ -70,6 +71,24 @@ pub enum IdentityError {
     Verify(#[from] VerifyError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "the provider's issuer is the multi-tenant template {0:?}, and the profile lists no allowed_tenants"
+    )]
+    TenantTemplate(String),
+    #[error("the profile's client_secret_env names {0}, which is not set")]
+    NoClientSecret(String),
+    #[error(
+        "the provider does not offer the browser sign-in (no authorization_endpoint in its discovery document)"
+    )]
+    NoAuthorizationEndpoint,
+    #[error("cannot listen for the browser's answer on 127.0.0.1 port {port}: {detail}")]
+    Loopback { port: u16, detail: String },
+    #[error("no answer from the browser within {0} s")]
+    BrowserTimeout(u64),
+    #[error(
+        "the authorization response came from {found:?}, not from the profile's provider {expected:?} (RFC 9207)"
+    )]
+    CallbackIssuer { expected: String, found: String },
 }
 
 /// The parts of the discovery document cosmoscope uses.
@@ -78,8 +97,89 @@ pub struct Metadata {
     pub issuer: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    pub authorization_endpoint: Option<String>,
     pub device_authorization_endpoint: Option<String>,
     pub revocation_endpoint: Option<String>,
+    /// RFC 9207: the provider names itself (`iss`) in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// Which issuer a provider's tokens must name: the profile's, exactly; or, for an Entra
+/// multi-tenant app (`common`/`organizations`), the `{tenantid}` template filled with each
+/// token's `tid`, which must be one of the allowed tenants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    /// Where discovery is (`<url>/.well-known/openid-configuration`).
+    pub url: String,
+    /// Non-empty: the multi-tenant rule.
+    pub tenants: Vec<String>,
+}
+
+/// The placeholder in Entra's multi-tenant issuer.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+impl Issuer {
+    #[must_use]
+    pub fn of(profile: &crate::settings::Profile) -> Self {
+        Self {
+            url: profile.issuer.clone(),
+            tenants: profile.allowed_tenants.clone(),
+        }
+    }
+
+    /// The issuer the discovery document must name: the profile's, or (multi-tenant) the same
+    /// URL with its tenant segment (`common`, `organizations`) as the `{tenantid}` template.
+    #[must_use]
+    pub fn expected(&self) -> String {
+        if self.tenants.is_empty() {
+            return self.url.clone();
+        }
+        let Some(after_scheme) = self.url.find("://").map(|i| i + 3) else {
+            return self.url.clone();
+        };
+        let Some(path) = self.url[after_scheme..]
+            .find('/')
+            .map(|i| i + after_scheme + 1)
+        else {
+            return self.url.clone();
+        };
+        let end = self.url[path..]
+            .find('/')
+            .map_or(self.url.len(), |i| i + path);
+        format!(
+            "{}{TENANT_PLACEHOLDER}{}",
+            &self.url[..path],
+            &self.url[end..]
+        )
+    }
+
+    /// Checks a verified token's `iss` (and, multi-tenant, its `tid`).
+    pub fn check(&self, claims: &Claims) -> Result<(), VerifyError> {
+        let iss = claims.get("iss").and_then(Value::as_str);
+        if self.tenants.is_empty() {
+            return if iss == Some(self.url.as_str()) {
+                Ok(())
+            } else {
+                Err(VerifyError::Issuer {
+                    expected: self.url.clone(),
+                })
+            };
+        }
+        let tid = claims
+            .get("tid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !self.tenants.iter().any(|t| t.eq_ignore_ascii_case(tid)) {
+            return Err(VerifyError::Tenant(tid.to_string()));
+        }
+        let expected = self.expected().replace(TENANT_PLACEHOLDER, tid);
+        if iss == Some(expected.as_str()) {
+            Ok(())
+        } else {
+            Err(VerifyError::Issuer { expected })
+        }
+    }
 }
 
 /// A provider, discovered.
@@ -87,6 +187,10 @@ pub struct Provider {
     pub http: Http,
     pub metadata: Metadata,
     pub client_id: String,
+    /// The token-endpoint rule for issuer checks (the profile's, multi-tenant or not).
+    pub issuer: Issuer,
+    /// An installed app's client secret, where the provider requires one (Google).
+    pub client_secret: Option<SecretString>,
 }
 
 /// The device authorization response (RFC 8628 §3.2), with the names providers actually use.
@@ -172,12 +276,27 @@ enum Poll {
 }
 
 impl Provider {
-    /// Fetches `<issuer>/.well-known/openid-configuration` and checks the issuer matches exactly.
-    pub async fn discover(issuer: &str, client_id: &str) -> Result<Provider, IdentityError> {
+    /// The profile's provider, discovered, with its client secret when the profile names one.
+    pub async fn for_profile(
+        profile: &crate::settings::Profile,
+    ) -> Result<Provider, IdentityError> {
+        let mut provider = Self::discover(&Issuer::of(profile), &profile.client_id).await?;
+        if let Some(var) = &profile.client_secret_env {
+            provider.client_secret = Some(
+                crate::env::Env::named_secret(var)
+                    .ok_or_else(|| IdentityError::NoClientSecret(var.clone()))?,
+            );
+        }
+        Ok(provider)
+    }
+
+    /// Fetches `<issuer>/.well-known/openid-configuration` and checks it names the issuer the
+    /// profile expects, exactly (or the `{tenantid}` template, multi-tenant).
+    pub async fn discover(issuer: &Issuer, client_id: &str) -> Result<Provider, IdentityError> {
         let http = Http::new()?;
         let url = format!(
             "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
+            issuer.url.trim_end_matches('/')
         );
         let body = http.get_json(&url, "the discovery document").await?;
         let metadata: Metadata =
@@ -186,9 +305,12 @@ impl Provider {
                 url: url.clone(),
                 detail: e.to_string(),
             })?;
-        if metadata.issuer != issuer {
+        if metadata.issuer.contains(TENANT_PLACEHOLDER) && issuer.tenants.is_empty() {
+            return Err(IdentityError::TenantTemplate(metadata.issuer));
+        }
+        if metadata.issuer != issuer.expected() {
             return Err(IdentityError::IssuerMismatch {
-                expected: issuer.to_string(),
+                expected: issuer.expected(),
                 found: metadata.issuer,
             });
         }
@@ -197,6 +319,10 @@ impl Provider {
         for (name, value) in [
             ("token_endpoint", Some(&metadata.token_endpoint)),
             ("jwks_uri", Some(&metadata.jwks_uri)),
+            (
+                "authorization_endpoint",
+                metadata.authorization_endpoint.as_ref(),
+            ),
             (
                 "device_authorization_endpoint",
                 metadata.device_authorization_endpoint.as_ref(),
@@ -217,6 +343,8 @@ impl Provider {
             http,
             metadata,
             client_id: client_id.to_string(),
+            issuer: issuer.clone(),
+            client_secret: None,
         })
     }
 
@@ -224,10 +352,19 @@ impl Provider {
     pub fn verifier(&self, jwks_cache: Option<std::path::PathBuf>) -> Verifier {
         Verifier::new(
             &self.http,
-            &self.metadata.issuer,
+            &self.issuer,
             &self.metadata.jwks_uri,
             jwks_cache,
         )
+    }
+
+    /// The client's own credentials for a token-endpoint form: its id, and the installed-app
+    /// secret when the profile has one.
+    fn client_form<'a>(&'a self, form: &mut Vec<(&'a str, &'a str)>) {
+        form.push(("client_id", self.client_id.as_str()));
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
     }
 
     /// The device authorization request (RFC 8628 §3.1), with `audience` for providers that want it.
@@ -242,10 +379,9 @@ impl Provider {
             .as_deref()
             .ok_or(IdentityError::NoDeviceEndpoint)?;
         let scope = scopes.join(" ");
-        let mut form = vec![
-            ("client_id", self.client_id.as_str()),
-            ("scope", scope.as_str()),
-        ];
+        let mut form = vec![("scope", scope.as_str())];
+        // RFC 8628 §3.1: a client with credentials authenticates here as at the token endpoint.
+        self.client_form(&mut form);
         if let Some(aud) = audience {
             form.push(("audience", aud));
         }
@@ -280,11 +416,11 @@ impl Provider {
 
     async fn poll_once(&self, device_code: &SecretString) -> Result<Poll, IdentityError> {
         let url = &self.metadata.token_endpoint;
-        let form = [
+        let mut form = vec![
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", device_code.expose_secret()),
-            ("client_id", self.client_id.as_str()),
         ];
+        self.client_form(&mut form);
         match self.http.post_form(url, &form, None).await? {
             TokenReply::Ok(v) => parse_token_set(&v, url).map(Poll::Done),
             TokenReply::Error {
@@ -360,12 +496,12 @@ impl Provider {
     ) -> Result<TokenSet, IdentityError> {
         let url = &self.metadata.token_endpoint;
         let scope = scopes.join(" ");
-        let form = [
+        let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
-            ("client_id", self.client_id.as_str()),
             ("scope", scope.as_str()),
         ];
+        self.client_form(&mut form);
         match self.http.post_form(url, &form, None).await?.into_result() {
             Ok(v) => parse_token_set(&v, url),
             // The refresh token is dead (invalid_grant), or the provider wants the person back
@@ -392,11 +528,11 @@ impl Provider {
         let Some(url) = self.metadata.revocation_endpoint.as_deref() else {
             return Ok(false);
         };
-        let form = [
+        let mut form = vec![
             ("token", refresh_token.expose_secret()),
             ("token_type_hint", "refresh_token"),
-            ("client_id", self.client_id.as_str()),
         ];
+        self.client_form(&mut form);
         self.http.post_form(url, &form, None).await?.into_result()?;
         Ok(true)
     }

@@ -53,6 +53,8 @@ pub enum VerifyError {
     Audience { expected: String },
     #[error("the issuer does not match (expected {expected:?})")]
     Issuer { expected: String },
+    #[error("tenant {0:?} is not in the profile's allowed_tenants")]
+    Tenant(String),
     #[error("the nonce does not match")]
     Nonce,
     #[error("claim {0:?} is missing")]
@@ -73,6 +75,7 @@ impl VerifyError {
             VerifyError::IssuedInFuture => "issued_in_future",
             VerifyError::Audience { .. } => "audience",
             VerifyError::Issuer { .. } => "issuer",
+            VerifyError::Tenant(_) => "tenant",
             VerifyError::Nonce => "nonce",
             VerifyError::MissingClaim(_) => "missing_claim",
         }
@@ -86,7 +89,7 @@ pub const JWKS_TTL: std::time::Duration = std::time::Duration::from_hours(24);
 pub struct Verifier {
     /// `None` until a fetch is needed (an offline verifier on a fresh cache never builds one).
     http: Option<Http>,
-    issuer: String,
+    issuer: super::Issuer,
     /// `None`: found through the issuer's discovery document when a fetch is needed.
     jwks_uri: Option<String>,
     jwks: Option<JwkSet>,
@@ -100,7 +103,7 @@ impl Verifier {
     #[must_use]
     pub fn new(
         http: &Http,
-        issuer: &str,
+        issuer: &super::Issuer,
         jwks_uri: &str,
         cache: Option<std::path::PathBuf>,
     ) -> Self {
@@ -113,7 +116,7 @@ impl Verifier {
     /// A verifier that uses the cached JWKS and reaches the provider only when the cache is
     /// missing, stale or lacks the token's key (a stored session's tokens, checked at every use).
     #[must_use]
-    pub fn offline(issuer: &str, cache: Option<std::path::PathBuf>) -> Self {
+    pub fn offline(issuer: &super::Issuer, cache: Option<std::path::PathBuf>) -> Self {
         let fresh = |p: &std::path::Path| {
             std::fs::metadata(p)
                 .and_then(|m| m.modified())
@@ -126,7 +129,7 @@ impl Verifier {
             .and_then(|b| serde_json::from_slice(&b).ok());
         Self {
             http: None,
-            issuer: issuer.to_string(),
+            issuer: issuer.clone(),
             jwks_uri: None,
             jwks,
             refetched: false,
@@ -231,17 +234,18 @@ impl Verifier {
         // test that freezes time freezes it for verification too.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.set_issuer(&[&self.issuer]);
+        // The issuer is checked below by the profile's rule (exact, or Entra's tenant template).
         if let Some(aud) = audience {
             validation.set_audience(&[aud]);
-            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+            validation.set_required_spec_claims(&["exp", "aud"]);
         } else {
             validation.validate_aud = false;
-            validation.set_required_spec_claims(&["exp", "iss"]);
+            validation.set_required_spec_claims(&["exp"]);
         }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| map_jwt_error(e.kind(), &self.issuer, audience.unwrap_or("(none)")))?;
+            .map_err(|e| map_jwt_error(e.kind(), &self.issuer.url, audience.unwrap_or("(none)")))?;
         let claims = data.claims;
+        self.issuer.check(&claims)?;
         let now = now_unix();
         let time = |k: &str| claims.get(k).and_then(numeric_date);
         if time("exp").is_none_or(|exp| exp.saturating_add(LEEWAY_SECS) < now) {

@@ -13,7 +13,7 @@ use crate::audit::{Audit, Record};
 use crate::clock::now_unix;
 use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
 use crate::identity::verify::{Verifier, VerifyError, is_jwt, unverified_claims};
-use crate::identity::{Claims, IdentityError, Provider, TokenSet, roles_from_claims};
+use crate::identity::{Claims, IdentityError, Issuer, Provider, TokenSet, roles_from_claims};
 use crate::settings::Profile;
 
 /// How long a process waits for another one's refresh before giving up.
@@ -290,7 +290,7 @@ impl<'a> Sessions<'a> {
         mut info: SessionInfo,
         secrets: &Secrets,
     ) -> Result<SessionInfo, SessionError> {
-        let mut keys = Verifier::offline(&self.profile.issuer, Some(self.paths.jwks.clone()));
+        let mut keys = Verifier::offline(&Issuer::of(self.profile), Some(self.paths.jwks.clone()));
         let verified = verify_tokens(
             self.profile,
             &mut keys,
@@ -389,8 +389,7 @@ impl<'a> Sessions<'a> {
             } else {
                 (stored, None)
             };
-            let provider =
-                Provider::discover(&self.profile.issuer, &self.profile.client_id).await?;
+            let provider = Provider::for_profile(self.profile).await?;
             let tokens = provider.refresh(&refresh, &self.profile.scopes).await?;
             self.establish(
                 &provider,
@@ -453,7 +452,11 @@ impl<'a> Sessions<'a> {
         // A sealed refresh token is ciphertext: it is never sent to the provider.
         .filter(|r| !fido2::seal::is_sealed(r.expose_secret()));
         if let Some(refresh) = refresh {
-            match Provider::discover(&info.issuer, &info.client_id).await {
+            let issuer = Issuer {
+                url: info.issuer.clone(),
+                tenants: self.profile.allowed_tenants.clone(),
+            };
+            match Provider::discover(&issuer, &info.client_id).await {
                 Ok(provider) => match provider.revoke(&refresh).await {
                     Ok(r) => revoked = Some(r),
                     Err(e) => revoke_error = Some(e.to_string()),

@@ -181,3 +181,170 @@ fn missing_config_points_at_init() {
     env.run(&["status"]).code(1).stderr_has("cosmoscope init");
     env.run(&["login"]).code(1).stderr_has("cosmoscope init");
 }
+
+#[test]
+fn entra_credential_footguns_are_refused_at_their_line_and_column() {
+    let env = TestEnv::new();
+    let path = env.config_file().display().to_string();
+    let entra = "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0";
+    // Another provider's token means nothing to Cosmos DB.
+    env.write_config(
+        "[profiles.dev]\nissuer = \"https://example.eu.auth0.com/\"\nclient_id = \"c\"\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n",
+    );
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:6:14"))
+        .stderr_has("needs a Microsoft Entra issuer");
+    // Entra, but the sign-in does not ask for Cosmos DB.
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:6:14"))
+        .stderr_has("https://cosmos.azure.com/.default");
+    // Cosmos DB as the audience: its tokens are not ours to verify.
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\naudience = \"https://cosmos.azure.com\"\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:4:12"))
+        .stderr_has("not as the audience");
+    // The right shape is accepted (and nobody is signed in yet).
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\nscopes = [\"openid\", \"offline_access\", \"https://cosmos.azure.com/.default\"]\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n"
+    ));
+    env.run(&["status"]).code(3);
+    // A secret where a variable name belongs, and an empty tenant list.
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"GOCSPX-abc/def\"\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:4:21"))
+        .stderr_has("never the secret itself");
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nallowed_tenants = []\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:4:19"));
+}
+
+#[test]
+fn init_provider_presets_write_what_each_provider_needs() {
+    let env = TestEnv::new();
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "work",
+        "--provider",
+        "entra",
+        "--tenant",
+        "11111111-1111-1111-1111-111111111111",
+        "--client-id",
+        "app",
+        "--endpoint",
+        "https://acct.documents.azure.com:443/",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("issuer = \"https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"https://cosmos.azure.com/.default\""),
+        "{text}"
+    );
+    assert!(text.contains("credential = \"entra\""), "{text}");
+    // Multi-tenant needs the tenants named.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "multi",
+        "--provider",
+        "entra",
+        "--tenant",
+        "organizations",
+        "--client-id",
+        "app",
+    ])
+    .code(2)
+    .stderr_has("--allowed-tenant");
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "multi",
+        "--provider",
+        "entra",
+        "--tenant",
+        "organizations",
+        "--allowed-tenant",
+        "22222222-2222-2222-2222-222222222222",
+        "--client-id",
+        "app",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("allowed_tenants = [\"22222222-2222-2222-2222-222222222222\"]"),
+        "{text}"
+    );
+    // Google: the secret's variable, never the secret; no offline_access scope.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "g",
+        "--provider",
+        "google",
+        "--client-id",
+        "123.apps.googleusercontent.com",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("client_secret_env = \"GOOGLE_CLIENT_SECRET\""),
+        "{text}"
+    );
+    // Another provider with an endpoint gets an account key, not Entra's credential.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "a0",
+        "--provider",
+        "auth0",
+        "--tenant",
+        "example.eu.auth0.com",
+        "--client-id",
+        "abc",
+        "--endpoint",
+        "https://acct.documents.azure.com:443/",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("issuer = \"https://example.eu.auth0.com/\""),
+        "{text}"
+    );
+    assert!(text.contains("credential = \"key\""), "{text}");
+    // A preset that needs a tenant says so.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "o",
+        "--provider",
+        "okta",
+        "--client-id",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("needs --tenant");
+}

@@ -83,7 +83,13 @@ fn vault_of(
     issuer: &str,
     profile: &str,
 ) -> (SecretStore, SessionPaths, Option<Secrets>) {
-    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, "cosmoscope-cli");
+    // The session file names the client its keyring entry belongs to.
+    let client = std::fs::read(env.state_dir().join(format!("sessions/{profile}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["client_id"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "cosmoscope-cli".into());
+    let paths = SessionPaths::for_identity(&env.state_dir(), profile, issuer, &client);
     let store = Keyring::Os.open(StoreKind::Keyutils).expect("keyutils");
     let secrets = Secrets::load(&store, &paths).expect("read keyring");
     (store, paths, secrets)

@@ -18,6 +18,8 @@ fn init_wizard_in_a_real_terminal() {
     let t = start(&env, "init");
     t.wait_for("Profile name");
     t.send(&["Enter"]); // keeps the offered "default"
+    t.wait_for("Identity provider");
+    t.send(&["Enter"]); // generic: the issuer is asked for
     t.wait_for("OpenID issuer URL");
     t.send(&["-l", "http://remote.example.com"]);
     t.send(&["Enter"]);

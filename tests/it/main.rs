@@ -25,6 +25,7 @@ mod login;
 mod policy;
 mod policy_corpus;
 mod policy_props;
+mod providers;
 mod robustness;
 mod scoped;
 mod secrets_audit;

@@ -123,6 +123,62 @@ export async function approveDevice({
   return fail('too many steps');
 }
 
+// Browser sign-in over plain HTTP (the authorization-code flow): GET the authorization URL, answer
+// the login and consent prompts (or cancel with `deny`), follow the provider's redirects until it
+// sends the browser to the loopback redirect, then deliver that answer to it — as a browser does.
+//   -> { result: 'delivered', status, page, location }   (`callback: 'skip'`: not delivered)
+export async function authorizeInBrowser({
+  url, login = 'alice', password = 'any-password', deny = false, callback = 'deliver', maxSteps = 25,
+}) {
+  const jar = new CookieJar();
+  const steps = [];
+  const redirectUri = new URL(url).searchParams.get('redirect_uri') || '';
+  const loopback = (u) => redirectUri && (u === redirectUri || u.startsWith(`${redirectUri}/`) || u.startsWith(`${redirectUri}?`));
+  async function request(target, form) {
+    const headers = {};
+    const cookie = jar.header();
+    if (cookie) headers.cookie = cookie;
+    const init = { method: form ? 'POST' : 'GET', headers, redirect: 'manual' };
+    if (form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      init.body = new URLSearchParams(form).toString();
+    }
+    const res = await fetch(target, init);
+    jar.store(res);
+    const text = await res.text();
+    steps.push(`${init.method} ${new URL(target).pathname} -> ${res.status}`);
+    return { status: res.status, location: res.headers.get('location'), text, url: target };
+  }
+  const fail = (msg, page) => {
+    throw new Error(`${msg}${page ? `: HTTP ${page.status} ${textSnippet(page.text)}` : ''} [steps: ${steps.join(', ')}]`);
+  };
+  let page = await request(url);
+  for (let i = 0; i < maxSteps; i += 1) {
+    if (page.status >= 300 && page.status < 400 && page.location) {
+      const next = new URL(page.location, page.url).href;
+      if (loopback(next)) {
+        if (callback === 'skip') return { result: 'redirected', location: next, steps };
+        const res = await fetch(next, { redirect: 'manual' });
+        return { result: 'delivered', status: res.status, page: textSnippet(await res.text()), location: next, steps };
+      }
+      page = await request(next);
+      continue;
+    }
+    if (page.status !== 200) fail('unexpected response', page);
+    const m = /action="([^"]+)"[^>]*>\s*<input type="hidden" name="prompt" value="(login|consent)"/.exec(page.text);
+    if (!m) fail('page is neither a login nor a consent prompt', page);
+    if (deny) {
+      const abort = /href="([^"]*\/abort)"/.exec(page.text);
+      if (!abort) fail('no cancel link on the prompt', page);
+      page = await request(new URL(decodeHtml(abort[1]), page.url).href);
+      continue;
+    }
+    const action = new URL(decodeHtml(m[1]), page.url).href;
+    page = await request(action, m[2] === 'login' ? { prompt: 'login', login, password } : { prompt: 'consent' });
+  }
+  return fail('too many steps');
+}
+
 export async function approveViaAdmin({ issuer, userCode, login = 'alice', abort = false }) {
   const res = await fetch(`${issuer.replace(/\/$/, '')}/__admin/approve`, {
     method: 'POST',

@@ -15,7 +15,7 @@ import * as jose from 'jose';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 
 import { Storage } from './adapter.mjs';
-import { approveDevice } from './approve.mjs';
+import { approveDevice, authorizeInBrowser } from './approve.mjs';
 
 // oidc-provider prints its "you SHOULD change this default" notices with console.info, i.e. on
 // stdout. stdout is reserved for the single JSON line, so route every console method to stderr.
@@ -72,6 +72,15 @@ const RESOURCE_SCOPE = 'openid profile email offline_access cosmos.read cosmos.w
 const ROLES_CLAIM = 'https://cosmoscope.test/roles';
 
 const CLI_SCOPE = 'openid profile email offline_access';
+// Loopback redirect URIs (RFC 8252 §7.3): oidc-provider matches them for native clients on any port.
+const LOOPBACK_REDIRECTS = ['http://localhost', 'http://127.0.0.1'];
+// Google personality: an installed app whose "secret" must be sent on polls and refreshes.
+const GOOGLE_CLIENT_ID = 'cosmoscope-google';
+const GOOGLE_SECRET = 'google-installed-app-secret';
+// Entra personality: each user's tenant (`tid`), and the v1 issuer of tokens for other resources.
+const ENTRA_TENANTS = { alice: '11111111-1111-1111-1111-111111111111', bob: '22222222-2222-2222-2222-222222222222', carol: '11111111-1111-1111-1111-111111111111', mallory: '99999999-9999-9999-9999-999999999999' };
+const ENTRA_CI_TENANT = '11111111-1111-1111-1111-111111111111';
+const COSMOS_RESOURCE = 'https://cosmos.azure.com';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const CI_CLIENT_ID = 'cosmoscope-ci';
 const CI_SECRET = 'ci-secret-for-tests';
@@ -193,9 +202,22 @@ function makeConfiguration() {
         client_name: 'cosmoscope CLI',
         application_type: 'native',
         token_endpoint_auth_method: 'none',
-        grant_types: [DEVICE_GRANT, 'refresh_token'],
-        response_types: [],
-        redirect_uris: [],
+        grant_types: [DEVICE_GRANT, 'refresh_token', 'authorization_code'],
+        response_types: ['code'],
+        redirect_uris: LOOPBACK_REDIRECTS,
+        scope: CLI_SCOPE,
+      },
+      {
+        // Google's "Desktop app" / "TVs and Limited Input" clients: a secret that is not secret,
+        // required on the device poll, the code exchange and the refresh.
+        client_id: GOOGLE_CLIENT_ID,
+        client_name: 'cosmoscope (Google personality)',
+        client_secret: GOOGLE_SECRET,
+        application_type: 'native',
+        token_endpoint_auth_method: 'client_secret_post',
+        grant_types: [DEVICE_GRANT, 'refresh_token', 'authorization_code'],
+        response_types: ['code'],
+        redirect_uris: LOOPBACK_REDIRECTS,
         scope: CLI_SCOPE,
       },
       {
@@ -280,7 +302,8 @@ function makeConfiguration() {
     async issueRefreshToken(ctx, client, source) {
       return client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access');
     },
-    rotateRefreshToken: () => ROTATE_REFRESH,
+    // Google never rotates (its refresh answers carry no refresh token: the one sent stays valid).
+    rotateRefreshToken: (ctx) => (ctx.oidc.client?.clientId === GOOGLE_CLIENT_ID ? false : ROTATE_REFRESH),
     ttl: {
       AccessToken: () => ACCESS_TTL || 1,
       ClientCredentials: () => ACCESS_TTL || 1,
@@ -382,6 +405,50 @@ function forgeJwt(token, mode, issuer, skew = 0) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Entra personality (a thin layer: what oidc-provider cannot do itself)
+
+// On: discovery under /organizations/v2.0 and /common/v2.0 names the issuer as the template
+// `<issuer>/{tenantid}/v2.0`, and every ID and access token is re-signed with `iss` carrying the
+// user's tenant and a `tid` claim — what Entra does for multi-tenant apps.
+let entraMultiTenant = false;
+const ENTRA_MULTI_PATHS = ['/organizations/v2.0', '/common/v2.0'];
+
+function decodePayload(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url'));
+}
+
+function resign(payload) {
+  const key = activeGeneration().rsa;
+  return signWith(key, { alg: 'RS256', typ: 'JWT', kid: key.kid }, payload);
+}
+
+function entraTenantTokens(body) {
+  for (const field of ['id_token', 'access_token']) {
+    const t = body[field];
+    if (typeof t !== 'string' || t.split('.').length !== 3) continue;
+    const p = decodePayload(t);
+    const tid = ENTRA_TENANTS[p.sub] || ENTRA_CI_TENANT;
+    body[field] = resign({ ...p, iss: `${ISSUER}/${tid}/v2.0`, tid });
+  }
+}
+
+// A client-credentials request with Entra's `<resource>/.default` scope. For Cosmos DB: a v1 token
+// (`iss https://sts.windows.net/<tid>/`, `aud https://cosmos.azure.com`), which a client must treat
+// as opaque; for the app's own id: a v2 token for the app itself (aud = client id, app roles).
+function entraResourceToken(body, scope) {
+  const p = decodePayload(body.access_token);
+  const now = Math.floor(Date.now() / 1000);
+  const resource = scope.slice(0, -'/.default'.length);
+  const common = { iat: now, nbf: now, exp: now + (ACCESS_TTL || 1), tid: ENTRA_CI_TENANT, oid: `sp-${p.client_id}` };
+  if (resource === COSMOS_RESOURCE || /\.documents\.azure\.com$/.test(resource)) {
+    body.access_token = resign({ ...common, aud: resource, iss: `https://sts.windows.net/${ENTRA_CI_TENANT}/`, appid: p.client_id, sub: `sp-${p.client_id}`, ver: '1.0' });
+  } else {
+    body.access_token = resign({ ...common, aud: resource, iss: ISSUER, azp: p.client_id, sub: `sp-${p.client_id}`, roles: p.roles || [], [ROLES_CLAIM]: p.roles || [], ver: '2.0' });
+  }
+  body.scope = scope;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Provider instances; rebuilt (sharing `storage`) whenever the key set changes
 
 let ISSUER;
@@ -389,6 +456,23 @@ let current; // { provider, handler }
 
 function buildProvider() {
   const provider = new Provider(ISSUER, makeConfiguration());
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST' || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
+    if (ctx.path === '/device/auth' && ctx.req.personality === 'google') {
+      // Google names the page `verification_url` (RFC 8628 says verification_uri).
+      ctx.body.verification_url = ctx.body.verification_uri;
+      delete ctx.body.verification_uri;
+      delete ctx.body.verification_uri_complete;
+    }
+    if (ctx.path !== '/token') return;
+    if (ctx.req.personality === 'google' && ctx.req.grantType === 'refresh_token') {
+      delete ctx.body.refresh_token; // Google's refresh answers never carry one
+    }
+    if (ctx.req.entraScope) entraResourceToken(ctx.body, ctx.req.entraScope);
+    if (entraMultiTenant) entraTenantTokens(ctx.body);
+  });
 
   provider.use(async (ctx, next) => {
     await next();
@@ -469,6 +553,12 @@ async function preprocess(req, res, pathname) {
     params.delete('client_secret');
   }
 
+  if (params.get('client_id') === GOOGLE_CLIENT_ID) req.personality = 'google';
+  req.grantType = params.get('grant_type');
+  if (pathname === '/token' && params.get('grant_type') === 'client_credentials' && /\/\.default$/.test(params.get('scope') || '')) {
+    req.entraScope = params.get('scope');
+    params.delete('scope');
+  }
   if (pathname === '/token') {
     const gt = params.get('grant_type') || '(none)';
     stats.token_requests[gt] = (stats.token_requests[gt] || 0) + 1;
@@ -539,6 +629,7 @@ async function admin(req, res, url) {
       faults.grant = [];
       faults.forge = null;
       faults.jwksFail = 0;
+      entraMultiTenant = false;
       return sendJson(res, 200, { ok: true });
     case 'GET /__admin/keys':
       return sendJson(res, 200, keysSummary());
@@ -604,6 +695,24 @@ async function admin(req, res, url) {
       faults.grant.push({ grant: body.grant, error: body.error, description: body.description ?? '' });
       return sendJson(res, 200, { queued: faults.grant });
     }
+    case 'POST /__admin/personality': {
+      const body = await readJson(req);
+      if (!['entra-multi-tenant', 'default'].includes(body.name)) return sendJson(res, 400, { error: 'name must be entra-multi-tenant or default' });
+      entraMultiTenant = body.name === 'entra-multi-tenant';
+      return sendJson(res, 200, { personality: body.name });
+    }
+    case 'POST /__admin/authorize': {
+      // What a person does in the browser, over plain HTTP: open the authorization URL, sign in,
+      // consent, and let the provider send the browser to the loopback redirect.
+      const body = await readJson(req);
+      if (!body.url) return sendJson(res, 400, { error: 'url is required' });
+      try {
+        const out = await authorizeInBrowser({ url: body.url, login: body.login || 'alice', deny: body.deny === true, callback: body.callback });
+        return sendJson(res, 200, out);
+      } catch (err) {
+        return sendJson(res, 400, { error: err.message });
+      }
+    }
     case 'POST /__admin/approve': {
       const body = await readJson(req);
       if (!body.user_code) return sendJson(res, 400, { error: 'user_code is required' });
@@ -632,6 +741,25 @@ const server = http.createServer(async (req, res) => {
       return await admin(req, res, url);
     }
     if (!current) return sendJson(res, 503, { error: 'starting' });
+    // Entra multi-tenant discovery: the same provider, its issuer named as the tenant template.
+    const multi = ENTRA_MULTI_PATHS.find((p) => url.pathname === `${p}/.well-known/openid-configuration`);
+    if (multi) {
+      if (!entraMultiTenant) return sendJson(res, 404, { error: 'the entra personality is off (POST /__admin/personality)' });
+      const doc = await (await fetch(`${ISSUER}/.well-known/openid-configuration`)).json();
+      return sendJson(res, 200, { ...doc, issuer: `${ISSUER}/{tenantid}/v2.0`, authorization_response_iss_parameter_supported: false });
+    }
+    // OIDC Core §11: oidc-provider grants offline_access only with prompt=consent; Entra, Auth0
+    // and Okta give a refresh token for the scope alone, so the peer asks for the consent itself.
+    if (req.method === 'GET' && url.pathname === '/auth') {
+      const scope = (url.searchParams.get('scope') || '').split(' ');
+      const prompt = (url.searchParams.get('prompt') || '').split(' ').filter(Boolean);
+      if (scope.includes('offline_access') && !prompt.includes('consent')) {
+        url.searchParams.set('prompt', [...prompt, 'consent'].join(' '));
+        req.url = `${url.pathname}${url.search}`;
+      }
+      stats.authorization_requests = (stats.authorization_requests || 0) + 1;
+      stats.last_authorization = Object.fromEntries(url.searchParams);
+    }
     if (url.pathname === '/jwks' && faults.jwksFail > 0) {
       faults.jwksFail -= 1;
       return sendJson(res, 503, { error: 'injected by /__admin/jwks-fail' });

@@ -14,7 +14,7 @@ use crate::clock::now_unix;
 use crate::fido2::{self, Fido2Context, Fido2Error, SealingKey};
 use crate::identity::verify::{Verifier, VerifyError, is_jwt, unverified_claims};
 use crate::identity::{Claims, IdentityError, Issuer, Provider, TokenSet, roles_from_claims};
-use crate::settings::Profile;
+use crate::settings::{Profile, StoreKind};
 
 /// How long a process waits for another one's refresh before giving up.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -324,11 +324,36 @@ impl<'a> Sessions<'a> {
             at: crate::clock::rfc3339(at),
         };
         if !force && info.is_fresh(now_unix(), min_ttl) {
-            let store = self.keyring.open(info.store)?;
-            let secrets = Secrets::load(&store, &self.paths)?
-                .ok_or(SessionError::SecretMissing("session"))?;
-            match self.verified(info.clone(), &secrets).await {
-                Ok(v) if v.is_fresh(now_unix(), min_ttl) => return Ok((v, secrets.access)),
+            // A store that is slow to open (the Secret Service) is skipped while the kernel
+            // keyring holds a copy of the short-lived tokens (session::cache); what is read is
+            // verified below all the same.
+            let cacheable = self.keyring.is_os() && info.store != StoreKind::Keyutils;
+            let load = || async {
+                let store = self.keyring.open(info.store)?;
+                Secrets::load(&store, &self.paths)?.ok_or(SessionError::SecretMissing("session"))
+            };
+            let cached = cacheable.then(|| super::cache::get(&self.paths)).flatten();
+            let mut from_store = cached.is_none();
+            let mut secrets = match cached {
+                Some(copy) => copy,
+                None => load().await?,
+            };
+            let mut outcome = self.verified(info.clone(), &secrets).await;
+            if !from_store && !matches!(&outcome, Ok(v) if v.is_fresh(now_unix(), min_ttl)) {
+                // A copy that does not verify (or ends too soon) is dropped: the store decides.
+                super::cache::forget(&self.paths);
+                secrets = load().await?;
+                from_store = true;
+                outcome = self.verified(info.clone(), &secrets).await;
+            }
+            match outcome {
+                Ok(v) if v.is_fresh(now_unix(), min_ttl) => {
+                    // Kept until the verified tokens end, whatever the session file says.
+                    if cacheable && from_store {
+                        super::cache::put(&self.paths, &secrets, v.expires_at);
+                    }
+                    return Ok((v, secrets.access));
+                }
                 // The tokens say they end sooner than the file did: renew, if the session can.
                 Ok(_)
                 | Err(SessionError::Identity(IdentityError::Verify(VerifyError::Expired)))

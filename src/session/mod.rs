@@ -11,6 +11,7 @@
 //! - `$XDG_STATE_HOME/cosmoscope/locks/<profile>.lock`: held while refreshing, so a rotated refresh
 //!   token is never spent twice.
 
+pub mod cache;
 pub mod lock;
 pub mod manager;
 pub mod store;
@@ -245,12 +246,14 @@ impl Secrets {
 
     /// Writes the session's one entry (replacing the previous one in place).
     pub fn save(&self, store: &SecretStore, paths: &SessionPaths) -> Result<(), StoreError> {
+        cache::forget(paths);
         store.set(&paths.session_entry(), &self.encode())
     }
 
     /// Deletes the session's entry, and the three entries of the layout before it; returns how
     /// many existed.
     pub fn delete(store: &SecretStore, paths: &SessionPaths) -> Result<usize, StoreError> {
+        cache::forget(paths);
         let mut n = usize::from(store.delete(&paths.session_entry())?);
         for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::Id] {
             n += usize::from(store.delete(&paths.entry(kind))?);

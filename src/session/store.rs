@@ -52,6 +52,12 @@ impl Keyring {
     }
 
     /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
+    /// The platform's stores (not a unit test's memory).
+    #[must_use]
+    pub fn is_os(&self) -> bool {
+        matches!(self, Keyring::Os)
+    }
+
     pub fn open(&self, kind: StoreKind) -> Result<SecretStore, StoreError> {
         match self {
             Keyring::Os => SecretStore::open(kind),

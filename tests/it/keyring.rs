@@ -45,3 +45,72 @@ fn no_keyring_is_a_clear_error_and_nothing_is_written() {
         "the person was never asked to sign in"
     );
 }
+
+/// `token` on a Secret Service session reads a copy of the short-lived tokens from the kernel
+/// session keyring (no D-Bus): never the refresh token, verified like the stored tokens, dropped
+/// when it does not verify or when the session changes.
+#[test]
+fn secret_service_sessions_answer_token_from_a_kernel_keyring_copy() {
+    use cosmoscope::session::{Secrets, SessionPaths, cache};
+    require!(oidc::available(), "the OpenID provider peer (npm)");
+    require!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "a D-Bus session with gnome-keyring"
+    );
+    require!(
+        crate::harness::has_session_keyring(),
+        "a private kernel session keyring"
+    );
+    let oidc = Oidc::start(&[]);
+    let env = TestEnv::new();
+    env.write_profile(&oidc.issuer, "cosmoscope-cli", "secret-service");
+    login_as(&env, &oidc, "bob").ok();
+    crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
+    let paths = SessionPaths::for_identity(&env.state_dir(), "dev", &oidc.issuer, "cosmoscope-cli");
+    assert!(
+        cache::get(&paths).is_none(),
+        "nothing is copied before a use"
+    );
+    let first = env.run(&["token", "--resource", "idp", "--format", "raw"]);
+    first.ok();
+    let copy = cache::get(&paths).expect("the first use leaves a copy");
+    assert!(
+        copy.refresh.is_none(),
+        "the refresh token stays in the Secret Service"
+    );
+    let token = first.stdout.trim().to_string();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&copy.access), token);
+    env.run(&["token", "--resource", "idp", "--format", "raw"])
+        .ok();
+    // A forged copy (someone who can write to the session keyring) grants nothing: it fails
+    // verification, is dropped, and the Secret Service's tokens answer.
+    let forged = Secrets {
+        access: secrecy::SecretString::from("forged.access.token".to_string()),
+        refresh: None,
+        id: copy.id.as_ref().map(|id| {
+            let t = secrecy::ExposeSecret::expose_secret(id);
+            let (head, _) = t.rsplit_once('.').expect("jwt");
+            secrecy::SecretString::from(format!("{head}.AAAA"))
+        }),
+        fido2_at: None,
+    };
+    cache::put(
+        &paths,
+        &forged,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 600,
+    );
+    let after = env.run(&["token", "--resource", "idp", "--format", "raw"]);
+    after.ok();
+    assert_eq!(after.stdout.trim(), token);
+    // A refresh changes the session: the copy goes with the old tokens.
+    env.run(&["login", "--refresh"]).ok();
+    assert!(cache::get(&paths).is_none(), "a refresh drops the copy");
+    env.run(&["token", "--resource", "idp"]).ok();
+    assert!(cache::get(&paths).is_some());
+    env.run(&["logout"]).ok();
+    assert!(cache::get(&paths).is_none(), "logout drops the copy");
+}

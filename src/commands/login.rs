@@ -62,7 +62,7 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
             let signed_in = tokio::select! {
                 r = browser_login(app, args, &provider, &profile, json) => r,
                 _ = tokio::signal::ctrl_c() => {
-                    let record = Record::new(&profile.name, "login", "error").cause("cancelled");
+                    let record = Record::new(&profile.name, "login", "error").cause("interrupted");
                     return settle(&audit, record, Err(CommandError::new(Exit::Interrupted, "the sign-in was cancelled")
                         .hint("nothing was stored; run `cosmoscope login` again")));
                 }

@@ -203,12 +203,12 @@ impl Env {
     }
 
     /// Whether a browser opened here would be in front of the person: a graphical session (or a
-    /// `BROWSER` they chose), and not an SSH login.
+    /// `BROWSER` they chose), and not an SSH login (there, `--browser` still forces it).
     #[must_use]
     pub fn browser_is_local(&self) -> bool {
         self.has_display()
-            && (self.get(vars::BROWSER).is_some()
-                || (self.get(vars::SSH_CONNECTION).is_none() && self.get(vars::SSH_TTY).is_none()))
+            && self.get(vars::SSH_CONNECTION).is_none()
+            && self.get(vars::SSH_TTY).is_none()
     }
 
     /// Whether a graphical session exists to open a browser in.

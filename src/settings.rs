@@ -190,6 +190,16 @@ const ENTRA_HOSTS: [&str; 5] = [
     "sts.windows.net",
 ];
 
+/// Whether `s` is a GUID (an Entra tenant id).
+#[must_use]
+pub fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// Whether `issuer` is Microsoft Entra ID (workforce, sovereign clouds, or External ID).
 #[must_use]
 pub fn is_entra_issuer(issuer: &str) -> bool {
@@ -512,29 +522,27 @@ impl Config {
                 ));
             }
             let allowed_tenants = match p.allowed_tenants {
-                Some(t)
-                    if t.get_ref().is_empty()
-                        || t.get_ref()
-                            .iter()
-                            .any(|x| x.trim().is_empty() || x.contains(['/', '{', '}'])) =>
-                {
+                Some(t) if t.get_ref().is_empty() || !t.get_ref().iter().all(|x| is_guid(x)) => {
                     return Err(located(
                         path,
                         text,
                         Some(t.span()),
-                        "allowed_tenants must list tenant ids (GUIDs), none empty",
+                        "allowed_tenants must list Entra tenant ids (directory ids: GUIDs such as 11111111-2222-3333-4444-555555555555)",
                     ));
                 }
                 Some(t) => t.into_inner(),
                 None => Vec::new(),
             };
             let client_secret_env = match p.client_secret_env {
-                Some(v) if !crate::env::is_variable_name(v.get_ref()) => {
+                Some(v)
+                    if !crate::env::is_variable_name(v.get_ref())
+                        || !v.get_ref().ends_with("CLIENT_SECRET") =>
+                {
                     return Err(located(
                         path,
                         text,
                         Some(v.span()),
-                        "client_secret_env names an environment variable (letters, digits, _), never the secret itself",
+                        "client_secret_env names the environment variable that holds the client secret, ending in CLIENT_SECRET (e.g. GOOGLE_CLIENT_SECRET) — never the secret itself, nor another secret's variable",
                     ));
                 }
                 Some(v) => Some(v.into_inner()),

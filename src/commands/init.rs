@@ -55,6 +55,14 @@ fn preset(
         ProviderPreset::Entra => {
             let t = tenant()?;
             let multi = matches!(t, "common" | "organizations");
+            if let Some(bad) = args
+                .allowed_tenants
+                .iter()
+                .find(|a| !crate::settings::is_guid(a))
+            {
+                return Err(CommandError::usage(format!("--allowed-tenant {bad:?} is not a tenant id"))
+                    .hint("give the directory (tenant) id, a GUID, from the Entra admin center's Overview page"));
+            }
             if multi && args.allowed_tenants.is_empty() {
                 return Err(CommandError::usage(format!(
                     "--tenant {t} lets any organization's people sign in"

@@ -165,10 +165,21 @@ async fn browser_login(
             .out_json_line(&json!({"event": "browser", "url": auth.url}))
             .map_err(|e| SessionError::Identity(IdentityError::Client(e.to_string())))?;
     }
-    let opened = !args.no_browser && !app.ui.no_input && webbrowser::open(&auth.url).is_ok();
-    if opened {
-        app.ui
-            .info("Opened your browser to sign in. If it did not open, visit:");
+    // The browser starts on a thread of its own: a text browser (w3m, lynx) runs until it exits,
+    // and the listener must answer it meanwhile.
+    if !args.no_browser && !app.ui.no_input {
+        let url = auth.url.clone();
+        let opener = tokio::task::spawn_blocking(move || webbrowser::open(&url).is_ok());
+        if tokio::time::timeout(std::time::Duration::from_millis(500), opener)
+            .await
+            .is_ok_and(|r| r.unwrap_or(false))
+        {
+            app.ui
+                .info("Opened your browser to sign in. If it did not open, visit:");
+        } else {
+            app.ui
+                .info("Opening your browser to sign in. If it does not open, visit:");
+        }
     } else {
         app.ui
             .info("To sign in, open this URL in a browser on this machine:");
@@ -176,13 +187,14 @@ async fn browser_login(
     app.ui.info(format!("  {}", auth.url));
     let secs = args.timeout.as_secs().max(1);
     app.ui.info(format!(
-        "Waiting for the sign-in (up to {} min; Ctrl-C to cancel; `cosmoscope login --device-code` signs in from another device)…",
-        secs.div_ceil(60)
+        "Waiting for the sign-in (up to {}; Ctrl-C to cancel; `cosmoscope login --device-code` signs in from another device)…",
+        humantime::format_duration(std::time::Duration::from_secs(secs))
     ));
     let callback = tokio::time::timeout(
         args.timeout,
         loopback.receive(
             &auth,
+            &provider.issuer,
             &provider.metadata.issuer,
             provider
                 .metadata

@@ -22,12 +22,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{IdentityError, Provider, TokenSet, parse_token_set};
+use super::{IdentityError, Issuer, Provider, TokenSet, parse_token_set};
 
 /// The most a browser's request head may be.
 const MAX_REQUEST: usize = 16 * 1024;
 /// How long one connection may take to send its request.
-const READ_DEADLINE: Duration = Duration::from_secs(30);
+const READ_DEADLINE: Duration = Duration::from_secs(10);
+/// How many connections are read at once.
+const MAX_CONNECTIONS: usize = 16;
 
 fn random_b64(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -162,23 +164,38 @@ impl Callback {
 }
 
 impl Loopback {
-    /// Listens on 127.0.0.1 (and [::1] when free) at `port`, or any free port for 0.
+    /// Listens on 127.0.0.1 and [::1] at `port` (any free port for 0). Both or neither: a browser
+    /// may try [::1] first for `localhost`, so a port whose [::1] side someone else holds would
+    /// hand them the answer — a fixed port then fails, a free port is chosen again. Only a machine
+    /// without IPv6 loopback listens on 127.0.0.1 alone.
     pub async fn bind(port: u16) -> Result<Self, IdentityError> {
-        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(|e| IdentityError::Loopback {
-                port,
-                detail: e.to_string(),
-            })?;
-        let port = v4.local_addr().map_or(port, |a| a.port());
-        let mut listeners = vec![v4];
-        if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).await {
-            listeners.push(v6);
+        let failed = |detail: String| IdentityError::Loopback { port, detail };
+        for _ in 0..16 {
+            let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let bound = v4.local_addr().map_or(port, |a| a.port());
+            let mut listeners = vec![v4];
+            match TcpListener::bind((Ipv6Addr::LOCALHOST, bound)).await {
+                Ok(v6) => listeners.push(v6),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    if port != 0 {
+                        return Err(failed(
+                            "another program listens on [::1] at this port".into(),
+                        ));
+                    }
+                    continue;
+                }
+                Err(_) => {} // no IPv6 loopback here: `localhost` is 127.0.0.1 only
+            }
+            return Ok(Self {
+                listeners,
+                redirect_uri: format!("http://localhost:{bound}"),
+            });
         }
-        Ok(Self {
-            listeners,
-            redirect_uri: format!("http://localhost:{port}"),
-        })
+        Err(failed(
+            "no port was free on both 127.0.0.1 and [::1]".into(),
+        ))
     }
 
     /// Waits for the browser's answer to `auth`. `issuer` is what an RFC 9207 `iss` must say;
@@ -186,10 +203,14 @@ impl Loopback {
     pub async fn receive(
         &self,
         auth: &Authorization,
-        issuer: &str,
+        issuer: &Issuer,
+        discovered: &str,
         iss_required: bool,
     ) -> Result<Callback, IdentityError> {
         let (tx, mut rx) = mpsc::channel::<(String, TcpStream)>(8);
+        // At most this many connections are read at once; more wait to be accepted (a flood of
+        // idle connections must not use up the process's file descriptors).
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let next = async {
                 match self.listeners.as_slice() {
@@ -198,19 +219,26 @@ impl Loopback {
                     [] => std::future::pending().await,
                 }
             };
+            let slot = slots.clone().acquire_owned();
             tokio::select! {
-                accepted = next => {
-                    if let Ok((stream, _)) = accepted {
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            if let Some(read) = read_request(stream).await {
-                                let _ = tx.send(read).await;
-                            }
-                        });
+                (accepted, slot) = async { let slot = slot.await; (next.await, slot) } => {
+                    match accepted {
+                        Ok((stream, _)) => {
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                let _slot = slot;
+                                if let Some(read) = read_request(stream).await {
+                                    let _ = tx.send(read).await;
+                                }
+                            });
+                        }
+                        // Out of file descriptors, or a connection gone before it was taken:
+                        // wait a moment instead of spinning.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                     }
                 }
                 Some((target, mut stream)) = rx.recv() => {
-                    match judge(&target, auth, issuer, iss_required) {
+                    match judge(&target, auth, issuer, discovered, iss_required) {
                         Verdict::Ignore(status, message) => {
                             respond(&mut stream, status, false, message).await;
                         }
@@ -270,7 +298,13 @@ enum Verdict {
     Code(SecretString),
 }
 
-fn judge(target: &str, auth: &Authorization, issuer: &str, iss_required: bool) -> Verdict {
+fn judge(
+    target: &str,
+    auth: &Authorization,
+    issuer: &Issuer,
+    discovered: &str,
+    iss_required: bool,
+) -> Verdict {
     let Ok(url) = url::Url::parse(&format!("http://localhost{target}")) else {
         return Verdict::Ignore(400, "The request was not understood.");
     };
@@ -308,16 +342,20 @@ fn judge(target: &str, auth: &Authorization, issuer: &str, iss_required: bool) -
         );
     }
     match iss {
-        Some(found) if found != issuer => {
+        Some(found) if !issuer.names_itself(&found, discovered) => {
             return Verdict::Fail(IdentityError::CallbackIssuer {
-                expected: issuer.to_string(),
-                found,
+                expected: discovered.to_string(),
+                found: found
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(300)
+                    .collect(),
             });
         }
         None if iss_required => {
             return Verdict::Fail(IdentityError::CallbackIssuer {
-                expected: issuer.to_string(),
-                found: "(no iss parameter)".into(),
+                expected: discovered.to_string(),
+                found: "(no iss parameter, though the provider promises one)".into(),
             });
         }
         _ => {}
@@ -412,6 +450,13 @@ mod tests {
     #[test]
     fn a_callback_is_judged_by_state_issuer_and_shape() {
         let a = auth();
+        let issuer = Issuer {
+            url: "https://idp".into(),
+            tenants: Vec::new(),
+        };
+        let judge = |t: &str, a: &Authorization, _: &str, required: bool| {
+            judge(t, a, &issuer, "https://idp", required)
+        };
         let iss = "https://idp";
         assert!(matches!(
             judge("/?code=c&state=S", &a, iss, false),

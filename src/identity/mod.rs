@@ -154,6 +154,19 @@ impl Issuer {
         )
     }
 
+    /// Whether an authorization response's `iss` (RFC 9207) names this provider: the discovered
+    /// issuer, or (multi-tenant) the template filled with one of the allowed tenants.
+    #[must_use]
+    pub fn names_itself(&self, iss: &str, discovered: &str) -> bool {
+        if self.tenants.is_empty() {
+            return iss == discovered;
+        }
+        let template = self.expected();
+        self.tenants
+            .iter()
+            .any(|t| template.replace(TENANT_PLACEHOLDER, t) == iss)
+    }
+
     /// Checks a verified token's `iss` (and, multi-tenant, its `tid`).
     pub fn check(&self, claims: &Claims) -> Result<(), VerifyError> {
         let iss = claims.get("iss").and_then(Value::as_str);

@@ -225,6 +225,12 @@ fn entra_credential_footguns_are_refused_at_their_line_and_column() {
         .stderr_has(&format!("{path}:4:21"))
         .stderr_has("never the secret itself");
     env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"AWS_SECRET_ACCESS_KEY\"\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has("ending in CLIENT_SECRET");
+    env.write_config(&format!(
         "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nallowed_tenants = []\n"
     ));
     env.run(&["status"])

@@ -171,6 +171,26 @@ fn a_cancelled_browser_sign_in_is_refused_and_stores_nothing() {
 }
 
 #[test]
+fn a_redirect_port_held_on_either_loopback_is_refused() {
+    let Some((oidc, env)) = setup(&[], "cosmoscope-cli") else {
+        return;
+    };
+    // Another local user listens on [::1] at the profile's fixed port, where a browser may go first
+    // for `localhost`: the sign-in does not start rather than hand them the answer.
+    let Ok(squatter) = std::net::TcpListener::bind("[::1]:0") else {
+        return; // no IPv6 loopback on this machine
+    };
+    let port = squatter.local_addr().expect("addr").port();
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    env.write_config(&format!("{cfg}redirect_port = {port}\n"));
+    env.run(&["login", "--browser", "--no-browser", "-o", "json"])
+        .code(1)
+        .stderr_has("[::1]");
+    assert!(!session_file(&env).exists());
+    assert_eq!(oidc.stats()["authorization_requests"], Value::Null);
+}
+
+#[test]
 fn a_browser_sign_in_that_never_comes_back_times_out_cleanly() {
     let Some((_oidc, env)) = setup(&[], "cosmoscope-cli") else {
         return;
@@ -334,6 +354,12 @@ fn entra_multi_tenant_sign_in_checks_the_tenant_at_every_use() {
     login_as(&env, &oidc, "alice").ok();
     let status = env.run(&["status", "-o", "json"]).ok().json();
     assert_eq!(status["subject"], "alice", "{status}");
+    // The browser sign-in too (Entra sends no `iss` in the answer).
+    browser_login(&env, &["--browser", "--no-browser"], |url| {
+        let delivered = oidc.admin("authorize", json!({"url": url, "login": "carol"}));
+        assert_eq!(delivered["status"], 200, "{delivered}");
+    })
+    .ok();
     // Someone from another tenant signs in to the same multi-tenant app: not one of ours.
     let other = TestEnv::new();
     entra_multi_tenant_profile(

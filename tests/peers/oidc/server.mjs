@@ -459,6 +459,13 @@ function buildProvider() {
 
   provider.use(async (ctx, next) => {
     await next();
+    // Entra sends no RFC 9207 `iss` in its authorization responses.
+    const location = ctx.response.get('location');
+    if (entraMultiTenant && location && /[?&]iss=/.test(location) && !location.startsWith(ISSUER)) {
+      const u = new URL(location);
+      u.searchParams.delete('iss');
+      ctx.redirect(u.href);
+    }
     if (ctx.method !== 'POST' || ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object') return;
     if (ctx.path === '/device/auth' && ctx.req.personality === 'google') {
       // Google names the page `verification_url` (RFC 8628 says verification_uri).

@@ -20,6 +20,7 @@ pub mod policy;
 pub(crate) mod secret;
 pub mod session;
 pub mod settings;
+pub mod text;
 
 #[cfg(test)]
 mod testing;

@@ -8,7 +8,7 @@ use crate::audit::Record;
 use crate::cli::{Exchange, LoginArgs};
 use crate::commands::gate::{audit_opens, settle};
 use crate::error::{CmdResult, CommandError};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::clock::rfc3339;
 use crate::env::vars;
@@ -52,41 +52,33 @@ pub async fn run(app: &App, args: &LoginArgs) -> CmdResult {
         return ci_login(app, args, &profile, &sessions, &store, json).await;
     }
     if app.ui.no_input && !json {
-        return Err(CommandError::login_required("a device-code login needs a person, and --no-input (or CI=true) is set")
+        return Err(CommandError::login_required("signing in needs a person, and --no-input (or CI=true) is set")
             .hint("in CI use `cosmoscope login --client-credentials` or `--federated`; a script can drive the device flow with -o json"));
     }
     let provider = Provider::for_profile(&profile).await?;
     let flow = choose_flow(app, args, &profile, &provider)?;
-    let (method, outcome) = match flow {
-        Flow::Browser => {
-            let signed_in = tokio::select! {
-                r = browser_login(app, args, &provider, &profile, json) => r,
-                _ = tokio::signal::ctrl_c() => {
-                    let record = Record::new(&profile.name, "login", "error").cause("interrupted");
-                    return settle(&audit, record, Err(CommandError::new(Exit::Interrupted, "the sign-in was cancelled")
-                        .hint("nothing was stored; run `cosmoscope login` again")));
-                }
-            };
-            (
-                "browser",
-                finish_login(&sessions, &provider, &store, "browser", signed_in).await,
-            )
-        }
-        Flow::DeviceCode => {
-            let tokens = device_login(app, args, &provider, &profile, json).await;
-            (
-                "device_code",
-                finish_login(
-                    &sessions,
-                    &provider,
-                    &store,
-                    "device_code",
-                    tokens.map(|t| (t, None)),
-                )
-                .await,
-            )
+    let method = match flow {
+        Flow::Browser => "browser",
+        Flow::DeviceCode => "device_code",
+    };
+    // Ctrl-C while the person signs in ends the login cleanly: nothing is stored, and the log says
+    // it was interrupted.
+    let signed_in = tokio::select! {
+        r = async {
+            match flow {
+                Flow::Browser => browser_login(app, args, &provider, &profile, json).await,
+                Flow::DeviceCode => device_login(app, args, &provider, &profile, json)
+                    .await
+                    .map(|t| (t, None)),
+            }
+        } => r,
+        _ = tokio::signal::ctrl_c() => {
+            let record = Record::new(&profile.name, "login", "error").cause("interrupted");
+            return settle(&audit, record, Err(CommandError::new(Exit::Interrupted, "the sign-in was interrupted")
+                .hint("nothing was stored; run `cosmoscope login` again")));
         }
     };
+    let outcome = finish_login(&sessions, &provider, &store, method, signed_in).await;
     match outcome {
         Ok(info) => {
             let record = Record::new(&profile.name, "login", "ok")
@@ -168,7 +160,7 @@ async fn browser_login(
     // The browser starts on a thread of its own: a text browser (w3m, lynx) runs until it exits,
     // and the listener must answer it meanwhile.
     if !args.no_browser && !app.ui.no_input {
-        let url = auth.url.clone();
+        let url = auth.start_url();
         let opener = tokio::task::spawn_blocking(move || webbrowser::open(&url).is_ok());
         if tokio::time::timeout(std::time::Duration::from_millis(500), opener)
             .await
@@ -333,6 +325,15 @@ async fn ci_login(
                     "the provider's token is for another resource, so cosmoscope asks for one for the app itself to know who this is; in Entra ID, set \"accessTokenAcceptedVersion\": 2 in the app's manifest and assign the app roles to its service principal",
                 )
             })?;
+            // It must be a token issued to this client (Entra: `azp` v2, `appid` v1), not merely
+            // one that names it as the audience.
+            let issued_to = crate::identity::verify::unverified_claims(identity.access_token.expose_secret())
+                .and_then(|c| c.get("azp").or_else(|| c.get("appid")).and_then(serde_json::Value::as_str).map(str::to_string));
+            if issued_to.as_deref() != Some(profile.client_id.as_str()) {
+                return Err(CommandError::from(IdentityError::Verify(crate::identity::VerifyError::Audience {
+                    expected: format!("azp {}", profile.client_id),
+                })));
+            }
             tokens.id_token = Some(identity.access_token);
         }
         Ok::<_, CommandError>(sessions.establish(&provider, store, tokens, &method, None, None).await?.0)
@@ -356,7 +357,6 @@ async fn ci_login(
 /// Whether an access token names the profile's audience or client as its audience (read without
 /// verifying: it only decides whether to ask for an identity token; what is stored is verified).
 fn meant_for(access: &SecretString, profile: &Profile) -> bool {
-    use secrecy::ExposeSecret as _;
     let Some(claims) = crate::identity::verify::unverified_claims(access.expose_secret()) else {
         return true;
     };

@@ -164,12 +164,15 @@ impl CommandError {
     /// The text printed on stderr: `error: …`, `caused by: …` lines, `hint: …`.
     #[must_use]
     pub fn render(&self) -> String {
-        let mut out = format!("error: {}\n", self.message);
+        // Causes repeat what providers and servers said: escaped, so no answer drives the
+        // terminal or reorders what is shown.
+        let shown = crate::text::terminal_text;
+        let mut out = format!("error: {}\n", shown(&self.message));
         for cause in &self.causes {
-            let _ = writeln!(out, "caused by: {cause}");
+            let _ = writeln!(out, "caused by: {}", shown(cause));
         }
         for hint in &self.hints {
-            let _ = writeln!(out, "hint: {hint}");
+            let _ = writeln!(out, "hint: {}", shown(hint));
         }
         out
     }

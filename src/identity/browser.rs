@@ -41,6 +41,10 @@ fn random_b64(bytes: usize) -> String {
 pub struct Authorization {
     pub url: String,
     pub redirect_uri: String,
+    /// The browser is started on `<redirect_uri><start>`, which redirects once to `url`: the
+    /// browser's command line (readable by other users in /proc) then shows neither `state` nor
+    /// the PKCE challenge, and the start page answers only the first visit.
+    start: String,
     state: String,
     nonce: String,
     verifier: SecretString,
@@ -55,6 +59,12 @@ impl std::fmt::Debug for Authorization {
 }
 
 impl Authorization {
+    /// What to give the browser: a one-time loopback URL that redirects to the provider.
+    #[must_use]
+    pub fn start_url(&self) -> String {
+        format!("{}{}", self.redirect_uri, self.start)
+    }
+
     /// The nonce the ID token must carry.
     #[must_use]
     pub fn nonce(&self) -> &str {
@@ -64,8 +74,7 @@ impl Authorization {
 
 impl Provider {
     /// Builds the authorization request (OIDC Core §3.1.2.1) with a fresh PKCE verifier, `state`
-    /// and `nonce`; `audience` is sent for providers that want it (Auth0) and as RFC 8707
-    /// `resource` otherwise-equivalent providers understand.
+    /// and `nonce`; `audience` is sent for providers that want it (Auth0).
     pub fn authorization(
         &self,
         redirect_uri: &str,
@@ -103,6 +112,7 @@ impl Provider {
         Ok(Authorization {
             url: url.into(),
             redirect_uri: redirect_uri.to_string(),
+            start: format!("/start/{}", random_b64(16)),
             state,
             nonce,
             verifier: SecretString::from(verifier),
@@ -211,6 +221,7 @@ impl Loopback {
         // At most this many connections are read at once; more wait to be accepted (a flood of
         // idle connections must not use up the process's file descriptors).
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let mut started = false;
         loop {
             let next = async {
                 match self.listeners.as_slice() {
@@ -238,6 +249,15 @@ impl Loopback {
                     }
                 }
                 Some((target, mut stream)) = rx.recv() => {
+                    if target == auth.start {
+                        if started {
+                            respond(&mut stream, 404, false, "This sign-in link was already used.").await;
+                        } else {
+                            started = true;
+                            redirect(&mut stream, &auth.url).await;
+                        }
+                        continue;
+                    }
                     match judge(&target, auth, issuer, discovered, iss_required) {
                         Verdict::Ignore(status, message) => {
                             respond(&mut stream, status, false, message).await;
@@ -402,6 +422,16 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Sends the browser on to the provider.
+async fn redirect(stream: &mut TcpStream, location: &str) {
+    let head = format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\
+         Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
 /// A page with no external resource (nothing can carry the URL's code away in a Referer).
 async fn respond(stream: &mut TcpStream, status: u16, ok: bool, message: &str) {
     let title = if ok {
@@ -441,6 +471,7 @@ mod tests {
         Authorization {
             url: String::new(),
             redirect_uri: "http://localhost:1".into(),
+            start: "/start/X".into(),
             state: "S".into(),
             nonce: "N".into(),
             verifier: SecretString::from("v".to_string()),

@@ -571,7 +571,9 @@ async fn verify_tokens(
         } else {
             let seen = unverified_claims(access);
             let field = |k: &str| seen.as_ref().and_then(|c| c.get(k)).and_then(Value::as_str);
-            if field("iss") == Some(profile.issuer.as_str())
+            if seen
+                .as_ref()
+                .is_some_and(|c| Issuer::of(profile).check(c).is_ok())
                 && field("azp") == Some(profile.client_id.as_str())
             {
                 // Issued to us by our provider for another audience (Keycloak: `aud: account`,

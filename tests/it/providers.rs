@@ -415,3 +415,88 @@ fn entra_ci_login_takes_its_identity_from_a_token_for_the_app_never_the_cosmos_t
     );
     env.assert_no_secrets(&tokens);
 }
+
+#[test]
+fn the_browser_is_given_a_one_time_start_link_not_the_authorization_url() {
+    let Some((oidc, _)) = setup(&[], "cosmoscope-cli") else {
+        return;
+    };
+    // A "browser" that only writes down the command line it was started with (what another
+    // user could read in /proc).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = dir.path().join("argv");
+    let script = dir.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", seen.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let env = TestEnv::new().with_env("BROWSER", &script.display().to_string());
+    env.write_profile(&oidc.issuer, "cosmoscope-cli", "keyutils");
+    browser_login(&env, &["--browser"], |url| {
+        let q = query(url);
+        let argv = crate::harness::wait_for(
+            "the browser's argv",
+            std::time::Duration::from_secs(10),
+            || {
+                std::fs::read_to_string(&seen)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            },
+        );
+        assert!(
+            argv.starts_with(&format!("{}/start/", q["redirect_uri"])),
+            "{argv}"
+        );
+        assert!(
+            !argv.contains(&q["state"]) && !argv.contains(&q["code_challenge"]),
+            "{argv}"
+        );
+        let target = argv.trim_start_matches(&*q["redirect_uri"]);
+        let first = get_loopback(&q["redirect_uri"], target);
+        assert!(first.starts_with("HTTP/1.1 302"), "{first}");
+        assert!(
+            first.contains(&q["state"]),
+            "the start link leads to the provider: {first}"
+        );
+        let again = get_loopback(&q["redirect_uri"], target);
+        assert!(again.starts_with("HTTP/1.1 404"), "used once only: {again}");
+        oidc.admin("authorize", json!({"url": url, "login": "alice"}));
+    })
+    .ok();
+}
+
+#[test]
+fn ctrl_c_ends_a_sign_in_cleanly() {
+    let Some((_oidc, env)) = setup(&[], "cosmoscope-cli") else {
+        return;
+    };
+    for flow in ["--browser", "--device-code"] {
+        let mut child = env.spawn(&["login", "-o", "json", "--no-browser", flow]);
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the first event");
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{flow}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+        assert!(!session_file(&env).exists());
+        let audit = env.audit();
+        assert_eq!(
+            audit.last().expect("record")["cause"],
+            "interrupted",
+            "{flow}"
+        );
+    }
+}

@@ -190,6 +190,22 @@ const ENTRA_HOSTS: [&str; 5] = [
     "sts.windows.net",
 ];
 
+/// Whether `issuer` is Entra's multi-tenant form: its first path segment is `common` or
+/// `organizations` (an Entra host, or loopback for a local stand-in).
+#[must_use]
+pub fn multi_tenant_issuer(issuer: &str) -> bool {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return false;
+    };
+    let segment = url
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    matches!(segment.as_str(), "common" | "organizations")
+        && (is_entra_issuer(issuer) || is_loopback(&url))
+}
+
 /// Whether `s` is a GUID (an Entra tenant id).
 #[must_use]
 pub fn is_guid(s: &str) -> bool {
@@ -530,19 +546,37 @@ impl Config {
                         "allowed_tenants must list Entra tenant ids (directory ids: GUIDs such as 11111111-2222-3333-4444-555555555555)",
                     ));
                 }
-                Some(t) => t.into_inner(),
+                // Only where a tenant template can come from: an issuer whose tenant segment is
+                // common or organizations (Entra, or a loopback stand-in).
+                Some(t) if !multi_tenant_issuer(&issuer) => {
+                    return Err(located(
+                        path,
+                        text,
+                        Some(t.span()),
+                        "allowed_tenants belongs to an Entra multi-tenant issuer (https://login.microsoftonline.com/organizations/v2.0 or …/common/v2.0); with a single tenant's issuer, leave it out",
+                    ));
+                }
+                Some(t) => t
+                    .into_inner()
+                    .iter()
+                    .map(|x| x.to_ascii_lowercase())
+                    .collect(),
                 None => Vec::new(),
             };
             let client_secret_env = match p.client_secret_env {
                 Some(v)
                     if !crate::env::is_variable_name(v.get_ref())
-                        || !v.get_ref().ends_with("CLIENT_SECRET") =>
+                        || !v.get_ref().ends_with("CLIENT_SECRET")
+                        || crate::env::vars::ALL.contains(&v.get_ref().as_str())
+                        || ["AZURE_", "ARM_", "AWS_", "GITHUB_", "ACTIONS_"]
+                            .iter()
+                            .any(|p| v.get_ref().starts_with(p)) =>
                 {
                     return Err(located(
                         path,
                         text,
                         Some(v.span()),
-                        "client_secret_env names the environment variable that holds the client secret, ending in CLIENT_SECRET (e.g. GOOGLE_CLIENT_SECRET) — never the secret itself, nor another secret's variable",
+                        "client_secret_env names the environment variable that holds this provider's client secret, ending in CLIENT_SECRET (e.g. GOOGLE_CLIENT_SECRET) — never the secret itself, nor another tool's secret (AZURE_*, ARM_*, AWS_*, GITHUB_*, cosmoscope's own)",
                     ));
                 }
                 Some(v) => Some(v.into_inner()),

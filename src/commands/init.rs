@@ -38,30 +38,50 @@ fn preset(
     let Some(provider) = args.provider else {
         return Ok((None, None, None));
     };
+    let name = provider
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    // A domain or a tenant id; a pasted URL is taken for its host.
     let tenant = || {
-        args.tenant
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && !t.contains(['/', '?', '#', ' ', '{', '}']))
-            .ok_or_else(|| {
-                CommandError::usage(format!(
-                    "--provider {} needs --tenant",
-                    provider.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
-                ))
-                .hint("Entra: the directory (tenant) id; Auth0 and Okta: the domain, e.g. example.eu.auth0.com")
-            })
+        let raw = args.tenant.as_deref().map(str::trim).unwrap_or_default();
+        let host = raw
+            .strip_prefix("https://")
+            .unwrap_or(raw)
+            .trim_end_matches('/');
+        if host.is_empty() {
+            return Err(CommandError::usage(format!("--provider {name} needs --tenant"))
+                .hint("Entra: the directory (tenant) id; Auth0 and Okta: the domain, e.g. example.eu.auth0.com"));
+        }
+        if host.contains(['/', '?', '#', ' ', '{', '}', ':', '@']) {
+            return Err(CommandError::usage(format!(
+                "--tenant {raw:?} is not a domain or a tenant id"
+            ))
+            .hint("give the domain alone, e.g. example.eu.auth0.com, not a URL with a path"));
+        }
+        Ok(host.to_ascii_lowercase())
     };
+    if let Some(bad) = args
+        .allowed_tenants
+        .iter()
+        .find(|a| !crate::settings::is_guid(a))
+    {
+        return Err(CommandError::usage(format!("--allowed-tenant {bad:?} is not a tenant id"))
+            .hint("give the directory (tenant) id, a GUID, from the Entra admin center's Overview page"));
+    }
     Ok(match provider {
+        ProviderPreset::Entra if args.issuer.is_some() => (None, Some("roles"), None),
         ProviderPreset::Entra => {
             let t = tenant()?;
-            let multi = matches!(t, "common" | "organizations");
-            if let Some(bad) = args
-                .allowed_tenants
-                .iter()
-                .find(|a| !crate::settings::is_guid(a))
-            {
-                return Err(CommandError::usage(format!("--allowed-tenant {bad:?} is not a tenant id"))
-                    .hint("give the directory (tenant) id, a GUID, from the Entra admin center's Overview page"));
+            let multi = matches!(t.as_str(), "common" | "organizations");
+            if t == "consumers" {
+                return Err(CommandError::usage(
+                    "personal Microsoft accounts cannot use Cosmos DB's data-plane roles",
+                )
+                .hint("use your organization's tenant id"));
+            }
+            if !multi && !crate::settings::is_guid(&t) {
+                return Err(CommandError::usage(format!("--tenant {t:?} is not a tenant id"))
+                    .hint("Entra's issuer names the tenant by its id: give the directory (tenant) id, a GUID, from the Entra admin center's Overview page (or organizations with --allowed-tenant)"));
             }
             if multi && args.allowed_tenants.is_empty() {
                 return Err(CommandError::usage(format!(
@@ -69,11 +89,13 @@ fn preset(
                 ))
                 .hint("list the tenants that may, with --allowed-tenant <tenant-id> (repeat it)"));
             }
-            if t == "consumers" {
+            if !multi && !args.allowed_tenants.is_empty() {
                 return Err(CommandError::usage(
-                    "personal Microsoft accounts cannot use Cosmos DB's data-plane roles",
+                    "--allowed-tenant goes with --tenant organizations",
                 )
-                .hint("use your organization's tenant id"));
+                .hint(
+                    "a single tenant's profile admits only that tenant; leave --allowed-tenant out",
+                ));
             }
             (
                 Some(format!("https://login.microsoftonline.com/{t}/v2.0")),
@@ -247,7 +269,11 @@ fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         endpoint: args.endpoint.clone(),
         database: args.database.clone(),
         policy_file: args.policy_file.clone(),
-        allowed_tenants: args.allowed_tenants.clone(),
+        allowed_tenants: args
+            .allowed_tenants
+            .iter()
+            .map(|t| t.to_ascii_lowercase())
+            .collect(),
         client_secret_env: secret_env.map(String::from),
     })
 }
@@ -313,16 +339,46 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
     };
     let tenant = match (&args.tenant, provider) {
         (Some(t), _) => Some(t.clone()),
-        (None, ProviderPreset::Entra) => ask("Entra tenant id", None, true, ok)?,
+        (None, ProviderPreset::Entra) if args.issuer.is_none() => ask(
+            "Entra tenant id (or organizations for a multi-tenant app)",
+            None,
+            true,
+            ok,
+        )?,
         (None, ProviderPreset::Auth0 | ProviderPreset::Okta) => {
             ask("Domain (e.g. example.eu.auth0.com)", None, true, ok)?
         }
         _ => None,
     };
+    let mut allowed_tenants = args.allowed_tenants.clone();
+    if provider == ProviderPreset::Entra
+        && allowed_tenants.is_empty()
+        && tenant.as_deref().is_some_and(|t| {
+            matches!(
+                t.trim().to_ascii_lowercase().as_str(),
+                "common" | "organizations"
+            )
+        })
+    {
+        let list = ask(
+            "Tenant ids whose people may sign in (comma-separated)",
+            None,
+            true,
+            |s| {
+                if s.split(',').all(|t| crate::settings::is_guid(t.trim())) {
+                    Ok(())
+                } else {
+                    Err("tenant ids are GUIDs, separated by commas".to_string())
+                }
+            },
+        )?
+        .unwrap_or_default();
+        allowed_tenants = list.split(',').map(|t| t.trim().to_string()).collect();
+    }
     let filled = InitArgs {
         provider: Some(provider),
         tenant,
-        allowed_tenants: args.allowed_tenants.clone(),
+        allowed_tenants: allowed_tenants.clone(),
         issuer: args.issuer.clone(),
         client_id: None,
         audience: None,
@@ -429,7 +485,7 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         database,
         credential,
         policy_file: args.policy_file.clone(),
-        allowed_tenants: args.allowed_tenants.clone(),
+        allowed_tenants,
         client_secret_env: secret_env.map(String::from),
     })
 }

@@ -314,6 +314,17 @@ async fn ci_login(
         };
         let provider = Provider::discover(&Issuer::of(profile), &profile.client_id).await?;
         let mut tokens = provider.client_token(&grant, &profile.scopes, profile.audience.as_deref()).await?;
+        if tokens.id_token.is_none()
+            && !meant_for(&tokens.access_token, profile)
+            && !profile.scopes.iter().any(|s| s.ends_with("/.default"))
+        {
+            // Not Entra's `.default` scopes: there is no standard way to ask for a token about
+            // the app itself, and the one we got is for someone else.
+            return Err(CommandError::login_required(
+                "the provider's token is for another audience, and no ID token says who this is",
+            )
+            .hint("set the profile's audience to the API the provider issues this client's tokens for"));
+        }
         if tokens.id_token.is_none() && !meant_for(&tokens.access_token, profile) {
             // The answer is a token for another resource (Entra: Cosmos DB's, v1, opaque to a
             // client) and no ID token: who this is comes from a second token, for the app itself

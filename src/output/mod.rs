@@ -126,7 +126,7 @@ impl Ui {
     /// A message for the person (stderr), unless `--quiet`.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            eprintln!("{}", crate::text::terminal_text(msg.as_ref()));
         }
     }
 
@@ -137,7 +137,7 @@ impl Ui {
             } else {
                 "✓"
             };
-            eprintln!("{mark} {}", msg.as_ref());
+            eprintln!("{mark} {}", crate::text::terminal_text(msg.as_ref()));
         }
     }
 
@@ -147,12 +147,12 @@ impl Ui {
         } else {
             "warning"
         };
-        eprintln!("{label}: {}", msg.as_ref());
+        eprintln!("{label}: {}", crate::text::terminal_text(msg.as_ref()));
     }
 
     pub fn debug(&self, msg: impl AsRef<str>) {
         if self.verbose > 0 {
-            eprintln!("debug: {}", msg.as_ref());
+            eprintln!("debug: {}", crate::text::terminal_text(msg.as_ref()));
         }
     }
 

@@ -332,14 +332,18 @@ impl<'a> Sessions<'a> {
                 let store = self.keyring.open(info.store)?;
                 Secrets::load(&store, &self.paths)?.ok_or(SessionError::SecretMissing("session"))
             };
-            let cached = cacheable.then(|| super::cache::get(&self.paths)).flatten();
+            let cached = cacheable
+                .then(|| super::cache::get(&self.paths, &info))
+                .flatten();
             let mut from_store = cached.is_none();
             let mut secrets = match cached {
                 Some(copy) => copy,
                 None => load().await?,
             };
             let mut outcome = self.verified(info.clone(), &secrets).await;
-            if !from_store && !matches!(&outcome, Ok(v) if v.is_fresh(now_unix(), min_ttl)) {
+            if !from_store
+                && !matches!(&outcome, Ok(v) if v.is_fresh(now_unix(), min_ttl) && v.subject == info.subject)
+            {
                 // A copy that does not verify (or ends too soon) is dropped: the store decides.
                 super::cache::forget(&self.paths);
                 secrets = load().await?;
@@ -350,7 +354,7 @@ impl<'a> Sessions<'a> {
                 Ok(v) if v.is_fresh(now_unix(), min_ttl) => {
                     // Kept until the verified tokens end, whatever the session file says.
                     if cacheable && from_store {
-                        super::cache::put(&self.paths, &secrets, v.expires_at);
+                        super::cache::put(&self.paths, &info, &secrets, v.expires_at);
                     }
                     return Ok((v, secrets.access));
                 }
@@ -552,6 +556,17 @@ async fn verify_tokens(
     let mut identified = false;
     if let Some(id) = id {
         claims = verifier.verify(id, &profile.client_id, None).await?;
+        // OIDC Core §2: an `azp`, when there, is the client the token was issued to — ours.
+        if claims
+            .get("azp")
+            .and_then(Value::as_str)
+            .is_some_and(|azp| azp != profile.client_id)
+        {
+            return Err(IdentityError::Verify(VerifyError::Audience {
+                expected: format!("azp {}", profile.client_id),
+            })
+            .into());
+        }
         exps.extend(claims.get("exp").and_then(Value::as_u64));
         identified = true;
     }

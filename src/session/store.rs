@@ -51,13 +51,13 @@ impl Keyring {
         Keyring::Memory(store)
     }
 
-    /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
     /// The platform's stores (not a unit test's memory).
     #[must_use]
     pub fn is_os(&self) -> bool {
         matches!(self, Keyring::Os)
     }
 
+    /// Opens the store `kind` names; `Auto` picks the platform's first reachable one.
     pub fn open(&self, kind: StoreKind) -> Result<SecretStore, StoreError> {
         match self {
             Keyring::Os => SecretStore::open(kind),

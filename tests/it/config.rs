@@ -230,6 +230,21 @@ fn entra_credential_footguns_are_refused_at_their_line_and_column() {
     env.run(&["status"])
         .code(1)
         .stderr_has("ending in CLIENT_SECRET");
+    // …nor another tool's secret, which would then be posted to this profile's issuer.
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"AZURE_CLIENT_SECRET\"\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has("another tool's secret");
+    // Allowed tenants mean something only with a multi-tenant issuer.
+    env.write_config(&format!(
+        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\nallowed_tenants = [\"22222222-2222-2222-2222-222222222222\"]\n"
+    ));
+    env.run(&["status"])
+        .code(1)
+        .stderr_has(&format!("{path}:4:19"))
+        .stderr_has("multi-tenant issuer");
     env.write_config(&format!(
         "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nallowed_tenants = []\n"
     ));
@@ -340,6 +355,56 @@ fn init_provider_presets_write_what_each_provider_needs() {
         "{text}"
     );
     assert!(text.contains("credential = \"key\""), "{text}");
+    // Entra names tenants by id in its issuer; a domain would never match discovery.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "dom",
+        "--provider",
+        "entra",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-id",
+        "app",
+    ])
+    .code(2)
+    .stderr_has("not a tenant id");
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "one",
+        "--provider",
+        "entra",
+        "--tenant",
+        "11111111-1111-1111-1111-111111111111",
+        "--allowed-tenant",
+        "22222222-2222-2222-2222-222222222222",
+        "--client-id",
+        "app",
+    ])
+    .code(2)
+    .stderr_has("--tenant organizations");
+    // A pasted URL is taken for its domain.
+    env.run(&[
+        "init",
+        "--no-input",
+        "--profile",
+        "a1",
+        "--provider",
+        "auth0",
+        "--tenant",
+        "https://Example.us.auth0.com/",
+        "--client-id",
+        "abc",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(env.config_file()).expect("written");
+    assert!(
+        text.contains("issuer = \"https://example.us.auth0.com/\""),
+        "{text}"
+    );
     // A preset that needs a tenant says so.
     env.run(&[
         "init",

@@ -67,13 +67,14 @@ fn secret_service_sessions_answer_token_from_a_kernel_keyring_copy() {
     login_as(&env, &oidc, "bob").ok();
     crate::fixtures::export_policy(&env, "https://cosmoscope.test/roles");
     let paths = SessionPaths::for_identity(&env.state_dir(), "dev", &oidc.issuer, "cosmoscope-cli");
+    let info = || paths.read_info().expect("read").expect("a session file");
     assert!(
-        cache::get(&paths).is_none(),
+        cache::get(&paths, &info()).is_none(),
         "nothing is copied before a use"
     );
     let first = env.run(&["token", "--resource", "idp", "--format", "raw"]);
     first.ok();
-    let copy = cache::get(&paths).expect("the first use leaves a copy");
+    let copy = cache::get(&paths, &info()).expect("the first use leaves a copy");
     assert!(
         copy.refresh.is_none(),
         "the refresh token stays in the Secret Service"
@@ -96,6 +97,7 @@ fn secret_service_sessions_answer_token_from_a_kernel_keyring_copy() {
     };
     cache::put(
         &paths,
+        &info(),
         &forged,
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -106,11 +108,47 @@ fn secret_service_sessions_answer_token_from_a_kernel_keyring_copy() {
     let after = env.run(&["token", "--resource", "idp", "--format", "raw"]);
     after.ok();
     assert_eq!(after.stdout.trim(), token);
+    // A session with a security-key touch on record is never copied: the touch time is the
+    // store's to say.
+    let touched = Secrets {
+        fido2_at: Some(1),
+        ..cache::get(&paths, &info()).expect("the store's tokens were copied again")
+    };
+    cache::forget(&paths);
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 600;
+    cache::put(&paths, &info(), &touched, soon);
+    assert!(
+        cache::get(&paths, &info()).is_none(),
+        "a touch time is never cached"
+    );
     // A refresh changes the session: the copy goes with the old tokens.
     env.run(&["login", "--refresh"]).ok();
-    assert!(cache::get(&paths).is_none(), "a refresh drops the copy");
+    assert!(
+        cache::get(&paths, &info()).is_none(),
+        "a refresh drops the copy"
+    );
     env.run(&["token", "--resource", "idp"]).ok();
-    assert!(cache::get(&paths).is_some());
+    assert!(cache::get(&paths, &info()).is_some());
+    // A refresh or a new login from another session keyring (another terminal) cannot forget
+    // this keyring's copy, but it changes the session file: the copy no longer matches it and
+    // is dropped (here the file's refresh count moves as that refresh would move it).
+    let before = info();
+    let file = std::fs::read_to_string(&paths.info).expect("session file");
+    let mut v: serde_json::Value = serde_json::from_str(&file).expect("json");
+    v["refresh_seq"] = serde_json::json!(before.refresh_seq + 1);
+    std::fs::write(&paths.info, v.to_string()).expect("write");
+    assert!(
+        cache::get(&paths, &info()).is_none(),
+        "a copy of another refresh is ignored"
+    );
+    assert!(cache::get(&paths, &before).is_none(), "…and dropped");
     env.run(&["logout"]).ok();
-    assert!(cache::get(&paths).is_none(), "logout drops the copy");
+    assert!(
+        cache::get(&paths, &before).is_none(),
+        "logout drops the copy"
+    );
 }

@@ -210,6 +210,15 @@ impl From<IdentityError> for CommandError {
                     has registered), or 0 for any free port"
                     .into(),
             ),
+            IdentityError::BrowserRefused { .. } => (
+                Exit::Refused,
+                "the provider refused the browser sign-in",
+                "the client may not be set up for it: register the redirect URI http://localhost \
+                    (any port; or http://localhost:PORT with redirect_port = PORT) and allow the \
+                    authorization-code grant — or sign in with `cosmoscope login --device-code` \
+                    (login_flow = \"device-code\" in the profile)"
+                    .into(),
+            ),
             IdentityError::BrowserTimeout(_) => (
                 Exit::LoginRequired,
                 "the browser sign-in did not finish in time",
@@ -220,8 +229,9 @@ impl From<IdentityError> for CommandError {
             IdentityError::CallbackIssuer { .. } => (
                 Exit::Runtime,
                 "the sign-in answer did not come from the profile's provider",
-                "nothing was stored; another provider answered in its place (a mix-up attack, \
-                    RFC 9207) — run `cosmoscope login` again, from a browser you trust"
+                "nothing was stored; the answer did not name the profile's provider (RFC 9207), \
+                    so something else may have answered in its place — run `cosmoscope login` \
+                    again, from a browser you trust"
                     .into(),
             ),
         };
@@ -923,6 +933,14 @@ mod tests {
                 IdentityError::Loopback { port: 8400, detail: s("address in use") }.into(),
             ),
             ("identity/browser-timeout", IdentityError::BrowserTimeout(300).into()),
+            (
+                "identity/browser-refused",
+                IdentityError::BrowserRefused {
+                    error: s("unauthorized_client"),
+                    description: Some(s("The client is not allowed to use the authorization code grant")),
+                }
+                .into(),
+            ),
             (
                 "identity/callback-issuer",
                 IdentityError::CallbackIssuer { expected: s("https://idp/"), found: s("https://evil/") }.into(),

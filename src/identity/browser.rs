@@ -398,8 +398,7 @@ fn judge(
         return Verdict::Fail(if error == "access_denied" {
             IdentityError::AccessDenied(clean(description))
         } else {
-            IdentityError::OAuth {
-                status: 400,
+            IdentityError::BrowserRefused {
                 error,
                 description: clean(description),
             }

@@ -83,6 +83,11 @@ pub enum IdentityError {
     NoAuthorizationEndpoint,
     #[error("cannot listen for the browser's answer on 127.0.0.1 port {port}: {detail}")]
     Loopback { port: u16, detail: String },
+    #[error("the provider refused the browser sign-in: {error}{}", description.as_ref().map(|d| format!(" — {d}")).unwrap_or_default())]
+    BrowserRefused {
+        error: String,
+        description: Option<String>,
+    },
     #[error("no answer from the browser within {0} s")]
     BrowserTimeout(u64),
     #[error(

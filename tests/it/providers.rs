@@ -500,3 +500,27 @@ fn ctrl_c_ends_a_sign_in_cleanly() {
         );
     }
 }
+
+#[test]
+fn a_client_not_set_up_for_the_browser_says_how_and_offers_the_device_code() {
+    let Some((oidc, env)) = setup(&[], "cosmoscope-cli") else {
+        return;
+    };
+    // What a provider sends back when the client may not use the authorization-code grant.
+    let run = browser_login(&env, &["--browser", "--no-browser"], |url| {
+        let q = query(url);
+        let target = format!(
+            "/?error=unauthorized_client&error_description=grant%20not%20allowed&state={}&iss={}",
+            q["state"],
+            url::form_urlencoded::byte_serialize(oidc.issuer.as_bytes()).collect::<String>()
+        );
+        let answer = get_loopback(&q["redirect_uri"], &target);
+        assert!(answer.contains("did not complete"), "{answer}");
+    });
+    run.code(5)
+        .stderr_has("refused the browser sign-in")
+        .stderr_has("grant not allowed")
+        .stderr_has("--device-code");
+    assert!(!session_file(&env).exists());
+    assert_eq!(oidc.token_requests("authorization_code"), 0);
+}

@@ -93,7 +93,10 @@ pub async fn build(settings: &CosmosSettings, auth: CosmosAuth) -> Result<Cosmos
             endpoint,
             Secret::new(key.expose_secret().to_string()),
         ),
-        CosmosAuth::Token(cred) => AccountReference::with_credential(endpoint, cred),
+        CosmosAuth::Token(cred) => AccountReference::with_credential(
+            endpoint,
+            super::credential::OncePerCommand::wrap(cred),
+        ),
     };
     let sdk = |e: azure_data_cosmos::CosmosError| {
         CosmosError::from_sdk(&e, Resource::Account, &settings.endpoint)

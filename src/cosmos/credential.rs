@@ -120,6 +120,58 @@ impl TokenCredential for SessionTokenCredential {
     }
 }
 
+/// How long before its expiry a cached token is fetched again.
+pub const TOKEN_MARGIN: std::time::Duration = std::time::Duration::from_mins(5);
+
+/// Any credential behind a cache for one command: the Cosmos driver asks for a token on every
+/// request, and `AzureCliCredential` starts `az` each time, the session credential reads the
+/// session file and the keyring each time. One token per scope set is kept until
+/// [`TOKEN_MARGIN`] before it expires; concurrent requests wait for the one fetch.
+pub struct OncePerCommand {
+    inner: Arc<dyn TokenCredential>,
+    cached: tokio::sync::Mutex<Vec<(String, AccessToken)>>,
+}
+
+impl OncePerCommand {
+    #[must_use]
+    pub fn wrap(inner: Arc<dyn TokenCredential>) -> Arc<dyn TokenCredential> {
+        Arc::new(Self {
+            inner,
+            cached: tokio::sync::Mutex::new(Vec::new()),
+        })
+    }
+}
+
+impl std::fmt::Debug for OncePerCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OncePerCommand({:?})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for OncePerCommand {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        let key = scopes.join(" ");
+        // Held across the fetch: N requests at once make one fetch, not N.
+        let mut cached = self.cached.lock().await;
+        let fresh_until = OffsetDateTime::now_utc() + TOKEN_MARGIN;
+        if let Some((_, token)) = cached
+            .iter()
+            .find(|(k, t)| *k == key && t.expires_on > fresh_until)
+        {
+            return Ok(token.clone());
+        }
+        let token = self.inner.get_token(scopes, options).await?;
+        cached.retain(|(k, _)| *k != key);
+        cached.push((key, token.clone()));
+        Ok(token)
+    }
+}
+
 /// Client options for a broker identity: the profile's authority host (or `AZURE_AUTHORITY_HOST`)
 /// as a custom cloud, so a test or sovereign cloud is reached instead of the public one.
 fn identity_client_options(settings: &CosmosSettings, env: &Env) -> ClientOptions {

@@ -567,9 +567,12 @@ async fn entra_session_token_reaches_cosmos() {
     .await
     .expect("query with the session token");
     assert_eq!(got.len(), 30);
-    assert!(
-        calls.load(Ordering::SeqCst) >= 1,
-        "the session was asked for its token"
+    // Every request of the command (account, container, partition ranges, pages) carries the
+    // token, and the session is asked for it once.
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the session is asked for its token once per command"
     );
     let s = peer.stats().await;
     assert_eq!(s["auth_failures"], json!(0), "{s}");
@@ -663,6 +666,64 @@ async fn cli_client_secret_broker_identity() {
     let claims = cosmoscope::identity::verify::unverified_claims(token).expect("a JWT");
     assert_eq!(claims["iss"], json!(AAD_ISSUER));
     assert!(!err.contains("s3cret-value"));
+}
+
+/// `credential = "azure-cli"`: azure_identity's AzureCliCredential starts `az` for every token it
+/// is asked for, and the Cosmos driver asks on every request; behind cosmoscope's cache one command
+/// starts it once. (The real Azure CLI cannot sign in here — it needs an Entra tenant — so `az` is a
+/// script that answers as `az account get-access-token --output json` does and counts its runs.)
+#[tokio::test]
+async fn cli_azure_cli_starts_az_once_per_command() {
+    let keys = JwtKeys::generate();
+    let peer = Peer::start_with(PeerOptions {
+        jwks_file: Some(keys.jwks()),
+        audience: Some(AAD_AUDIENCE.into()),
+        issuer: Some(AAD_ISSUER.into()),
+        ..PeerOptions::default()
+    });
+    peer.seed_shop();
+    let env = CliEnv::new(&peer, "");
+    let config = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace("credential = \"key\"", "credential = \"azure-cli\"");
+    std::fs::write(&env.config, config).expect("config");
+    let bin = tempfile::tempdir().expect("tempdir");
+    let runs = bin.path().join("runs");
+    let token = keys.sign(AAD_AUDIENCE, AAD_ISSUER);
+    let az = bin.path().join("az");
+    std::fs::write(
+        &az,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nprintf '%s' '{{\"accessToken\":\"{token}\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\"expires_on\":4070908800,\"tokenType\":\"Bearer\"}}'\n",
+            runs.display()
+        ),
+    )
+    .expect("az");
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, out, err) = env.run_env(
+        &[
+            "query",
+            "--container",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT * FROM c",
+        ],
+        "",
+        &[("PATH", &path)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() > 1, "{out}");
+    let started = std::fs::read_to_string(&runs).expect("az ran");
+    assert_eq!(started.lines().count(), 1, "az started once: {started}");
+    assert!(started.contains("get-access-token"), "{started}");
+    assert!(!err.contains(&token) && !out.contains(&token));
 }
 
 /// TLS trust and reachability failures get their own messages and next steps.

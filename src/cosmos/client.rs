@@ -5,7 +5,8 @@
 //!   before any thread exists unless the profile asks for `region_proximity`
 //!   ([`disable_imds_probe_before_threads`]); [`build`] refuses to build a client while the probe is
 //!   still enabled for a profile that did not ask for it, so a library caller cannot probe by accident.
-//! - HTTP/2 is on by default; `http2 = false` in the profile forces HTTP/1.1 (local emulators).
+//! - HTTP/2 is on by default, and a server that refuses it in TLS is reached over HTTP/1.1
+//!   ([`build`]); `http2 = false` in the profile uses HTTP/1.1 from the start.
 //! - Binary encoding is off: cosmoscope prints JSON, and not every endpoint speaks the binary format.
 //! - TLS trust: the SDK's rustls stack uses the platform verifier, which honours `SSL_CERT_FILE`.
 //! - Throttling (429) is retried by the SDK with the server's `x-ms-retry-after-ms`, bounded here to
@@ -75,34 +76,86 @@ fn set_disable_imds() {
     unsafe { std::env::set_var(DISABLE_IMDS_VAR, "1") };
 }
 
-/// Builds a client for the profile's endpoint with `auth`.
+/// Builds a client for the profile's endpoint with `auth`. With HTTP/2 allowed (the default) the
+/// SDK offers only `h2` in TLS; a server that speaks only HTTP/1.1 refuses that with the alert
+/// `no_application_protocol`, which the SDK does not take as a reason to fall back — so the client
+/// is built again with HTTP/1.1 (`http2 = false` says so from the start).
 pub async fn build(settings: &CosmosSettings, auth: CosmosAuth) -> Result<Cosmos, CosmosError> {
+    let auth = match auth {
+        CosmosAuth::Token(cred) => CosmosAuth::Token(super::credential::OncePerCommand::wrap(cred)),
+        CosmosAuth::Key(key) => CosmosAuth::Key(key),
+    };
+    match connect(settings, &auth, settings.http2).await {
+        Err(Refused::Alpn(_)) if settings.http2 => connect(settings, &auth, false)
+            .await
+            .map_err(Refused::into_error),
+        other => other.map_err(Refused::into_error),
+    }
+}
+
+/// A failed build, and whether it was the server refusing HTTP/2 in TLS.
+enum Refused {
+    Alpn(CosmosError),
+    Other(CosmosError),
+}
+
+impl Refused {
+    fn into_error(self) -> CosmosError {
+        match self {
+            Refused::Alpn(e) | Refused::Other(e) => e,
+        }
+    }
+}
+
+/// Whether an error's chain is the TLS alert a server sends when it speaks none of the offered
+/// application protocols (ALPN).
+fn alpn_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("NoApplicationProtocol") || text.contains("no_application_protocol") {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+async fn connect(
+    settings: &CosmosSettings,
+    auth: &CosmosAuth,
+    http2: bool,
+) -> Result<Cosmos, Refused> {
     // Read the real process environment on purpose: this is the variable the SDK itself reads.
     if !settings.region_proximity && std::env::var_os(DISABLE_IMDS_VAR).is_none() {
-        return Err(CosmosError::Config(format!(
+        return Err(Refused::Other(CosmosError::Config(format!(
             "{DISABLE_IMDS_VAR} is not set, so the SDK would probe the Azure instance metadata \
              service; set {DISABLE_IMDS_VAR}=1 (cosmoscope does this itself) or region_proximity = true"
-        )));
+        ))));
     }
-    let endpoint: AccountEndpoint = settings
-        .endpoint
-        .parse()
-        .map_err(|e| CosmosError::Config(format!("endpoint {:?}: {e}", settings.endpoint)))?;
+    let endpoint: AccountEndpoint = settings.endpoint.parse().map_err(|e| {
+        Refused::Other(CosmosError::Config(format!(
+            "endpoint {:?}: {e}",
+            settings.endpoint
+        )))
+    })?;
     let account = match auth {
         CosmosAuth::Key(key) => AccountReference::with_authentication_key(
             endpoint,
             Secret::new(key.expose_secret().to_string()),
         ),
-        CosmosAuth::Token(cred) => AccountReference::with_credential(
-            endpoint,
-            super::credential::OncePerCommand::wrap(cred),
-        ),
+        CosmosAuth::Token(cred) => AccountReference::with_credential(endpoint, cred.clone()),
     };
     let sdk = |e: azure_data_cosmos::CosmosError| {
-        CosmosError::from_sdk(&e, Resource::Account, &settings.endpoint)
+        let mapped = CosmosError::from_sdk(&e, Resource::Account, &settings.endpoint);
+        if alpn_refused(&e) {
+            Refused::Alpn(mapped)
+        } else {
+            Refused::Other(mapped)
+        }
     };
     let pool = ConnectionPoolOptions::builder()
-        .with_is_http2_allowed(settings.http2)
+        .with_is_http2_allowed(http2)
         .with_max_dataplane_request_timeout(settings.request_timeout)
         // Always, whatever AZURE_COSMOS_EMULATOR_SERVER_CERT_VALIDATION_DISABLED says (the SDK
         // would skip the check for loopback and AZURE_COSMOS_EMULATOR_HOST): a local emulator's

@@ -726,6 +726,35 @@ async fn cli_azure_cli_starts_az_once_per_command() {
     assert!(!err.contains(&token) && !out.contains(&token));
 }
 
+/// A server that speaks only HTTP/1.1 (the local peer, some proxies and emulators) refuses the
+/// SDK's `h2`-only TLS offer with `no_application_protocol`; the client falls back to HTTP/1.1
+/// by itself, without `http2 = false`.
+#[tokio::test]
+async fn cli_a_server_without_http2_is_reached_over_http11() {
+    let peer = Peer::start();
+    peer.seed_shop();
+    let env = CliEnv::new(&peer, "");
+    let config = std::fs::read_to_string(&env.config)
+        .expect("config")
+        .replace("http2 = false\n", "");
+    std::fs::write(&env.config, config).expect("config");
+    let (code, out, err) = env.run_with_key(
+        &peer.key,
+        &[
+            "query",
+            "--container",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT * FROM c",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() > 1, "{out}");
+    assert!(!err.contains("NoApplicationProtocol"), "{err}");
+}
+
 /// TLS trust and reachability failures get their own messages and next steps.
 #[tokio::test]
 async fn cli_untrusted_certificate_and_unreachable_endpoint() {

@@ -65,7 +65,10 @@ fn main() -> ExitCode {
             &cosmos,
             &plan,
             format,
-            ExecOptions { page_size },
+            ExecOptions {
+                page_size,
+                ..ExecOptions::default()
+            },
             Box::new(std::io::stdout()),
         )
         .await

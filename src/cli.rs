@@ -569,6 +569,9 @@ pub struct QueryArgs {
     /// Stop after this many items (the grant's max_items also applies)
     #[arg(long, value_name = "N")]
     pub max_items: Option<u64>,
+    /// Let a query across partitions reach up to N physical partitions [default: the SDK's 100]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_fan_out: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -59,19 +59,14 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
         // container exists.
         gate.precheck(&request).await?;
         let conn = app.cosmos().await?;
-        // The container's partition-key paths decide what the query can touch.
-        let paths = crate::cosmos::items::list_containers(&conn.cosmos, &database)
-            .await?
-            .into_iter()
-            .find(|(id, _)| *id == args.container)
-            .map(|(_, p)| p)
-            .ok_or_else(|| {
-                CommandError::runtime(format!(
-                    "container {:?} not found in database {database:?}",
-                    args.container
-                ))
-                .hint("`cosmoscope ls containers` lists what you may see")
-            })?;
+        // The container's partition-key paths decide what the query can touch: read from the
+        // container itself, so a role assigned on that one container is enough.
+        let paths = crate::cosmos::items::container_partition_key_paths(
+            &conn.cosmos,
+            &database,
+            &args.container,
+        )
+        .await?;
         if let Some(q) = request.query.as_mut() {
             q.partition_key_paths = paths;
         }
@@ -85,7 +80,10 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
             &conn.cosmos,
             &plan,
             format,
-            ExecOptions::default(),
+            ExecOptions {
+                max_fan_out: args.max_fan_out,
+                ..ExecOptions::default()
+            },
             Box::new(std::io::stdout()),
         )
         .await?;

@@ -24,6 +24,27 @@ pub enum Resource {
     },
 }
 
+impl Resource {
+    /// The scope a data-plane role assignment for this resource names (an item's is its
+    /// container's: roles are not assigned per item).
+    #[must_use]
+    pub fn role_scope(&self) -> String {
+        match self {
+            Resource::Account => "/".into(),
+            Resource::Database { database } => format!("/dbs/{database}"),
+            Resource::Container {
+                database,
+                container,
+            }
+            | Resource::Item {
+                database,
+                container,
+                ..
+            } => format!("/dbs/{database}/colls/{container}"),
+        }
+    }
+}
+
 impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -55,6 +76,10 @@ pub enum CosmosError {
     Forbidden {
         message: String,
         substatus: Option<u32>,
+        /// The role-assignment scope of what was refused (`/`, `/dbs/D`, `/dbs/D/colls/C`).
+        scope: String,
+        /// The account's name (the endpoint's first label), for the `az` command in the hint.
+        account: String,
     },
     /// 429 after the bounded retries (5 tries, 30 s of waiting).
     #[error("Cosmos DB kept throttling the request (429) after {tries} tries")]
@@ -73,6 +98,9 @@ pub enum CosmosError {
     CrossPartitionUnsupported { message: String },
     #[error("Cosmos DB rejected the request (400): {message}")]
     BadRequest { message: String },
+    /// The SDK refuses a query's shape before sending it (its own 400/201xx sub-statuses).
+    #[error("the Cosmos DB SDK cannot run this query ({substatus}): {message}")]
+    QueryShape { substatus: u32, message: String },
     #[error("cannot reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
     /// Every try of a request outlived the profile's `request_timeout`.
@@ -115,6 +143,13 @@ pub enum AuthFailure {
 const SUBSTATUS_CROSS_PARTITION: u32 = 1004;
 /// The SDK's "query plan needs a feature this client lacks" (aggregates, GROUP BY …).
 const SUBSTATUS_CLIENT_UNSUPPORTED_QUERY: u32 = 20113;
+/// The SDK's query-pipeline refusals (invalid TOP/OFFSET/LIMIT, complex projections, fan-out over
+/// the limit, ORDER BY on arrays or objects, buffered windows …).
+const SUBSTATUS_CLIENT_QUERY: std::ops::RangeInclusive<u32> = 20114..=20126;
+/// A cross-partition query fanned out to more physical partitions than allowed.
+pub const SUBSTATUS_FAN_OUT: u32 = 20118;
+/// A buffered cross-partition query (DISTINCT, non-streaming ORDER BY) needs TOP or OFFSET/LIMIT.
+pub const SUBSTATUS_FINITE_WINDOW: u32 = 20125;
 const SUBSTATUS_WRONG_AUDIENCE: u32 = 5008;
 /// The SDK's own codes for failures before or under HTTP (azure_data_cosmos_driver status_codes).
 const SUBSTATUS_CLIENT_401: u32 = 20401;
@@ -145,6 +180,15 @@ impl CosmosError {
             (403, sub) => CosmosError::Forbidden {
                 message,
                 substatus: sub,
+                scope: resource.role_scope(),
+                account: url::Url::parse(endpoint)
+                    .ok()
+                    .and_then(|u| {
+                        u.host_str()
+                            .and_then(|h| h.split('.').next())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "ACCOUNT".into()),
             },
             (429, _) => CosmosError::Throttled {
                 tries: 5,
@@ -155,8 +199,24 @@ impl CosmosError {
             },
             (409, _) => CosmosError::Conflict { resource },
             (412, _) => CosmosError::PreconditionFailed { resource },
+            // Hybrid, full-text and vector ranking: a missing feature of the SDK, not something the
+            // gateway refuses.
+            (400, Some(SUBSTATUS_CLIENT_UNSUPPORTED_QUERY))
+                if !err.is_from_wire() && is_ranking(&message) =>
+            {
+                CosmosError::QueryShape {
+                    substatus: SUBSTATUS_CLIENT_UNSUPPORTED_QUERY,
+                    message,
+                }
+            }
             (400, Some(SUBSTATUS_CROSS_PARTITION | SUBSTATUS_CLIENT_UNSUPPORTED_QUERY)) => {
                 CosmosError::CrossPartitionUnsupported { message }
+            }
+            (400, Some(s)) if !err.is_from_wire() && SUBSTATUS_CLIENT_QUERY.contains(&s) => {
+                CosmosError::QueryShape {
+                    substatus: s,
+                    message,
+                }
             }
             (503, Some(s))
                 if (SUBSTATUS_TRANSPORT_FIRST..=SUBSTATUS_TRANSPORT_LAST).contains(&s) =>
@@ -206,6 +266,14 @@ impl CosmosError {
             }
         }
     }
+}
+
+/// Whether an SDK refusal is about ranked (hybrid, full-text, vector) search.
+fn is_ranking(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["hybrid", "rank", "full-text", "full text", "vector"]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 fn auth_failure(message: &str, substatus: Option<u32>) -> AuthFailure {

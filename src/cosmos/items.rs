@@ -205,6 +205,40 @@ pub async fn list_databases(cosmos: &Cosmos) -> Result<Vec<String>, CosmosError>
     Ok(out)
 }
 
+/// One container's partition-key paths, from a read of that container alone: what a data-plane
+/// role assigned on the container allows (listing the database's containers needs the role at
+/// database scope).
+pub async fn container_partition_key_paths(
+    cosmos: &Cosmos,
+    database: &str,
+    container: &str,
+) -> Result<Vec<String>, CosmosError> {
+    let resource = Resource::Container {
+        database: database.to_string(),
+        container: container.to_string(),
+    };
+    let sdk = |e: &azure_data_cosmos::CosmosError| {
+        CosmosError::from_sdk(e, resource.clone(), &cosmos.endpoint)
+    };
+    let properties = cosmos
+        .client
+        .database_client(database)
+        .container_client(container, None)
+        .await
+        .map_err(|e| sdk(&e))?
+        .read(None)
+        .await
+        .map_err(|e| sdk(&e))?
+        .into_model()
+        .map_err(|e| sdk(&e))?;
+    Ok(properties
+        .partition_key
+        .paths()
+        .iter()
+        .map(ToString::to_string)
+        .collect())
+}
+
 /// The containers of a database: id and partition-key paths.
 pub async fn list_containers(
     cosmos: &Cosmos,

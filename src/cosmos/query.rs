@@ -111,6 +111,8 @@ pub struct QueryStats {
 pub struct ExecOptions {
     /// Documents per page (`x-ms-max-item-count`); `None`: the service decides.
     pub page_size: Option<NonZeroU32>,
+    /// How many physical partitions a query may reach; `None`: the SDK's default (100).
+    pub max_fan_out: Option<u32>,
 }
 
 /// Runs `plan`, calling `sink` with each page's documents in order. `stats` is updated as pages
@@ -160,6 +162,10 @@ where
         let mut query_options = QueryOptions::default();
         if let Some(n) = options.page_size {
             query_options = query_options.with_max_item_count(MaxItemCountHint::Limit(n));
+        }
+        if let Some(n) = options.max_fan_out {
+            let feed = query_options.feed.clone().with_max_fan_out(n);
+            query_options = query_options.with_feed_options(feed);
         }
         let mut pages = container
             .query_items::<Value>(query.clone(), scope, Some(query_options))

@@ -535,12 +535,46 @@ impl From<CosmosError> for CommandError {
                     data-plane role assignment"
                     .into(),
             ),
-            CosmosError::Forbidden { .. } => (
+            CosmosError::QueryShape { substatus, message } => (
+                Exit::Usage,
+                "this query cannot run as written",
+                match *substatus {
+                    crate::cosmos::error::SUBSTATUS_FAN_OUT => {
+                        "it reaches more physical partitions than allowed: narrow it with \
+                        --partition-key, or allow more with --max-fan-out N"
+                            .to_string()
+                    }
+                    crate::cosmos::error::SUBSTATUS_FINITE_WINDOW => {
+                        "across partitions, DISTINCT and ORDER BY on a computed value are \
+                        gathered in memory and need a bound: add TOP n or OFFSET … LIMIT n, or \
+                        pin one partition with --partition-key"
+                            .to_string()
+                    }
+                    _ if message.to_ascii_lowercase().contains("hybrid")
+                        || message.to_ascii_lowercase().contains("rank")
+                        || message.to_ascii_lowercase().contains("vector") =>
+                    {
+                        "ranked (hybrid, full-text, vector) search does not run across partitions \
+                         in this SDK yet: pin one partition with --partition-key"
+                            .to_string()
+                    }
+                    _ => "pin one partition with --partition-key, or simplify the clause the \
+                        cause names"
+                        .to_string(),
+                },
+            ),
+            CosmosError::Forbidden { scope, account, .. } => (
                 Exit::Refused,
                 "Cosmos DB refused the request",
-                "the identity lacks a data-plane role for this resource (or a \
-                    firewall blocks this address); ask the account owner"
-                    .into(),
+                format!(
+                    "the identity lacks a data-plane role at scope {scope} (or a firewall blocks \
+                     this address). Reading, querying and listing need Cosmos DB Built-in Data \
+                     Reader (…0001; listing databases needs it at \"/\", listing containers at \
+                     \"/dbs/DB\"), writing items Data Contributor (…0002). The account owner can \
+                     grant it: az cosmosdb sql role assignment create --account-name {account} \
+                     --resource-group RG --scope \"{scope}\" --principal-id YOUR_OBJECT_ID \
+                     --role-definition-id 00000000-0000-0000-0000-000000000001"
+                ),
             ),
             CosmosError::Throttled { .. } => (
                 Exit::Runtime,
@@ -1150,10 +1184,36 @@ mod tests {
                 .into(),
             ),
             (
+                "cosmos/query-fan-out",
+                CosmosError::QueryShape {
+                    substatus: 20118,
+                    message: s("operation fans out to 140 partitions, exceeding the maximum of 100"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/query-window",
+                CosmosError::QueryShape {
+                    substatus: 20125,
+                    message: s("cross-partition DISTINCT requires a finite global TOP or LIMIT"),
+                }
+                .into(),
+            ),
+            (
+                "cosmos/query-ranking",
+                CosmosError::QueryShape {
+                    substatus: 20113,
+                    message: s("unsupported query feature: hybrid search queries"),
+                }
+                .into(),
+            ),
+            (
                 "cosmos/forbidden",
                 CosmosError::Forbidden {
                     message: s("no role"),
                     substatus: Some(5301),
+                    scope: s("/dbs/shop"),
+                    account: s("acct"),
                 }
                 .into(),
             ),

@@ -213,6 +213,7 @@ async fn small_pages_return_everything_and_max_items_stops() {
     peer.reset_stats().await;
     let exec = ExecOptions {
         page_size: NonZeroU32::new(4),
+        ..ExecOptions::default()
     };
     let (got, stats) = ndjson(&cosmos, &plan("orders", "SELECT * FROM c"), exec)
         .await
@@ -753,6 +754,58 @@ async fn cli_a_server_without_http2_is_reached_over_http11() {
     assert_eq!(code, 0, "{err}");
     assert!(out.lines().count() > 1, "{out}");
     assert!(!err.contains("NoApplicationProtocol"), "{err}");
+}
+
+/// Least privilege: `query` reads the one container it queries, never the database's list of
+/// containers — a data-plane role assigned on that container alone (no `readMetadata` at database
+/// scope) is enough.
+#[tokio::test]
+async fn cli_query_reads_only_its_container_never_the_database_listing() {
+    let peer = Peer::start();
+    peer.seed_shop();
+    let env = CliEnv::new(&peer, "");
+    peer.reset_stats().await;
+    let (code, out, err) = env.run_with_key(
+        &peer.key,
+        &[
+            "query",
+            "--container",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT * FROM c",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() > 1, "{out}");
+    let stats = peer.stats().await;
+    let paths: Vec<&str> = stats["recent"]
+        .as_array()
+        .expect("recent")
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("/dbs/shop/colls/orders")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.trim_end_matches('/') == "/dbs/shop/colls"),
+        "no listing of the database's containers: {paths:?}"
+    );
+    // A container that does not exist is named, with the next step.
+    let (code, _, err) = env.run_with_key(
+        &peer.key,
+        &["query", "--container", "nope", "SELECT * FROM c"],
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("\"nope\""), "{err}");
 }
 
 /// TLS trust and reachability failures get their own messages and next steps.

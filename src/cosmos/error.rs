@@ -98,6 +98,11 @@ pub enum CosmosError {
     CrossPartitionUnsupported { message: String },
     #[error("Cosmos DB rejected the request (400): {message}")]
     BadRequest { message: String },
+    /// A query whose answer needs the whole result, pinned to several partition keys.
+    #[error(
+        "the grant pins this query to {keys} partition keys, and its ORDER BY, TOP, DISTINCT, OFFSET/LIMIT, GROUP BY or aggregate would be computed per key"
+    )]
+    PinnedMerge { keys: usize },
     /// The SDK refuses a query's shape before sending it (its own 400/201xx sub-statuses).
     #[error("the Cosmos DB SDK cannot run this query ({substatus}): {message}")]
     QueryShape { substatus: u32, message: String },

@@ -26,6 +26,9 @@ pub struct QueryPlan {
     pub(crate) partition_keys: Option<Vec<Vec<Value>>>,
     /// Stop after this many documents.
     pub(crate) max_items: Option<u64>,
+    /// The answer is a property of the whole result (ORDER BY, TOP, DISTINCT, OFFSET/LIMIT,
+    /// GROUP BY, aggregates): it cannot be put together from per-key answers.
+    pub(crate) whole_result: bool,
 }
 
 impl QueryPlan {
@@ -33,7 +36,7 @@ impl QueryPlan {
     /// what runs), parameters, and the partitions it is pinned to.
     #[must_use]
     pub(crate) fn from_scoped(s: &crate::policy::ScopedQuery) -> Option<Self> {
-        Some(Self::new(
+        let mut plan = Self::new(
             s.database().to_string(),
             s.container().to_string(),
             s.sql()?.to_string(),
@@ -43,7 +46,9 @@ impl QueryPlan {
                 .collect(),
             s.partition_keys().map(<[Vec<Value>]>::to_vec),
             s.max_items(),
-        ))
+        );
+        plan.whole_result = s.whole_result();
+        Some(plan)
     }
 
     #[must_use]
@@ -62,6 +67,7 @@ impl QueryPlan {
             params,
             partition_keys,
             max_items,
+            whole_result: false,
         }
     }
 
@@ -84,6 +90,7 @@ impl QueryPlan {
             params,
             partition_keys,
             max_items,
+            whole_result: crate::policy::parse(sql).is_ok_and(|q| q.needs_whole_result()),
         }
     }
 
@@ -128,6 +135,14 @@ where
     E: From<CosmosError>,
     F: FnMut(Vec<Value>) -> Result<(), E>,
 {
+    // Per-key answers of an ordered, windowed, distinct, grouped or aggregated query, one after
+    // the other, are not the query's answer (TOP 5 over 3 keys gives 15 rows, COUNT three
+    // counts): refused rather than wrong.
+    if plan.whole_result
+        && let Some(keys) = plan.partition_keys.as_ref().filter(|k| k.len() > 1)
+    {
+        return Err(CosmosError::PinnedMerge { keys: keys.len() }.into());
+    }
     let sdk = |e: &azure_data_cosmos::CosmosError| {
         CosmosError::from_sdk(e, plan.resource(), &cosmos.endpoint)
     };

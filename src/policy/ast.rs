@@ -238,7 +238,47 @@ pub enum Expr {
     Subquery(SubqueryKind, Box<Query>),
 }
 
+/// The aggregate functions of the query language.
+const AGGREGATES: [&str; 5] = ["COUNT", "SUM", "MIN", "MAX", "AVG"];
+
+impl Query {
+    /// Whether the query's answer is a property of the whole result — an order, a window, distinct
+    /// values, groups or an aggregate — so answers for parts of the data cannot simply be put
+    /// one after the other.
+    #[must_use]
+    pub fn needs_whole_result(&self) -> bool {
+        let select = &self.select;
+        let aggregate = match &select.spec {
+            SelectSpec::Star => false,
+            SelectSpec::Value(e) => e.has_aggregate(),
+            SelectSpec::List(items) => items.iter().any(|i| i.expr.has_aggregate()),
+        };
+        aggregate
+            || select.distinct
+            || select.top.is_some()
+            || self.order_by.is_some()
+            || self.offset_limit.is_some()
+            || !self.group_by.is_empty()
+    }
+}
+
 impl Expr {
+    /// Whether an aggregate function is called here (not inside a subquery, which aggregates
+    /// per document).
+    #[must_use]
+    pub fn has_aggregate(&self) -> bool {
+        if let Expr::Call {
+            udf: false, name, ..
+        } = self
+            && AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(name))
+        {
+            return true;
+        }
+        let mut found = false;
+        self.for_each_child(|c| found = found || c.has_aggregate());
+        found
+    }
+
     /// Calls `f` on every direct child expression (not into subqueries).
     pub fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a Expr)) {
         match self {
@@ -324,5 +364,38 @@ impl Query {
             out.extend(o.items.iter().map(|i| &i.expr));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn whole_result_shapes_are_recognised() {
+        let whole = |sql: &str| {
+            crate::policy::parse(sql)
+                .expect("parses")
+                .needs_whole_result()
+        };
+        for sql in [
+            "SELECT VALUE COUNT(1) FROM c",
+            "SELECT VALUE count(1) * 2 FROM c",
+            "SELECT c.a, MAX(c.b) AS m FROM c GROUP BY c.a",
+            "SELECT TOP 3 * FROM c",
+            "SELECT DISTINCT c.a FROM c",
+            "SELECT * FROM c ORDER BY c.a",
+            "SELECT * FROM c OFFSET 0 LIMIT 5",
+            "SELECT c.a FROM c GROUP BY c.a",
+        ] {
+            assert!(whole(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT * FROM c",
+            "SELECT c.a, c.b FROM c WHERE c.n > 1",
+            // An aggregate inside a subquery is per document.
+            "SELECT c.id, (SELECT VALUE COUNT(1) FROM t IN c.tags) AS n FROM c",
+            "SELECT VALUE udf.count(c) FROM c",
+        ] {
+            assert!(!whole(sql), "{sql}");
+        }
     }
 }

@@ -159,6 +159,9 @@ pub struct ScopedQuery {
     /// Fields an upsert must carry over from the stored item (the grant's `deny_fields`): the
     /// writer may neither set nor remove them.
     preserve_fields: Vec<FieldPath>,
+    /// The answer is a property of the whole result (ORDER BY, TOP, DISTINCT, OFFSET/LIMIT,
+    /// GROUP BY, aggregates).
+    whole_result: bool,
 }
 
 impl ScopedQuery {
@@ -184,6 +187,10 @@ impl ScopedQuery {
     /// The denied fields an upsert keeps as stored.
     pub fn preserve_fields(&self) -> &[FieldPath] {
         &self.preserve_fields
+    }
+    /// Whether the answer is a property of the whole result (see [`super::ast::Query::needs_whole_result`]).
+    pub fn whole_result(&self) -> bool {
+        self.whole_result
     }
     pub fn max_items(&self) -> Option<u64> {
         self.max_items
@@ -621,6 +628,7 @@ fn check_grant(
         } else {
             Vec::new()
         },
+        whole_result: query.is_some_and(|q| q.ast.needs_whole_result()),
     })
 }
 

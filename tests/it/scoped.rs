@@ -472,3 +472,84 @@ fn a_stalled_response_times_out() {
         .code(1)
         .stderr_has("request_timeout must be between 1s and 65s");
 }
+
+/// A grant pinned to several keys: each key is queried and the rows put one after the other, which
+/// is the query's answer only when the answer is a set of rows. An ORDER BY, TOP, DISTINCT,
+/// OFFSET/LIMIT, GROUP BY or aggregate would be computed per key (TOP 2 over two keys gave four
+/// rows, COUNT two counts): refused with exit 2 rather than answered wrong.
+#[test]
+fn several_pinned_keys_answer_row_queries_and_refuse_per_key_wrong_answers() {
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    std::fs::write(
+        env.config_dir().join("policy.toml"),
+        "[[roles]]\nname = \"regional\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"support\" }\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"orders\"]\n  actions = [\"query\"]\n  partition_key = { values = [\"t1\", \"t2\"] }\n",
+    )
+    .expect("policy");
+    let run = env.run(&[
+        "query",
+        "--container",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.id, c.tenant_id FROM c",
+    ]);
+    run.ok();
+    let docs = parse_ndjson(run.stdout.as_bytes());
+    assert_eq!(
+        tenants(&docs),
+        BTreeSet::from(["t1".to_string(), "t2".to_string()])
+    );
+    let mut expected = peer.pyquery(
+        "shop",
+        "orders",
+        "SELECT c.id, c.tenant_id FROM c",
+        &[],
+        Some(&json!("t1")),
+    );
+    expected.extend(peer.pyquery(
+        "shop",
+        "orders",
+        "SELECT c.id, c.tenant_id FROM c",
+        &[],
+        Some(&json!("t2")),
+    ));
+    assert_eq!(docs.len(), expected.len());
+    for sql in [
+        "SELECT VALUE COUNT(1) FROM c",
+        "SELECT TOP 2 c.id FROM c",
+        "SELECT c.id FROM c ORDER BY c.total",
+        "SELECT DISTINCT VALUE c.status FROM c",
+        "SELECT c.id FROM c OFFSET 1 LIMIT 2",
+        "SELECT c.status, SUM(c.total) AS total FROM c GROUP BY c.status",
+    ] {
+        let run = env.run(&["query", "--container", "orders", "-o", "ndjson", sql]);
+        run.code(2)
+            .stderr_has("2 partition keys")
+            .stderr_has("--partition-key");
+        assert!(
+            run.stdout.is_empty(),
+            "{sql}: nothing printed: {}",
+            run.stdout
+        );
+    }
+    // One key at a time is exact.
+    let run = env.run(&[
+        "query",
+        "--container",
+        "orders",
+        "-o",
+        "ndjson",
+        "--partition-key",
+        "\"t2\"",
+        "SELECT VALUE COUNT(1) FROM c",
+    ]);
+    run.ok();
+    let count = peer.pyquery(
+        "shop",
+        "orders",
+        "SELECT VALUE COUNT(1) FROM c",
+        &[],
+        Some(&json!("t2")),
+    );
+    assert_eq!(parse_ndjson(run.stdout.as_bytes()), count);
+}

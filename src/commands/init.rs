@@ -38,9 +38,7 @@ fn preset(
     let Some(provider) = args.provider else {
         return Ok((None, None, None));
     };
-    let name = provider
-        .to_possible_value()
-        .map_or_else(String::new, |v| v.get_name().to_string());
+    let name = value_name(&provider);
     // A domain or a tenant id; a pasted URL is taken for its host.
     let tenant = || {
         let raw = args.tenant.as_deref().map(str::trim).unwrap_or_default();
@@ -278,6 +276,25 @@ fn from_flags(app: &App, args: &InitArgs) -> CmdResult<Answers> {
     })
 }
 
+/// The name a value has on the command line and in the file.
+fn value_name(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+/// Asks the person to pick one of `T`'s values.
+fn choose<T: clap::ValueEnum + Copy>(prompt: &str, default: usize) -> CmdResult<T> {
+    let kinds = T::value_variants();
+    let names: Vec<String> = kinds.iter().map(value_name).collect();
+    let i = Select::new()
+        .with_prompt(prompt)
+        .items(&names)
+        .default(default)
+        .interact()
+        .map_err(prompt_err)?;
+    Ok(kinds[i])
+}
+
 fn prompt_err(e: dialoguer::Error) -> CommandError {
     match e {
         dialoguer::Error::IO(io) if io.kind() == std::io::ErrorKind::Interrupted => {
@@ -318,24 +335,12 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
         Some(n) => n.clone(),
         None => ask("Profile name", Some("default"), true, ok)?.unwrap_or_else(|| "default".into()),
     };
-    let provider = if let Some(p) = args.provider {
-        p
-    } else {
-        let kinds = ProviderPreset::value_variants();
-        let names: Vec<String> = kinds
-            .iter()
-            .map(|k| {
-                k.to_possible_value()
-                    .map_or_else(String::new, |v| v.get_name().to_string())
-            })
-            .collect();
-        let i = Select::new()
-            .with_prompt("Identity provider")
-            .items(&names)
-            .default(kinds.len() - 1)
-            .interact()
-            .map_err(prompt_err)?;
-        kinds[i]
+    let provider = match args.provider {
+        Some(p) => p,
+        None => choose(
+            "Identity provider",
+            ProviderPreset::value_variants().len() - 1,
+        )?,
     };
     let tenant = match (&args.tenant, provider) {
         (Some(t), _) => Some(t.clone()),
@@ -452,21 +457,7 @@ fn wizard(app: &App, args: &InitArgs) -> CmdResult<Answers> {
             check_url(s, "endpoint").map(|_| ())
         })?;
         database = ask("Default database (optional)", None, false, ok)?;
-        let kinds = CredentialKind::value_variants();
-        let names: Vec<String> = kinds
-            .iter()
-            .map(|k| {
-                k.to_possible_value()
-                    .map_or_else(String::new, |v| v.get_name().to_string())
-            })
-            .collect();
-        let i = Select::new()
-            .with_prompt("How cosmoscope authenticates to Cosmos DB")
-            .items(&names)
-            .default(0)
-            .interact()
-            .map_err(prompt_err)?;
-        credential = Some(kinds[i]);
+        credential = Some(choose("How cosmoscope authenticates to Cosmos DB", 0)?);
     }
     let credential = credential.or_else(|| {
         endpoint
@@ -538,9 +529,7 @@ fn write_profile(doc: &mut DocumentMut, a: &Answers, make_default: bool) {
             c.insert("database", value(db.as_str()));
         }
         let cred = a.credential.unwrap_or(CredentialKind::Key);
-        let name = cred
-            .to_possible_value()
-            .map_or_else(String::new, |v| v.get_name().to_string());
+        let name = value_name(&cred);
         c.insert("credential", value(name));
         p.insert("cosmos", Item::Table(c));
     }

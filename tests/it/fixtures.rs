@@ -16,18 +16,32 @@ use crate::oidc::{self, Oidc};
 
 const AUDIENCE: &str = "https://cosmos-gateway.test";
 
-/// Runs `login -o json`, hands the user code to `act` once it is shown, and returns the run with
-/// the whole stdout (the NDJSON events).
+/// Runs `login -o json --no-browser` (the device code), hands the user code to `act` once it is
+/// shown, and returns the run with the whole stdout (the NDJSON events).
 pub fn login_with(env: &TestEnv, args: &[&str], act: impl FnOnce(&str)) -> Run {
-    let mut full = vec!["login", "-o", "json", "--no-browser"];
+    let mut full = vec!["--no-browser"];
+    full.extend_from_slice(args);
+    login_on_event(env, &full, "device_code", "user_code", act)
+}
+
+/// Runs `login -o json ARGS`, expects `event` first and hands its `field` to `act`, and returns
+/// the run with the whole stdout.
+pub fn login_on_event(
+    env: &TestEnv,
+    args: &[&str],
+    event: &str,
+    field: &str,
+    act: impl FnOnce(&str),
+) -> Run {
+    let mut full = vec!["login", "-o", "json"];
     full.extend_from_slice(args);
     let mut child = env.spawn(&full);
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
     stdout.read_line(&mut first).expect("read the first event");
     if let Ok(ev) = serde_json::from_str::<Value>(&first) {
-        assert_eq!(ev["event"], "device_code", "{first}");
-        act(ev["user_code"].as_str().expect("user_code"));
+        assert_eq!(ev["event"], event, "{first}");
+        act(ev[field].as_str().expect("the event's field"));
     }
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).expect("read events");

@@ -3,7 +3,6 @@
 //! behaviour each one reproduces, and its source).
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::process::Output;
 
 use serde_json::{Value, json};
 
@@ -11,27 +10,10 @@ use crate::fixtures::{login_as, login_with, setup, stored_tokens};
 use crate::harness::{Run, TestEnv};
 use crate::oidc::Oidc;
 
-/// Runs `login -o json` with `args`, hands the browser URL to `act` once it is shown, and returns
-/// the run with the whole stdout.
+/// Runs `login -o json ARGS`, hands the browser URL to `act` once it is shown, and returns the
+/// run with the whole stdout.
 fn browser_login(env: &TestEnv, args: &[&str], act: impl FnOnce(&str)) -> Run {
-    let mut full = vec!["login", "-o", "json"];
-    full.extend_from_slice(args);
-    let mut child = env.spawn(&full);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("read the first event");
-    if let Ok(ev) = serde_json::from_str::<Value>(&first) {
-        assert_eq!(ev["event"], "browser", "{first}");
-        act(ev["url"].as_str().expect("url"));
-    }
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).expect("read events");
-    let out = child.wait_with_output().expect("wait");
-    env.record(Output {
-        status: out.status,
-        stdout: format!("{first}{rest}").into_bytes(),
-        stderr: out.stderr,
-    })
+    crate::fixtures::login_on_event(env, args, "browser", "url", act)
 }
 
 fn query(url: &str) -> std::collections::HashMap<String, String> {

@@ -54,14 +54,10 @@ class CookieJar {
   }
 }
 
-export async function approveDevice({
-  issuer, userCode, login = 'alice', password = 'any-password', abort = false, maxSteps = 25,
-}) {
-  if (!issuer || !userCode) throw new Error('approveDevice: issuer and userCode are required');
-  const base = issuer.replace(/\/$/, '');
+// What a browser keeps between pages: the cookies, and the steps taken (for error messages).
+function browserSession() {
   const jar = new CookieJar();
   const steps = [];
-
   async function request(url, form) {
     const headers = {};
     const cookie = jar.header();
@@ -77,12 +73,20 @@ export async function approveDevice({
     steps.push(`${init.method} ${new URL(url).pathname} -> ${res.status}`);
     return { status: res.status, location: res.headers.get('location'), text, url };
   }
-
   const fail = (msg, page) => {
     const err = new Error(`${msg}${page ? `: HTTP ${page.status} ${textSnippet(page.text)}` : ''} [steps: ${steps.join(', ')}]`);
     err.steps = steps;
     throw err;
   };
+  return { request, fail, steps };
+}
+
+export async function approveDevice({
+  issuer, userCode, login = 'alice', password = 'any-password', abort = false, maxSteps = 25,
+}) {
+  if (!issuer || !userCode) throw new Error('approveDevice: issuer and userCode are required');
+  const base = issuer.replace(/\/$/, '');
+  const { request, fail, steps } = browserSession();
 
   // 1. verification page -> hidden xsrf
   let page = await request(`${base}/device?user_code=${encodeURIComponent(userCode)}`);
@@ -130,28 +134,9 @@ export async function approveDevice({
 export async function authorizeInBrowser({
   url, login = 'alice', password = 'any-password', deny = false, callback = 'deliver', maxSteps = 25,
 }) {
-  const jar = new CookieJar();
-  const steps = [];
+  const { request, fail, steps } = browserSession();
   const redirectUri = new URL(url).searchParams.get('redirect_uri') || '';
   const loopback = (u) => redirectUri && (u === redirectUri || u.startsWith(`${redirectUri}/`) || u.startsWith(`${redirectUri}?`));
-  async function request(target, form) {
-    const headers = {};
-    const cookie = jar.header();
-    if (cookie) headers.cookie = cookie;
-    const init = { method: form ? 'POST' : 'GET', headers, redirect: 'manual' };
-    if (form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      init.body = new URLSearchParams(form).toString();
-    }
-    const res = await fetch(target, init);
-    jar.store(res);
-    const text = await res.text();
-    steps.push(`${init.method} ${new URL(target).pathname} -> ${res.status}`);
-    return { status: res.status, location: res.headers.get('location'), text, url: target };
-  }
-  const fail = (msg, page) => {
-    throw new Error(`${msg}${page ? `: HTTP ${page.status} ${textSnippet(page.text)}` : ''} [steps: ${steps.join(', ')}]`);
-  };
   let page = await request(url);
   for (let i = 0; i < maxSteps; i += 1) {
     if (page.status >= 300 && page.status < 400 && page.location) {

@@ -808,6 +808,38 @@ async fn cli_query_reads_only_its_container_never_the_database_listing() {
     assert!(err.contains("\"nope\""), "{err}");
 }
 
+/// A data-plane role missing at some scope (the service's 403/5301, injected as a fault: the peer
+/// does not model role assignments): the error names the scope that was refused and the command
+/// that grants the role there.
+#[tokio::test]
+async fn cli_a_missing_role_names_its_scope_and_the_az_command() {
+    let peer = Peer::start();
+    peer.seed_shop();
+    let env = CliEnv::new(&peer, "");
+    let forbidden = |path: &str| {
+        json!({"status": 403, "substatus": 5301, "path_contains": path,
+               "message": "Request blocked by Auth: principal does not have required RBAC permissions"})
+    };
+    peer.fault(forbidden("/dbs/shop/colls")).await;
+    let (code, _, err) = env.run_with_key(&peer.key, &["ls", "containers"], "");
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("scope /dbs/shop "), "{err}");
+    assert!(
+        err.contains("az cosmosdb sql role assignment create")
+            && err.contains("--scope \"/dbs/shop\""),
+        "{err}"
+    );
+    peer.clear_faults().await;
+    peer.fault(forbidden("/dbs/shop/colls/orders")).await;
+    let (code, _, err) = env.run_with_key(
+        &peer.key,
+        &["query", "--container", "orders", "SELECT * FROM c"],
+        "",
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("--scope \"/dbs/shop/colls/orders\""), "{err}");
+}
+
 /// TLS trust and reachability failures get their own messages and next steps.
 #[tokio::test]
 async fn cli_untrusted_certificate_and_unreachable_endpoint() {

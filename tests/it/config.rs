@@ -182,75 +182,82 @@ fn missing_config_points_at_init() {
     env.run(&["login"]).code(1).stderr_has("cosmoscope init");
 }
 
+/// Writes `profile` as the `dev` profile and checks the file is refused, at `at` (line:column)
+/// when given, with `says` in the message.
+fn refused(env: &TestEnv, profile: &str, at: Option<&str>, says: &str) {
+    env.write_config(&format!("[profiles.dev]\n{profile}"));
+    let run = env.run(&["status"]);
+    run.code(1).stderr_has(says);
+    if let Some(at) = at {
+        run.stderr_has(&format!("{}:{at}", env.config_file().display()));
+    }
+}
+
 #[test]
 fn entra_credential_footguns_are_refused_at_their_line_and_column() {
     let env = TestEnv::new();
-    let path = env.config_file().display().to_string();
-    let entra = "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0";
+    let entra = "issuer = \"https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0\"\nclient_id = \"c\"\n";
+    let loopback = format!("issuer = \"{ISSUER}\"\nclient_id = \"c\"\n");
+    let cosmos = "[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n";
     // Another provider's token means nothing to Cosmos DB.
-    env.write_config(
-        "[profiles.dev]\nissuer = \"https://example.eu.auth0.com/\"\nclient_id = \"c\"\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n",
+    refused(
+        &env,
+        &format!("issuer = \"https://example.eu.auth0.com/\"\nclient_id = \"c\"\n{cosmos}"),
+        Some("6:14"),
+        "needs a Microsoft Entra issuer",
     );
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:6:14"))
-        .stderr_has("needs a Microsoft Entra issuer");
     // Entra, but the sign-in does not ask for Cosmos DB.
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:6:14"))
-        .stderr_has("https://cosmos.azure.com/.default");
+    refused(
+        &env,
+        &format!("{entra}{cosmos}"),
+        Some("6:14"),
+        "https://cosmos.azure.com/.default",
+    );
     // Cosmos DB as the audience: its tokens are not ours to verify.
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\naudience = \"https://cosmos.azure.com\"\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:4:12"))
-        .stderr_has("not as the audience");
+    refused(
+        &env,
+        &format!("{entra}audience = \"https://cosmos.azure.com\"\n"),
+        Some("4:12"),
+        "not as the audience",
+    );
     // The right shape is accepted (and nobody is signed in yet).
     env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\nscopes = [\"openid\", \"offline_access\", \"https://cosmos.azure.com/.default\"]\n[profiles.dev.cosmos]\nendpoint = \"https://a.documents.azure.com:443/\"\ncredential = \"entra\"\n"
+        "[profiles.dev]\n{entra}scopes = [\"openid\", \"offline_access\", \"https://cosmos.azure.com/.default\"]\n{cosmos}"
     ));
     env.run(&["status"]).code(3);
-    // A secret where a variable name belongs, and an empty tenant list.
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"GOCSPX-abc/def\"\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:4:21"))
-        .stderr_has("never the secret itself");
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"AWS_SECRET_ACCESS_KEY\"\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has("ending in CLIENT_SECRET");
-    // …nor another tool's secret, which would then be posted to this profile's issuer.
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nclient_secret_env = \"AZURE_CLIENT_SECRET\"\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has("another tool's secret");
-    // Allowed tenants mean something only with a multi-tenant issuer.
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{entra}\"\nclient_id = \"c\"\nallowed_tenants = [\"22222222-2222-2222-2222-222222222222\"]\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:4:19"))
-        .stderr_has("multi-tenant issuer");
-    env.write_config(&format!(
-        "[profiles.dev]\nissuer = \"{ISSUER}\"\nclient_id = \"c\"\nallowed_tenants = []\n"
-    ));
-    env.run(&["status"])
-        .code(1)
-        .stderr_has(&format!("{path}:4:19"));
+    // A secret where a variable name belongs; a variable that is not a client secret; another
+    // tool's secret, which would then be posted to this profile's issuer.
+    refused(
+        &env,
+        &format!("{loopback}client_secret_env = \"GOCSPX-abc/def\"\n"),
+        Some("4:21"),
+        "never the secret itself",
+    );
+    refused(
+        &env,
+        &format!("{loopback}client_secret_env = \"AWS_SECRET_ACCESS_KEY\"\n"),
+        None,
+        "ending in CLIENT_SECRET",
+    );
+    refused(
+        &env,
+        &format!("{loopback}client_secret_env = \"AZURE_CLIENT_SECRET\"\n"),
+        None,
+        "another tool's secret",
+    );
+    // Allowed tenants mean something only with a multi-tenant issuer, and never empty.
+    refused(
+        &env,
+        &format!("{entra}allowed_tenants = [\"22222222-2222-2222-2222-222222222222\"]\n"),
+        Some("4:19"),
+        "multi-tenant issuer",
+    );
+    refused(
+        &env,
+        &format!("{loopback}allowed_tenants = []\n"),
+        Some("4:19"),
+        "allowed_tenants",
+    );
 }
 
 #[test]

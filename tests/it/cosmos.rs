@@ -727,6 +727,25 @@ async fn cli_azure_cli_starts_az_once_per_command() {
     assert!(!err.contains(&token) && !out.contains(&token));
 }
 
+/// `query` over every order with the account key: it must succeed with rows; returns stderr.
+fn query_all_orders(env: &CliEnv, peer: &Peer) -> String {
+    let (code, out, err) = env.run_with_key(
+        &peer.key,
+        &[
+            "query",
+            "--container",
+            "orders",
+            "-o",
+            "ndjson",
+            "SELECT * FROM c",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().count() > 1, "{out}");
+    err
+}
+
 /// A server that speaks only HTTP/1.1 (the local peer, some proxies and emulators) refuses the
 /// SDK's `h2`-only TLS offer with `no_application_protocol`; the client falls back to HTTP/1.1
 /// by itself, without `http2 = false`.
@@ -739,20 +758,7 @@ async fn cli_a_server_without_http2_is_reached_over_http11() {
         .expect("config")
         .replace("http2 = false\n", "");
     std::fs::write(&env.config, config).expect("config");
-    let (code, out, err) = env.run_with_key(
-        &peer.key,
-        &[
-            "query",
-            "--container",
-            "orders",
-            "-o",
-            "ndjson",
-            "SELECT * FROM c",
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(out.lines().count() > 1, "{out}");
+    let err = query_all_orders(&env, &peer);
     assert!(!err.contains("NoApplicationProtocol"), "{err}");
 }
 
@@ -765,20 +771,7 @@ async fn cli_query_reads_only_its_container_never_the_database_listing() {
     peer.seed_shop();
     let env = CliEnv::new(&peer, "");
     peer.reset_stats().await;
-    let (code, out, err) = env.run_with_key(
-        &peer.key,
-        &[
-            "query",
-            "--container",
-            "orders",
-            "-o",
-            "ndjson",
-            "SELECT * FROM c",
-        ],
-        "",
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(out.lines().count() > 1, "{out}");
+    query_all_orders(&env, &peer);
     let stats = peer.stats().await;
     let paths: Vec<&str> = stats["recent"]
         .as_array()

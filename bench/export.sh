@@ -97,8 +97,26 @@ printf 'wall-time ratio cosmoscope/python: %.2f   CPU-time ratio: %.2f   peak-RS
   "$(echo "$c_wall / $p_wall" | bc -l)" "$(echo "$c_cpu / $p_cpu" | bc -l)" "$(echo "$c_rss / $p_rss" | bc -l)"
 printf 'cosmoscope peak RSS: %.1f MiB at %d docs vs %.1f MiB at %d docs\n' \
   "$(echo "$c_small_rss / 1024" | bc -l)" "$SMALL" "$(echo "$c_rss / 1024" | bc -l)" "$LARGE"
+# A cross-partition GROUP BY over the same 50,000 documents (three physical partitions): the
+# gateway's plan, partial aggregates per range, merged by each client (issue 15).
+GROUP_SQL='SELECT c.category, c.attrs.size AS size, COUNT(1) AS n, SUM(c.qty) AS qty, AVG(c.price) AS price FROM c GROUP BY c.category, c.attrs.size'
+read -r cg_wall cg_rss cg_n cg_cpu < <(measure cosmoscope-groupby "$work/c-group.ndjson" \
+  "$bin" "$endpoint" bench large "$GROUP_SQL" "$PAGE")
+read -r pg_wall pg_rss pg_n pg_cpu < <(cd "$peer" && measure python-groupby "$work/p-group.ndjson" \
+  "$py" pyquery.py --endpoint "$endpoint" --key "$key" --ca "$work/certs/ca.pem" \
+  --database bench --container large --query "$GROUP_SQL" --max-item-count "$PAGE")
+cmp <(jq -c -S . "$work/c-group.ndjson" 2>/dev/null | sort) <(jq -c -S . "$work/p-group.ndjson" 2>/dev/null | sort) >/dev/null \
+  && gsame="identical" || gsame="DIFFERENT"
+printf '\nGROUP BY over %d documents across partitions: %d groups (python %d); answers %s\n' "$LARGE" "$cg_n" "$pg_n" "$gsame"
+printf '%-22s %10s %10s %14s\n' "client" "wall (s)" "CPU (s)" "peak RSS (MiB)"
+printf '%-22s %10.2f %10.2f %14.1f\n' "cosmoscope ($PROFILE)" "$cg_wall" "$cg_cpu" "$(echo "$cg_rss / 1024" | bc -l)"
+printf '%-22s %10.2f %10.2f %14.1f\n' "python azure-cosmos" "$pg_wall" "$pg_cpu" "$(echo "$pg_rss / 1024" | bc -l)"
+[ "$gsame" = identical ] || { echo "GROUP BY answers differ" >&2; diff <(jq -c -S . "$work/c-group.ndjson" | sort) <(jq -c -S . "$work/p-group.ndjson" | sort) >&2 || true; exit 1; }
+
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 python3 "$root/bench/summary.py" add "export $LARGE documents, wall" "$(printf '%.1f' "$c_wall") s" "Python SDK $(printf '%.1f' "$p_wall") s" "$(ratio "$c_wall" "$p_wall")"
 python3 "$root/bench/summary.py" add "… CPU time" "$(printf '%.2f' "$c_cpu") s" "$(printf '%.2f' "$p_cpu") s" "$(ratio "$c_cpu" "$p_cpu")"
 python3 "$root/bench/summary.py" add "… peak RSS" "$(echo "$c_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(echo "$p_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(ratio "$c_rss" "$p_rss")"
 python3 "$root/bench/summary.py" add "cosmoscope peak RSS, $SMALL vs $LARGE documents" "$(echo "$c_small_rss / 1024" | bc -l | xargs printf '%.1f') vs $(echo "$c_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "—" "$(ratio "$c_rss" "$c_small_rss")"
+python3 "$root/bench/summary.py" add "GROUP BY over $LARGE documents across partitions, CPU time" "$(printf '%.2f' "$cg_cpu") s" "$(printf '%.2f' "$pg_cpu") s" "$(ratio "$cg_cpu" "$pg_cpu")"
+python3 "$root/bench/summary.py" add "… peak RSS" "$(echo "$cg_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(echo "$pg_rss / 1024" | bc -l | xargs printf '%.1f') MiB" "$(ratio "$cg_rss" "$pg_rss")"

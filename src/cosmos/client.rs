@@ -27,6 +27,7 @@ use azure_data_cosmos::{
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::error::{CosmosError, Resource};
+use super::rest::{Rest, RestAuth};
 use crate::settings::CosmosSettings;
 
 /// The variable the SDK reads before probing the instance metadata service.
@@ -57,6 +58,8 @@ impl std::fmt::Debug for CosmosAuth {
 pub struct Cosmos {
     pub client: CosmosClient,
     pub endpoint: String,
+    /// The REST calls the SDK does not make (query plans, ranges, partial queries).
+    pub(crate) rest: super::rest::Rest,
 }
 
 /// Sets `COSMOS_DISABLE_IMDS=1` for this process unless the profile wants region proximity or
@@ -188,8 +191,15 @@ async fn connect(
         .build(account, routing)
         .await
         .map_err(sdk)?;
+    let rest_auth = match auth {
+        CosmosAuth::Key(key) => RestAuth::Key(Secret::new(key.expose_secret().to_string())),
+        CosmosAuth::Token(cred) => RestAuth::Token(cred.clone()),
+    };
+    let rest = Rest::new(&settings.endpoint, rest_auth, settings.request_timeout)
+        .map_err(Refused::Other)?;
     Ok(Cosmos {
         client,
         endpoint: settings.endpoint.clone(),
+        rest,
     })
 }

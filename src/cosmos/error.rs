@@ -98,11 +98,6 @@ pub enum CosmosError {
     CrossPartitionUnsupported { message: String },
     #[error("Cosmos DB rejected the request (400): {message}")]
     BadRequest { message: String },
-    /// A query whose answer needs the whole result, pinned to several partition keys.
-    #[error(
-        "the grant pins this query to {keys} partition keys, and its ORDER BY, TOP, DISTINCT, OFFSET/LIMIT, GROUP BY or aggregate would be computed per key"
-    )]
-    PinnedMerge { keys: usize },
     /// The SDK refuses a query's shape before sending it (its own 400/201xx sub-statuses).
     #[error("the Cosmos DB SDK cannot run this query ({substatus}): {message}")]
     QueryShape { substatus: u32, message: String },
@@ -170,10 +165,29 @@ impl CosmosError {
     #[must_use]
     pub fn from_sdk(err: &SdkError, resource: Resource, endpoint: &str) -> Self {
         let status = err.status();
-        let code = u16::from(status.status_code());
-        let substatus = status.sub_status().map(|s| u32::from(s.value()));
-        let message = wire_message(err);
-        let chain = source_chain(err);
+        Self::from_status(
+            Answer {
+                code: u16::from(status.status_code()),
+                substatus: status.sub_status().map(|s| u32::from(s.value())),
+                message: wire_message(err),
+                chain: source_chain(err),
+                from_wire: err.is_from_wire(),
+            },
+            resource,
+            endpoint,
+        )
+    }
+
+    /// Classifies a status (the service's, or a client's own) for an operation on `resource`.
+    #[must_use]
+    pub(crate) fn from_status(answer: Answer, resource: Resource, endpoint: &str) -> Self {
+        let Answer {
+            code,
+            substatus,
+            message,
+            chain,
+            from_wire,
+        } = answer;
         match (code, substatus) {
             (401, Some(SUBSTATUS_TOKEN_ACQUISITION | SUBSTATUS_CLIENT_401)) => CosmosError::Token {
                 detail: if chain.is_empty() { message } else { chain },
@@ -207,7 +221,7 @@ impl CosmosError {
             // Hybrid, full-text and vector ranking: a missing feature of the SDK, not something the
             // gateway refuses.
             (400, Some(SUBSTATUS_CLIENT_UNSUPPORTED_QUERY))
-                if !err.is_from_wire() && is_ranking(&message) =>
+                if !from_wire && is_ranking(&message) =>
             {
                 CosmosError::QueryShape {
                     substatus: SUBSTATUS_CLIENT_UNSUPPORTED_QUERY,
@@ -217,7 +231,7 @@ impl CosmosError {
             (400, Some(SUBSTATUS_CROSS_PARTITION | SUBSTATUS_CLIENT_UNSUPPORTED_QUERY)) => {
                 CosmosError::CrossPartitionUnsupported { message }
             }
-            (400, Some(s)) if !err.is_from_wire() && SUBSTATUS_CLIENT_QUERY.contains(&s) => {
+            (400, Some(s)) if !from_wire && SUBSTATUS_CLIENT_QUERY.contains(&s) => {
                 CosmosError::QueryShape {
                     substatus: s,
                     message,
@@ -246,7 +260,7 @@ impl CosmosError {
                     }
                 }
             }
-            (400, _) if !err.is_from_wire() => CosmosError::Config(message),
+            (400, _) if !from_wire => CosmosError::Config(message),
             (400, _) => CosmosError::BadRequest { message },
             (_, sub) => {
                 let detail = format!(
@@ -257,7 +271,7 @@ impl CosmosError {
                         format!(" ({chain})")
                     }
                 );
-                if !err.is_from_wire() && looks_like_tls(&detail) {
+                if !from_wire && looks_like_tls(&detail) {
                     return CosmosError::Tls {
                         endpoint: endpoint.to_string(),
                         detail,
@@ -271,6 +285,16 @@ impl CosmosError {
             }
         }
     }
+}
+
+/// An answer to classify: status, sub-status, the service's message, the causes under it, and
+/// whether it came over the wire (or from the client itself).
+pub(crate) struct Answer {
+    pub code: u16,
+    pub substatus: Option<u32>,
+    pub message: String,
+    pub chain: String,
+    pub from_wire: bool,
 }
 
 /// Whether an SDK refusal is about ranked (hybrid, full-text, vector) search.
@@ -354,7 +378,7 @@ fn wire_message(err: &SdkError) -> String {
     first_line(&msg)
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().trim().to_string()
 }
 

@@ -4,7 +4,9 @@ pub mod client;
 pub mod credential;
 pub mod error;
 pub mod items;
+pub(crate) mod pipeline;
 pub mod query;
+pub(crate) mod rest;
 
 pub use client::{Cosmos, CosmosAuth};
 pub use error::{AuthFailure, CosmosError, Resource};

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::client::Cosmos;
 use super::error::{CosmosError, Resource};
 use super::items::partition_key;
+use super::pipeline::{self, Partitions, Request, Spent};
 
 /// A query the policy engine has allowed, ready to run. Only the policy engine (from its
 /// `ScopedQuery`) builds one; the Cosmos layer cannot run an unchecked query.
@@ -29,6 +30,9 @@ pub struct QueryPlan {
     /// The answer is a property of the whole result (ORDER BY, TOP, DISTINCT, OFFSET/LIMIT,
     /// GROUP BY, aggregates): it cannot be put together from per-key answers.
     pub(crate) whole_result: bool,
+    /// The SDK's cross-partition pipeline cannot answer it (aggregates, GROUP BY, DISTINCT):
+    /// over the whole container, [`super::pipeline`] runs it.
+    pub(crate) beyond_sdk_merge: bool,
 }
 
 impl QueryPlan {
@@ -48,6 +52,7 @@ impl QueryPlan {
             s.max_items(),
         );
         plan.whole_result = s.whole_result();
+        plan.beyond_sdk_merge = s.beyond_sdk_merge();
         Some(plan)
     }
 
@@ -68,6 +73,7 @@ impl QueryPlan {
             partition_keys,
             max_items,
             whole_result: false,
+            beyond_sdk_merge: false,
         }
     }
 
@@ -91,6 +97,7 @@ impl QueryPlan {
             partition_keys,
             max_items,
             whole_result: crate::policy::parse(sql).is_ok_and(|q| q.needs_whole_result()),
+            beyond_sdk_merge: crate::policy::parse(sql).is_ok_and(|q| q.beyond_sdk_merge()),
         }
     }
 
@@ -135,13 +142,44 @@ where
     E: From<CosmosError>,
     F: FnMut(Vec<Value>) -> Result<(), E>,
 {
-    // Per-key answers of an ordered, windowed, distinct, grouped or aggregated query, one after
-    // the other, are not the query's answer (TOP 5 over 3 keys gives 15 rows, COUNT three
-    // counts): refused rather than wrong.
-    if plan.whole_result
-        && let Some(keys) = plan.partition_keys.as_ref().filter(|k| k.len() > 1)
-    {
-        return Err(CosmosError::PinnedMerge { keys: keys.len() }.into());
+    // One logical query over several pinned keys, or aggregates, GROUP BY and DISTINCT over the
+    // whole container: the SDK cannot run these (it plans per feed range, refuses partial
+    // aggregates, and runs DISTINCT only under a small TOP), so the merge does, from the
+    // gateway's plan.
+    let merged = plan.whole_result
+        && match &plan.partition_keys {
+            Some(keys) => keys.len() > 1,
+            None => plan.beyond_sdk_merge,
+        };
+    if merged {
+        let partitions = match &plan.partition_keys {
+            Some(keys) => Partitions::Keys(keys),
+            None => Partitions::Container,
+        };
+        let request = Request {
+            database: &plan.database,
+            container: &plan.container,
+            sql: &plan.sql,
+            params: &plan.params,
+            partitions,
+            page_size: options.page_size.map(NonZeroU32::get),
+            max_fan_out: options.max_fan_out,
+        };
+        let QueryStats {
+            items,
+            request_charge,
+            pages,
+            truncated,
+        } = stats;
+        let mut spent = Spent {
+            pages,
+            request_charge,
+        };
+        let mut counted = Counted { items, truncated };
+        return pipeline::run(&cosmos.rest, &request, &mut spent, |docs| {
+            counted.emit(plan.max_items, &mut sink, docs)
+        })
+        .await;
     }
     let sdk = |e: &azure_data_cosmos::CosmosError| {
         CosmosError::from_sdk(e, plan.resource(), &cosmos.endpoint)
@@ -193,22 +231,49 @@ where
             if let Some(charge) = page.headers().request_charge() {
                 stats.request_charge += charge.value();
             }
-            let mut docs = page.into_items();
-            if let Some(max) = plan.max_items {
-                let room = usize::try_from(max.saturating_sub(stats.items)).unwrap_or(usize::MAX);
-                if docs.len() >= room {
-                    stats.truncated = docs.len() > room;
-                    docs.truncate(room);
-                    stats.items += docs.len() as u64;
-                    sink(docs)?;
-                    return Ok(());
-                }
-            }
-            stats.items += docs.len() as u64;
-            if !docs.is_empty() {
-                sink(docs)?;
+            let mut counted = Counted {
+                items: &mut stats.items,
+                truncated: &mut stats.truncated,
+            };
+            if !counted.emit(plan.max_items, &mut sink, page.into_items())? {
+                return Ok(());
             }
         }
     }
     Ok(())
+}
+
+/// What has been handed on so far.
+struct Counted<'a> {
+    items: &'a mut u64,
+    truncated: &'a mut bool,
+}
+
+impl Counted<'_> {
+    /// Hands one batch to `sink`, counting it and stopping at `max_items`; answers whether more
+    /// is wanted.
+    fn emit<E, F>(
+        &mut self,
+        max_items: Option<u64>,
+        sink: &mut F,
+        mut docs: Vec<Value>,
+    ) -> Result<bool, E>
+    where
+        F: FnMut(Vec<Value>) -> Result<(), E>,
+    {
+        let mut more = true;
+        if let Some(max) = max_items {
+            let room = usize::try_from(max.saturating_sub(*self.items)).unwrap_or(usize::MAX);
+            if docs.len() >= room {
+                *self.truncated = docs.len() > room;
+                docs.truncate(room);
+                more = false;
+            }
+        }
+        *self.items += docs.len() as u64;
+        if !docs.is_empty() {
+            sink(docs)?;
+        }
+        Ok(more)
+    }
 }

@@ -535,14 +535,6 @@ impl From<CosmosError> for CommandError {
                     data-plane role assignment"
                     .into(),
             ),
-            CosmosError::PinnedMerge { .. } => (
-                Exit::Usage,
-                "this query cannot be answered across several pinned partition keys yet",
-                "run it once per key with --partition-key (each key's answer is then exact), or \
-                    drop the ORDER BY/TOP/DISTINCT/OFFSET/GROUP BY/aggregate and combine the rows \
-                    yourself"
-                    .into(),
-            ),
             CosmosError::QueryShape { substatus, message } => (
                 Exit::Usage,
                 "this query cannot run as written",
@@ -1190,10 +1182,6 @@ mod tests {
                     reason: AuthFailure::Other,
                 }
                 .into(),
-            ),
-            (
-                "cosmos/pinned-merge",
-                CosmosError::PinnedMerge { keys: 3 }.into(),
             ),
             (
                 "cosmos/query-fan-out",

@@ -248,17 +248,33 @@ impl Query {
     #[must_use]
     pub fn needs_whole_result(&self) -> bool {
         let select = &self.select;
-        let aggregate = match &select.spec {
-            SelectSpec::Star => false,
-            SelectSpec::Value(e) => e.has_aggregate(),
-            SelectSpec::List(items) => items.iter().any(|i| i.expr.has_aggregate()),
-        };
-        aggregate
+        self.aggregates()
             || select.distinct
             || select.top.is_some()
             || self.order_by.is_some()
             || self.offset_limit.is_some()
-            || !self.group_by.is_empty()
+    }
+}
+
+impl Query {
+    /// Whether the query aggregates (an aggregate in its projection, or GROUP BY): partitions'
+    /// answers are partial and must be combined.
+    #[must_use]
+    pub fn aggregates(&self) -> bool {
+        let aggregate = match &self.select.spec {
+            SelectSpec::Star => false,
+            SelectSpec::Value(e) => e.has_aggregate(),
+            SelectSpec::List(items) => items.iter().any(|i| i.expr.has_aggregate()),
+        };
+        aggregate || !self.group_by.is_empty()
+    }
+
+    /// Whether the Cosmos SDK's own cross-partition pipeline cannot give the answer: aggregates
+    /// and GROUP BY (it refuses them), DISTINCT (it refuses it without a TOP or LIMIT of at most
+    /// 1000).
+    #[must_use]
+    pub fn beyond_sdk_merge(&self) -> bool {
+        self.aggregates() || self.select.distinct
     }
 }
 

@@ -162,6 +162,9 @@ pub struct ScopedQuery {
     /// The answer is a property of the whole result (ORDER BY, TOP, DISTINCT, OFFSET/LIMIT,
     /// GROUP BY, aggregates).
     whole_result: bool,
+    /// The SDK's cross-partition pipeline cannot answer it (see
+    /// [`super::ast::Query::beyond_sdk_merge`]).
+    beyond_sdk_merge: bool,
 }
 
 impl ScopedQuery {
@@ -191,6 +194,11 @@ impl ScopedQuery {
     /// Whether the answer is a property of the whole result (see [`super::ast::Query::needs_whole_result`]).
     pub fn whole_result(&self) -> bool {
         self.whole_result
+    }
+    /// Whether the SDK's cross-partition pipeline cannot answer it (see
+    /// [`super::ast::Query::beyond_sdk_merge`]).
+    pub fn beyond_sdk_merge(&self) -> bool {
+        self.beyond_sdk_merge
     }
     pub fn max_items(&self) -> Option<u64> {
         self.max_items
@@ -629,6 +637,7 @@ fn check_grant(
             Vec::new()
         },
         whole_result: query.is_some_and(|q| q.ast.needs_whole_result()),
+        beyond_sdk_merge: query.is_some_and(|q| q.ast.beyond_sdk_merge()),
     })
 }
 

@@ -86,7 +86,6 @@ fn set_process_env(ca: &Path) {
 pub struct PeerOptions {
     pub master_key: Option<String>,
     pub deny_local_auth: bool,
-    pub gateway_query_limits: bool,
     pub jwks_uri: Option<String>,
     pub jwks_file: Option<PathBuf>,
     pub audience: Option<String>,
@@ -123,9 +122,6 @@ impl Peer {
         if options.deny_local_auth {
             cmd.arg("--deny-local-auth");
         }
-        if options.gateway_query_limits {
-            cmd.arg("--gateway-query-limits");
-        }
         if let Some(u) = &options.jwks_uri {
             cmd.args(["--jwks-uri", u]);
         }
@@ -160,11 +156,16 @@ impl Peer {
 
     /// Seeds fixtures/shop.json (database `shop`).
     pub fn seed_shop(&self) {
+        self.seed("fixtures/shop.json");
+    }
+
+    /// Seeds a fixture of the peer's directory (its database and containers).
+    pub fn seed(&self, fixture: &str) {
         let mut cmd = Self::python();
         cmd.arg("seed.py")
             .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
             .arg(&certs().ca)
-            .args(["--fixture", "fixtures/shop.json"]);
+            .args(["--fixture", fixture]);
         run_ok(&mut cmd, "seed.py");
     }
 
@@ -177,6 +178,19 @@ impl Peer {
         params: &[(&str, Value)],
         partition_key: Option<&Value>,
     ) -> Vec<Value> {
+        self.try_pyquery(database, container, sql, params, partition_key)
+            .unwrap_or_else(|e| panic!("pyquery.py {sql:?} failed: {e}"))
+    }
+
+    /// [`pyquery`](Self::pyquery), or the error the Python SDK printed.
+    pub fn try_pyquery(
+        &self,
+        database: &str,
+        container: &str,
+        sql: &str,
+        params: &[(&str, Value)],
+        partition_key: Option<&Value>,
+    ) -> Result<Vec<Value>, String> {
         let mut cmd = Self::python();
         cmd.arg("pyquery.py")
             .args(["--endpoint", &self.endpoint, "--key", &self.key, "--ca"])
@@ -196,12 +210,11 @@ impl Peer {
             cmd.arg("--partition-key").arg(pk.to_string());
         }
         let out = cmd.output().expect("pyquery.py");
-        assert!(
-            out.status.success(),
-            "pyquery.py {sql:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        parse_ndjson(&out.stdout)
+        if out.status.success() {
+            Ok(parse_ndjson(&out.stdout))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

@@ -14,6 +14,7 @@ mod audit_count;
 mod ci_login;
 mod config;
 mod cosmos;
+mod cross_partition;
 mod docs;
 mod doctor;
 mod faults;

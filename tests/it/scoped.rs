@@ -19,6 +19,12 @@ fn tenants(docs: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
+/// Rows sorted by id: a query across physical partitions has no defined order.
+fn by_id(mut docs: Vec<Value>) -> Vec<Value> {
+    docs.sort_by(|a, b| a["id"].to_string().cmp(&b["id"].to_string()));
+    docs
+}
+
 #[test]
 fn a_partition_scoped_grant_reads_only_its_partitions() {
     let (_oidc, peer, env) = require!(stack("alice"), STACK);
@@ -111,7 +117,8 @@ fn an_unrestricted_grant_reads_every_partition_with_parameters() {
     run.ok();
     let docs = parse_ndjson(run.stdout.as_bytes());
     let expected = peer.pyquery("shop", "orders", sql, &[("@min", json!(50))], None);
-    assert_eq!(docs, expected);
+    // Across physical partitions rows come in no defined order.
+    assert_eq!(by_id(docs.clone()), by_id(expected));
     assert!(tenants(&docs).len() > 1, "bob sees every tenant");
     let json = env.run(&[
         "query",
@@ -396,7 +403,11 @@ fn twenty_concurrent_queries_each_get_their_own_answer() {
         let run = env.record(child.wait_with_output().expect("wait"));
         run.ok();
         let expected = peer.pyquery("shop", "orders", sql, &[("@min", json!(i * 5))], None);
-        assert_eq!(parse_ndjson(run.stdout.as_bytes()), expected, "query {i}");
+        assert_eq!(
+            by_id(parse_ndjson(run.stdout.as_bytes())),
+            by_id(expected),
+            "query {i}"
+        );
     }
     let records = env.audit();
     let new: Vec<_> = records[before..]
@@ -478,7 +489,7 @@ fn a_stalled_response_times_out() {
 /// OFFSET/LIMIT, GROUP BY or aggregate would be computed per key (TOP 2 over two keys gave four
 /// rows, COUNT two counts): refused with exit 2 rather than answered wrong.
 #[test]
-fn several_pinned_keys_answer_row_queries_and_refuse_per_key_wrong_answers() {
+fn several_pinned_keys_answer_as_one_query() {
     let (_oidc, peer, env) = require!(stack("alice"), STACK);
     std::fs::write(
         env.config_dir().join("policy.toml"),
@@ -514,24 +525,21 @@ fn several_pinned_keys_answer_row_queries_and_refuse_per_key_wrong_answers() {
         Some(&json!("t2")),
     ));
     assert_eq!(docs.len(), expected.len());
-    for sql in [
+    // Whole-result shapes are one logical query over both keys, not one answer per key.
+    let run = env.run(&[
+        "query",
+        "--container",
+        "orders",
+        "-o",
+        "ndjson",
         "SELECT VALUE COUNT(1) FROM c",
-        "SELECT TOP 2 c.id FROM c",
-        "SELECT c.id FROM c ORDER BY c.total",
-        "SELECT DISTINCT VALUE c.status FROM c",
-        "SELECT c.id FROM c OFFSET 1 LIMIT 2",
-        "SELECT c.status, SUM(c.total) AS total FROM c GROUP BY c.status",
-    ] {
-        let run = env.run(&["query", "--container", "orders", "-o", "ndjson", sql]);
-        run.code(2)
-            .stderr_has("2 partition keys")
-            .stderr_has("--partition-key");
-        assert!(
-            run.stdout.is_empty(),
-            "{sql}: nothing printed: {}",
-            run.stdout
-        );
-    }
+    ]);
+    run.ok();
+    assert_eq!(
+        parse_ndjson(run.stdout.as_bytes()),
+        vec![json!(expected.len())],
+        "one count over both keys"
+    );
     // One key at a time is exact.
     let run = env.run(&[
         "query",

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Extra checks used by selftest.sh (needs the shop fixture seeded).
 
-  _checks.py ENDPOINT KEY CA CHECK
-CHECK: pointread | batch | raw-reset | raw-truncate | raw-stall | pkranges | meta
+  _checks.py ENDPOINT KEY CA CHECK [N]
+CHECK: pointread | batch | raw-reset | raw-truncate | raw-stall | pkranges [N ranges, default 3] | meta
 Prints 'ok: …' and exits 0, or prints the problem and exits 1.
 """
 import base64
@@ -117,7 +117,8 @@ def main():
         h = signed_headers(key, "GET", "pkranges", "dbs/shop/colls/orders")
         r = requests.get(endpoint.rstrip("/") + "/dbs/shop/colls/orders/pkranges", headers=h, verify=ca)
         ids = [p["id"] for p in r.json()["PartitionKeyRanges"]]
-        if r.status_code != 200 or ids != ["0"]:
+        want = [str(i) for i in range(int(sys.argv[5]) if len(sys.argv) > 5 else 3)]
+        if r.status_code != 200 or ids != want:
             fail(r.text)
         print(f"ok: pkranges ids are strings: {ids}")
     elif check == "meta":

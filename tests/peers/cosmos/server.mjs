@@ -2,7 +2,9 @@
 // Local Azure Cosmos DB test peer: a compatibility wrapper around the npm package
 // @vercel/cosmosdb-server (1.0.x). The package's Account/route/handler modules are used
 // in-process; this file owns the HTTPS listener, authorization, fault injection, and the
-// handlers that fix the package's known gaps (see README.md).
+// handlers that fix the package's known gaps (see README.md). Physical partitions and EPK
+// hashing: partitions.mjs; query plans: plan.mjs (+ sql.mjs); aggregates / GROUP BY:
+// aggregate.mjs; the query engine with its performance fixes: engine.mjs.
 // Listens on 127.0.0.1 only and never opens outbound connections except to --jwks-uri.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -16,15 +18,19 @@ const libRequire = createRequire(require.resolve("@vercel/cosmosdb-server/packag
 const Account = libRequire("./lib/account").default;
 const routes = libRequire("./lib/routes").default;
 const docOps = libRequire("./lib/handler/_document-operations");
-const cosmosQuery = libRequire("@zeit/cosmosdb-query");
-const parseQuery = cosmosQuery.default;
-const QuerySyntaxError = cosmosQuery.SyntaxError;
+import { parseQuery, QuerySyntaxError, run as runEngine } from "./engine.mjs";
+import { effectivePartitionKey, physicalRanges, epkInRange } from "./partitions.mjs";
+import { buildPlan, PlanError, neededFeatures, parseFeatures, unsupportedMessage, LEGACY_FEATURES, LEGACY_REFUSAL, FULL_RANGE } from "./plan.mjs";
+import { parseSql } from "./sql.mjs";
+import { needsLayer, runParsed, ExecError } from "./aggregate.mjs";
 
 const EMULATOR_KEY =
   "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
 const LOCAL_AUTH_DISABLED = "Local Authorization is disabled. Use an AAD token to authorize all requests.";
 const GATEWAY_1004 =
   "The provided cross partition query can not be directly served by the gateway. This is a first chance (internal) exception that all newer clients will know how to handle gracefully. This exception is traced, but unless you see it bubble up as an exception (which only happens on older SDK clients), then you can safely ignore this message.";
+const CROSS_PARTITION_DISABLED =
+  "Cross partition query is required but disabled. Please set x-ms-documentdb-query-enablecrosspartition to true, specify x-ms-documentdb-partitionkey, or revise your query to avoid this exception.";
 const DEFAULT_PAGE = 100;
 const CLOCK_SKEW_S = 15 * 60;
 
@@ -34,11 +40,12 @@ function usage(msg) {
   process.stderr.write(
     "usage: node server.mjs [--port N] --cert CERT.pem --key KEY.pem [--master-key BASE64]\n" +
       "         [--jwks-uri URL | --jwks-file FILE] [--audience AUD[,AUD…]] [--issuer ISS]\n" +
-      "         [--deny-local-auth] [--gateway-query-limits] [--verbose]\n",
+      "         [--deny-local-auth] [--physical-partitions N] [--require-cross-partition-header]\n" +
+      "         [--verbose]\n",
   );
   process.exit(2);
 }
-const opts = { port: 0, masterKey: EMULATOR_KEY, denyLocalAuth: false, gatewayLimits: false, verbose: false };
+const opts = { port: 0, masterKey: EMULATOR_KEY, denyLocalAuth: false, physicalPartitions: 3, requireCrossPartitionHeader: false, verbose: false };
 {
   const a = process.argv.slice(2);
   const need = (i) => (i + 1 < a.length ? a[i + 1] : usage(`${a[i]} needs a value`));
@@ -53,7 +60,8 @@ const opts = { port: 0, masterKey: EMULATOR_KEY, denyLocalAuth: false, gatewayLi
       case "--audience": opts.audience = need(i).split(",").filter(Boolean); i++; break;
       case "--issuer": opts.issuer = need(i); i++; break;
       case "--deny-local-auth": opts.denyLocalAuth = true; break;
-      case "--gateway-query-limits": opts.gatewayLimits = true; break;
+      case "--physical-partitions": opts.physicalPartitions = parseInt(need(i), 10); i++; break;
+      case "--require-cross-partition-header": opts.requireCrossPartitionHeader = true; break;
       case "--verbose": opts.verbose = true; break;
       case "-h": case "--help": usage(); break;
       default: usage(`unknown argument ${a[i]}`);
@@ -61,6 +69,7 @@ const opts = { port: 0, masterKey: EMULATOR_KEY, denyLocalAuth: false, gatewayLi
   }
   if (!opts.cert || !opts.key) usage("--cert and --key are required");
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) usage("bad --port");
+  if (!Number.isInteger(opts.physicalPartitions) || opts.physicalPartitions < 1 || opts.physicalPartitions > 64) usage("--physical-partitions must be 1..64");
 }
 const masterKeyBytes = Buffer.from(opts.masterKey, "base64");
 let jwks = null;
@@ -84,7 +93,7 @@ const queryCache = new Map(); // cacheId -> {hash, results}; small LRU
 const STATUS_CODES = { 400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 408: "RequestTimeout", 409: "Conflict", 410: "Gone", 412: "PreconditionFailed", 413: "RequestEntityTooLarge", 429: "TooManyRequests", 449: "RetryWith", 500: "InternalServerError", 503: "ServiceUnavailable" };
 const NOT_FOUND_MSG = "Entity with the specified id does not exist in the system.";
 class HttpError extends Error {
-  constructor(status, message, headers = {}) { super(message); this.status = status; this.headers = headers; }
+  constructor(status, message, headers = {}, extra = null) { super(message); this.status = status; this.headers = headers; this.extra = extra; }
 }
 
 function splitPath(pathname) {
@@ -120,6 +129,59 @@ function pkPaths(coll) {
   const def = coll.read() || {};
   const paths = ((def.partitionKey || {}).paths || []).filter((p) => p !== "/_partitionKey");
   return paths.map((p) => p.slice(1).split("/"));
+}
+function pkDefOf(coll) {
+  const pk = (coll.read() || {}).partitionKey || {};
+  const paths = (pk.paths || []).filter((p) => p !== "/_partitionKey");
+  return { paths, kind: pk.kind === "MultiHash" || paths.length > 1 ? "MultiHash" : "Hash" };
+}
+// ---------------------------------------------------------------- physical partitions
+// Every container has opts.physicalPartitions ranges over the EPK space (partitions.mjs);
+// a document lives in the range that holds the EPK of its partition-key value.
+const PK_RANGES = physicalRanges(opts.physicalPartitions);
+const epkCache = new WeakMap(); // stored document object → EPK
+function docEpk(coll, doc) {
+  let e = epkCache.get(doc);
+  if (e === undefined) {
+    const { paths, kind } = pkDefOf(coll);
+    const comps = paths.map((p) => getValue(p.slice(1).split("/"), doc));
+    try { e = effectivePartitionKey(comps, kind); }
+    catch { e = effectivePartitionKey(comps.map(() => undefined), kind); } // object/array values: not valid keys
+    epkCache.set(doc, e);
+  }
+  return e;
+}
+function allDocs(coll) { return [...coll.documents._data.values()].map((it) => it.read()); }
+function rangeIdHeader(req) {
+  let h = req.headers["x-ms-documentdb-partitionkeyrangeid"];
+  if (Array.isArray(h)) h = h[0];
+  if (h === undefined || h === "") return null;
+  h = String(h);
+  return h.includes(",") ? h.slice(h.lastIndexOf(",") + 1) : h; // "<collection rid>,<id>" form too
+}
+// Which documents a query / read feed sees: the pk header's logical partition, the pkrange-id
+// header's range (∩ x-ms-start-epk / x-ms-end-epk), both, or (neither) the whole container.
+function targetDocs(req, coll) {
+  const pkVals = headerPk(req);
+  const paths = pkPaths(coll);
+  let docs = allDocs(coll);
+  const scope = [];
+  if (pkVals) { docs = docs.filter((d) => docMatchesPk(d, paths, pkVals)); scope.push("pk", canonical(pkVals)); }
+  const rangeId = rangeIdHeader(req);
+  const startEpk = req.headers["x-ms-start-epk"], endEpk = req.headers["x-ms-end-epk"];
+  if (rangeId !== null || startEpk !== undefined || endEpk !== undefined) {
+    let min = "", max = "FF";
+    if (rangeId !== null) {
+      const r = PK_RANGES.find((x) => x.id === rangeId);
+      if (!r) throw new HttpError(410, `PartitionKeyRangeId ${rangeId} is gone: this container has no partition key range with that id (it may have been split).`, { "x-ms-substatus": "1002" });
+      min = r.minInclusive; max = r.maxExclusive;
+    }
+    if (startEpk !== undefined && String(startEpk) > min) min = String(startEpk);
+    if (endEpk !== undefined && endEpk !== "" && String(endEpk) < max) max = String(endEpk);
+    docs = docs.filter((d) => epkInRange(docEpk(coll, d), min, max));
+    scope.push("epk", min, max);
+  }
+  return { docs, scope: JSON.stringify(scope), pkVals, rangeId, crossPartition: !pkVals && !scope.includes("epk") };
 }
 // Parse x-ms-documentdb-partitionkey → array of component values, or null if absent.
 // [{}] means "None" (documents without the property) → [undefined].
@@ -238,18 +300,32 @@ function needsGateway1004(sql) {
   if (/^\s*SELECT\s+DISTINCT\b/i.test(s) && !/\bORDER\s+BY\b/i.test(s)) return true;
   return false;
 }
-function executeQuery(coll, sql, parameters, pkVals) {
-  const { sql: engineSql, post } = rewriteQuery(sql, parameters);
-  const paths = pkPaths(coll);
-  let data = [...coll.documents._data.values()].map((it) => it.read());
-  if (pkVals) data = data.filter((d) => docMatchesPk(d, paths, pkVals));
+function engineOptions(coll, parameters) {
   const def = coll.read() || {};
-  const compositeIndexes = ((def.indexingPolicy || {}).compositeIndexes) || [];
+  return { parameters, udf: coll.documents._userDefinedFunctions(), compositeIndexes: ((def.indexingPolicy || {}).compositeIndexes) || [] };
+}
+// Runs a query over the given documents (already narrowed to a partition key / range).
+// Aggregates, GROUP BY and FROM-subqueries go through aggregate.mjs; everything else straight
+// to the engine, with DISTINCT and a trailing OFFSET/LIMIT post-processed here.
+function executeQuery(coll, sql, parameters, docs) {
+  const eopts = engineOptions(coll, parameters);
+  let parsed = null;
+  try { parsed = parseSql(sql); } catch { parsed = null; } // the engine gives its own error below
+  if (parsed && needsLayer(parsed)) {
+    try {
+      return runParsed(parsed, docs, { parameters, engine: (text, rows) => runEngine(text, rows, eopts) });
+    } catch (err) {
+      if (err instanceof QuerySyntaxError) throw new HttpError(400, `Syntax error, ${err.message}`);
+      if (err instanceof ExecError || err instanceof Error) throw new HttpError(400, err.message);
+      throw err;
+    }
+  }
+  const { sql: engineSql, post } = rewriteQuery(sql, parameters);
   let result;
   try {
-    result = parseQuery(engineSql).exec(data, { parameters, udf: coll.documents._userDefinedFunctions(), compositeIndexes }).result;
+    result = runEngine(engineSql, docs, eopts);
   } catch (err) {
-    if (/\bGROUP\s+BY\b/i.test(engineSql)) throw new HttpError(400, "GROUP BY is not supported by this local test server (cosmosdb-server query engine).");
+    if (/\bGROUP\s+BY\b/i.test(engineSql)) throw new HttpError(400, "This GROUP BY query is not supported by this local test peer.");
     if (err instanceof QuerySyntaxError) throw new HttpError(400, `Syntax error, ${err.message}`);
     throw new HttpError(400, err.message);
   }
@@ -266,9 +342,10 @@ function pageOf(req) {
   if (!Number.isFinite(max) || max <= 0) max = DEFAULT_PAGE;
   return max;
 }
-// Runs (or resumes) a query and returns one page; continuation tokens are opaque base64url JSON.
-function queryPage(req, coll, sql, parameters, pkVals) {
-  const hash = crypto.createHash("sha256").update(JSON.stringify([coll.read()._rid, sql, parameters || [], pkVals === null ? null : canonical(pkVals)])).digest("hex").slice(0, 16);
+// Runs (or resumes) a query and returns one page; continuation tokens are opaque base64url JSON,
+// bound to the query text, its parameters and the target (partition key / range / EPK bounds).
+function queryPage(req, coll, sql, parameters, target) {
+  const hash = crypto.createHash("sha256").update(JSON.stringify([coll.read()._rid, sql, parameters || [], target.scope])).digest("hex").slice(0, 16);
   let offset = 0;
   let cacheId = null;
   let contHeader = req.headers["x-ms-continuation"];
@@ -280,7 +357,7 @@ function queryPage(req, coll, sql, parameters, pkVals) {
   }
   let entry = cacheId ? queryCache.get(cacheId) : null;
   if (!entry || entry.hash !== hash) {
-    entry = { hash, results: executeQuery(coll, sql, parameters, pkVals) };
+    entry = { hash, results: executeQuery(coll, sql, parameters, target.docs) };
     cacheId = crypto.randomBytes(6).toString("hex");
   } else queryCache.delete(cacheId);
   queryCache.set(cacheId, entry);
@@ -289,23 +366,95 @@ function queryPage(req, coll, sql, parameters, pkVals) {
   const page = entry.results.slice(offset, offset + max);
   const next = offset + page.length;
   const headers = { "x-ms-item-count": String(page.length) };
+  if (target.rangeId !== null) headers["x-ms-documentdb-partitionkeyrangeid"] = target.rangeId;
   if (next < entry.results.length) {
     headers["x-ms-continuation"] = Buffer.from(JSON.stringify({ c: cacheId, o: next, h: hash })).toString("base64url");
   } else queryCache.delete(cacheId);
   return { headers, page };
 }
-function queryPlan(sql) {
-  // One physical partition: the server evaluates everything itself, so the client pipeline can
-  // treat the query as a pass-through (no client-side ORDER BY/TOP/aggregate/DISTINCT work).
-  return {
-    partitionedQueryExecutionInfoVersion: 2,
-    queryInfo: {
-      distinctType: "None", top: null, offset: null, limit: null, orderBy: [], orderByExpressions: [],
-      groupByExpressions: [], groupByAliases: [], aggregates: [], groupByAliasToAggregateType: {},
-      rewrittenQuery: "", hasSelectValue: /^\s*SELECT\s+(DISTINCT\s+)?(TOP\s+\S+\s+)?VALUE\b/i.test(sql), dCountInfo: null,
-    },
-    queryRanges: [{ min: "", max: "FF", isMinInclusive: true, isMaxInclusive: false }],
-  };
+// What the gateway does with a query that names neither a partition key nor a range: it plans
+// the query; a query whose plan needs client-side work is refused with 400/1004 and the plan in
+// `additionalErrorInfo`, one that needs features pre-plan SDKs never had (non-VALUE aggregates,
+// GROUP BY, DCount, …) with the old "VALUE <AggregateFunc>" text; anything else it runs itself.
+function gatewayCheck(req, coll, q) {
+  if (opts.requireCrossPartitionHeader && pkPaths(coll).length && !trueHeader(req, "x-ms-documentdb-query-enablecrosspartition"))
+    throw new HttpError(400, CROSS_PARTITION_DISABLED);
+  let plan = null;
+  try { plan = buildPlan(q.query, q.parameters || [], pkDefOf(coll)); }
+  catch (e) {
+    if (!(e instanceof PlanError)) throw e;
+    if (e.kind !== "syntax") throw new HttpError(400, e.message);
+    // our parser could not read it: keep the old text-based check, let the engine decide the rest
+    if (needsGateway1004(q.query)) throw new HttpError(400, GATEWAY_1004, { "x-ms-substatus": "1004" });
+    return;
+  }
+  const need = neededFeatures(plan);
+  if (need.some((f) => !LEGACY_FEATURES.has(f))) throw new HttpError(400, LEGACY_REFUSAL);
+  if (need.length) throw new HttpError(400, GATEWAY_1004, { "x-ms-substatus": "1004" }, { additionalErrorInfo: JSON.stringify(plan) });
+}
+function planResponse(req, coll, q) {
+  const features = parseFeatures(req.headers["x-ms-cosmos-supported-query-features"]);
+  let plan;
+  try { plan = buildPlan(q.query, q.parameters || [], pkDefOf(coll)); }
+  catch (e) {
+    if (!(e instanceof PlanError)) throw e;
+    if (e.kind === "syntax") {
+      // the query may still be one the engine runs as it is (no client-side work needed)
+      let engineOk = false;
+      try { parseQuery(rewriteQuery(q.query, q.parameters).sql); engineOk = true; } catch { engineOk = false; }
+      if (engineOk && !needsGateway1004(q.query)) {
+        return {
+          partitionedQueryExecutionInfoVersion: 2,
+          queryInfo: {
+            distinctType: "None", top: null, offset: null, limit: null, orderBy: [], orderByExpressions: [], groupByExpressions: [],
+            groupByAliases: [], aggregates: [], groupByAliasToAggregateType: {}, rewrittenQuery: "",
+            hasSelectValue: /^\s*SELECT\s+(DISTINCT\s+)?(TOP\s+\S+\s+)?VALUE\b/i.test(q.query), dCountInfo: null, hasNonStreamingOrderBy: false,
+          },
+          queryRanges: [FULL_RANGE], hybridSearchQueryInfo: null,
+        };
+      }
+    }
+    throw new HttpError(400, e.message);
+  }
+  const missing = neededFeatures(plan).filter((f) => !features.has(f));
+  if (missing.length) throw new HttpError(400, unsupportedMessage(missing));
+  return plan;
+}
+// ---------------------------------------------------------------- partition key ranges
+// GET …/pkranges: the container's ranges. With `A-IM: Incremental feed` it is the ranges'
+// change feed: each range has an lsn (1..N); `If-None-Match: <lsn>` returns the ranges after it,
+// the response etag is the last lsn returned, and 304 (empty, same etag) when none is newer —
+// the drain loop the SDKs run. Without A-IM: a read feed paged by x-ms-max-item-count and an
+// opaque x-ms-continuation.
+function pkRangesResponse(req, coll) {
+  const def = coll.read();
+  const all = PK_RANGES.map((r, i) => {
+    let rid;
+    try { rid = coll.partitionKeyRanges._rid(i + 1); } catch { rid = Buffer.from(`${def._rid}:${i}`).toString("base64"); }
+    return {
+      _rid: rid, id: r.id, _etag: `"0000${(i + 1).toString(16).padStart(4, "0")}-0000-0000-0000-000000000000"`,
+      minInclusive: r.minInclusive, maxExclusive: r.maxExclusive, ridPrefix: i, _self: `${String(def._self).replace(/^\/+|\/+$/g, "")}/pkranges/${rid}/`,
+      throughputFraction: 1 / PK_RANGES.length, status: "online", parents: [], ownedArchivalPKRangeIds: [], _ts: def._ts, lsn: i + 1,
+    };
+  });
+  const body = (items) => ({ _rid: def._rid, PartitionKeyRanges: items, _count: items.length });
+  let max = parseInt(req.headers["x-ms-max-item-count"] || "", 10);
+  if (!Number.isFinite(max) || max <= 0) max = Infinity;
+  if (String(req.headers["a-im"] || "").toLowerCase() === "incremental feed") {
+    const since = parseInt(String(req.headers["if-none-match"] || "0").replace(/"/g, ""), 10);
+    const fresh = all.filter((r) => r.lsn > (Number.isFinite(since) ? since : 0)).slice(0, max);
+    if (!fresh.length) return { status: 304, body: null, headers: { etag: String(all.length) } };
+    return { status: 200, body: body(fresh), headers: { etag: String(fresh[fresh.length - 1].lsn), "x-ms-item-count": String(fresh.length) } };
+  }
+  let offset = 0;
+  if (req.headers["x-ms-continuation"]) {
+    try { offset = JSON.parse(Buffer.from(String(req.headers["x-ms-continuation"]), "base64url").toString("utf8")).pkr; } catch { offset = NaN; }
+    if (!Number.isInteger(offset) || offset < 0) throw new HttpError(400, "Invalid continuation token (x-ms-continuation) for the partition key ranges.");
+  }
+  const page = all.slice(offset, offset + max);
+  const headers = { etag: String(all.length), "x-ms-item-count": String(page.length) };
+  if (offset + page.length < all.length) headers["x-ms-continuation"] = Buffer.from(JSON.stringify({ pkr: offset + page.length })).toString("base64url");
+  return { status: 200, body: body(page), headers };
 }
 
 // ---------------------------------------------------------------- handlers
@@ -342,32 +491,30 @@ async function handleData(req, segs, body) {
     return { status: 200, body: doc };
   }
   // queries on documents (and the query plan request)
-  const isQuery = m === "POST" && (trueHeader(req, "x-ms-documentdb-isquery") || String(req.headers["content-type"] || "").startsWith("application/query+json"));
+  const isQuery = m === "POST" && (trueHeader(req, "x-ms-documentdb-isquery") || trueHeader(req, "x-ms-cosmos-is-query-plan-request") || String(req.headers["content-type"] || "").startsWith("application/query+json"));
   if (isDocs && n === 5 && isQuery) {
     const coll = docsContext(dec[1], dec[3]);
     const q = jsonBody(body);
     if (!q || typeof q.query !== "string") throw new HttpError(400, "The query body must be {\"query\": string, \"parameters\": [...]}.");
     if (trueHeader(req, "x-ms-cosmos-is-query-plan-request")) {
       stats.query_plans++;
-      const engineSql = rewriteQuery(q.query, q.parameters).sql; // also validates OFFSET/LIMIT parameters
-      try { parseQuery(engineSql); } catch (e) {
-        if (/\bGROUP\s+BY\b/i.test(engineSql)) throw new HttpError(400, "GROUP BY is not supported by this local test server (cosmosdb-server query engine).");
-        throw new HttpError(400, `Syntax error, ${e.message}`);
-      }
-      return { status: 200, body: queryPlan(q.query) };
+      return { status: 200, body: planResponse(req, coll, q) };
     }
     stats.queries++;
-    const pkVals = headerPk(req);
-    if (opts.gatewayLimits && !pkVals && !req.headers["x-ms-documentdb-partitionkeyrangeid"] && needsGateway1004(q.query))
-      throw new HttpError(400, GATEWAY_1004, { "x-ms-substatus": "1004" });
-    const { headers, page } = queryPage(req, coll, q.query, q.parameters || [], pkVals);
+    const target = targetDocs(req, coll);
+    if (target.crossPartition) gatewayCheck(req, coll, q);
+    const { headers, page } = queryPage(req, coll, q.query, q.parameters || [], target);
     return { status: 200, headers, body: { _rid: coll.read()._rid, Documents: page, _count: page.length } };
   }
-  // read feed of documents: same paging + partition filtering as queries
+  // read feed of documents: same paging + partition/range filtering as queries
   if (isDocs && n === 5 && m === "GET") {
     const coll = docsContext(dec[1], dec[3]);
-    const { headers, page } = queryPage(req, coll, "SELECT * FROM c", [], headerPk(req));
+    const { headers, page } = queryPage(req, coll, "SELECT * FROM c", [], targetDocs(req, coll));
     return { status: 200, headers, body: { _rid: coll.read()._rid, Documents: page, _count: page.length } };
+  }
+  // partition key ranges
+  if (n === 5 && dec[0] === "dbs" && dec[2] === "colls" && dec[4] === "pkranges" && m === "GET") {
+    return pkRangesResponse(req, docsContext(dec[1], dec[3]));
   }
   // transactional batch: honour the partition-key header
   if (isDocs && n === 5 && m === "POST" && trueHeader(req, "x-ms-cosmos-is-batch-request")) {
@@ -479,6 +626,7 @@ function takeFault(req, pathname) {
     if (f.count <= 0) continue;
     if (f.path_contains && !pathname.includes(f.path_contains) && !req.url.includes(f.path_contains)) continue;
     if (f.method && f.method.toUpperCase() !== req.method) continue;
+    if (f.pkrange !== undefined && String(req.headers["x-ms-documentdb-partitionkeyrangeid"] ?? "") !== String(f.pkrange)) continue;
     f.count -= 1;
     stats.faults_applied++;
     faults = faults.filter((x) => x.count > 0);
@@ -549,7 +697,7 @@ async function onRequest(req, res) {
   const key = `${req.method} ${rtype || "account"}`;
   stats.total++;
   stats.by_method_resource[key] = (stats.by_method_resource[key] || 0) + 1;
-  const rec = { method: req.method, path: pathname, resource: rtype || "account", pk: req.headers["x-ms-documentdb-partitionkey"] || null, max_item_count: req.headers["x-ms-max-item-count"] || null, continuation: !!req.headers["x-ms-continuation"], status: 0 };
+  const rec = { method: req.method, path: pathname, resource: rtype || "account", pk: req.headers["x-ms-documentdb-partitionkey"] || null, pkrange: req.headers["x-ms-documentdb-partitionkeyrangeid"] || null, plan: trueHeader(req, "x-ms-cosmos-is-query-plan-request"), max_item_count: req.headers["x-ms-max-item-count"] || null, continuation: !!req.headers["x-ms-continuation"], status: 0 };
   recent.push(rec);
   if (recent.length > 200) recent.shift();
   let fault = null;
@@ -580,12 +728,13 @@ async function onRequest(req, res) {
     return sendResponse(res, status, r.headers || {}, out, fault);
   } catch (err) {
     let status = 500, headers = {}, msg = err.message;
-    if (err instanceof HttpError) { status = err.status; headers = err.headers; }
+    let extra = null;
+    if (err instanceof HttpError) { status = err.status; headers = err.headers; extra = err.extra; }
     else process.stderr.write(`cosmos peer: internal error on ${req.method} ${req.url}: ${err.stack}\n`);
     if (status === 401) stats.auth_failures++;
     rec.status = status;
     log(`${req.method} ${req.url} -> ${status} ${msg}`);
-    return sendResponse(res, status, headers, errorBody(status, msg), fault && (fault.reset || fault.truncate) ? fault : null);
+    return sendResponse(res, status, headers, { ...errorBody(status, msg), ...(extra || {}) }, fault && (fault.reset || fault.truncate) ? fault : null);
   }
 }
 

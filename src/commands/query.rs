@@ -67,13 +67,14 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
             &args.container,
         )
         .await?;
+        let depth = paths.len();
         if let Some(q) = request.query.as_mut() {
             q.partition_key_paths = paths;
         }
         let scoped = gate.allow(request).await?;
-        let plan = QueryPlan::from_scoped(&scoped).ok_or_else(|| {
-            CommandError::runtime("the policy engine returned no query to run")
-        })?;
+        let plan = QueryPlan::from_scoped(&scoped)
+            .ok_or_else(|| CommandError::runtime("the policy engine returned no query to run"))?
+            .with_key_depth(depth);
         let format = app.ui.format(OutputFormat::Table);
         let stats = stream_query(
             &app.ui,

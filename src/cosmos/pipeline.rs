@@ -84,8 +84,12 @@ struct QueryRange {
 
 /// Where the partitions of one query are.
 pub(crate) enum Partitions<'a> {
-    /// Pinned logical partitions (full keys).
-    Keys(&'a [Vec<Value>]),
+    /// Pinned logical partitions: full keys, or prefixes of a hierarchical key when shorter than
+    /// `depth` (the container's number of key paths; 0 when unknown: all full keys).
+    Keys {
+        keys: &'a [Vec<Value>],
+        depth: usize,
+    },
     /// The whole container.
     Container,
 }
@@ -130,30 +134,29 @@ where
         message: format!("the query plan is not the gateway's shape: {e}"),
     })?;
     let info = plan.query_info.unwrap_or_default();
-    let targets = match request.partitions {
-        Partitions::Keys(keys) => keys.iter().map(|k| Owned::Key(k.clone())).collect(),
-        Partitions::Container => {
-            let ranges = rest
-                .partition_key_ranges(request.database, request.container)
-                .await?;
-            let ranges: Vec<PkRange> = ranges
-                .into_iter()
-                .filter(|r| plan.query_ranges.is_empty() || overlaps(r, &plan.query_ranges))
-                .collect();
-            let most = request.max_fan_out.unwrap_or(DEFAULT_MAX_FAN_OUT);
-            if ranges.len() > most as usize {
-                return Err(CosmosError::QueryShape {
-                    substatus: super::error::SUBSTATUS_FAN_OUT,
-                    message: format!(
-                        "the query reaches {} physical partitions, more than the {most} allowed",
-                        ranges.len()
-                    ),
-                }
-                .into());
-            }
-            ranges.into_iter().map(Owned::Range).collect::<Vec<_>>()
-        }
+    // The physical ranges the plan reaches, fetched once when a target needs them.
+    let mut ranges: Option<Vec<PkRange>> = None;
+    let mut targets = Vec::new();
+    let (keys, depth) = match request.partitions {
+        Partitions::Keys { keys, depth } => (Some(keys), depth),
+        Partitions::Container => (None, 0),
     };
+    for key in keys.into_iter().flatten() {
+        if key.len() >= depth {
+            targets.push(Owned::Key(key.clone()));
+            continue;
+        }
+        // A prefix of a hierarchical key spans logical partitions, possibly in several ranges:
+        // each range is asked for the prefix's part of it (the key header still bounds it).
+        for r in reached(rest, request, &plan.query_ranges, &mut ranges).await? {
+            targets.push(Owned::Prefix(key.clone(), r.clone()));
+        }
+    }
+    if keys.is_none() {
+        for r in reached(rest, request, &plan.query_ranges, &mut ranges).await? {
+            targets.push(Owned::Range(r.clone()));
+        }
+    }
     let rewritten = match info.rewritten_query.as_deref() {
         Some(q) if !q.trim().is_empty() => q.replace(ORDER_BY_FILTER, "true"),
         _ => request.sql.to_string(),
@@ -283,6 +286,37 @@ fn overlaps(r: &PkRange, ranges: &[QueryRange]) -> bool {
 enum Owned {
     Key(Vec<Value>),
     Range(PkRange),
+    Prefix(Vec<Value>, PkRange),
+}
+
+/// The container's physical ranges that overlap the plan's EPK ranges, read once; more than the
+/// allowed fan-out is refused like the SDK refuses it.
+async fn reached<'r>(
+    rest: &Rest,
+    request: &Request<'_>,
+    query_ranges: &[QueryRange],
+    cache: &'r mut Option<Vec<PkRange>>,
+) -> Result<&'r [PkRange], CosmosError> {
+    if cache.is_none() {
+        let ranges: Vec<PkRange> = rest
+            .partition_key_ranges(request.database, request.container)
+            .await?
+            .into_iter()
+            .filter(|r| query_ranges.is_empty() || overlaps(r, query_ranges))
+            .collect();
+        let most = request.max_fan_out.unwrap_or(DEFAULT_MAX_FAN_OUT);
+        if ranges.len() > most as usize {
+            return Err(CosmosError::QueryShape {
+                substatus: super::error::SUBSTATUS_FAN_OUT,
+                message: format!(
+                    "the query reaches {} physical partitions, more than the {most} allowed",
+                    ranges.len()
+                ),
+            });
+        }
+        *cache = Some(ranges);
+    }
+    Ok(cache.as_deref().unwrap_or_default())
 }
 
 struct Ctx<'a> {
@@ -323,6 +357,7 @@ impl Cursor {
             let target = match &self.target {
                 Owned::Key(k) => Target::Key(k),
                 Owned::Range(r) => Target::Range(&r.id),
+                Owned::Prefix(k, r) => Target::PrefixInRange(k, &r.id),
             };
             let page = ctx
                 .rest

@@ -33,6 +33,9 @@ pub struct QueryPlan {
     /// The SDK's cross-partition pipeline cannot answer it (aggregates, GROUP BY, DISTINCT):
     /// over the whole container, [`super::pipeline`] runs it.
     pub(crate) beyond_sdk_merge: bool,
+    /// How many paths the container's partition key has (hierarchical keys have several); a
+    /// pinned key with fewer components is a prefix. 0: unknown, every pinned key is whole.
+    pub(crate) key_depth: usize,
 }
 
 impl QueryPlan {
@@ -74,6 +77,7 @@ impl QueryPlan {
             max_items,
             whole_result: false,
             beyond_sdk_merge: false,
+            key_depth: 0,
         }
     }
 
@@ -98,7 +102,15 @@ impl QueryPlan {
             max_items,
             whole_result: crate::policy::parse(sql).is_ok_and(|q| q.needs_whole_result()),
             beyond_sdk_merge: crate::policy::parse(sql).is_ok_and(|q| q.beyond_sdk_merge()),
+            key_depth: 0,
         }
+    }
+
+    /// Says how many paths the container's partition key has (see `key_depth`).
+    #[must_use]
+    pub(crate) fn with_key_depth(mut self, depth: usize) -> Self {
+        self.key_depth = depth;
+        self
     }
 
     fn resource(&self) -> Resource {
@@ -148,12 +160,17 @@ where
     // gateway's plan.
     let merged = plan.whole_result
         && match &plan.partition_keys {
-            Some(keys) => keys.len() > 1,
+            // A prefix of a hierarchical key spans partitions: the SDK would plan it like a
+            // container and refuse aggregates.
+            Some(keys) => keys.len() > 1 || keys.iter().any(|k| k.len() < plan.key_depth),
             None => plan.beyond_sdk_merge,
         };
     if merged {
         let partitions = match &plan.partition_keys {
-            Some(keys) => Partitions::Keys(keys),
+            Some(keys) => Partitions::Keys {
+                keys,
+                depth: plan.key_depth,
+            },
             None => Partitions::Container,
         };
         let request = Request {

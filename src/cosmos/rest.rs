@@ -29,6 +29,8 @@ pub(crate) const SUPPORTED_QUERY_FEATURES: &str = "Aggregate,CompositeAggregate,
 GroupBy,MultipleAggregates,MultipleOrderBy,NonValueAggregate,OffsetAndLimit,OrderBy,Top";
 /// The query-plan version those features belong to.
 const QUERY_VERSION: &str = "1.4";
+/// The longest service message kept in an error.
+const MAX_MESSAGE: usize = 400;
 /// Pages of the partition-key-range feed a container may have (a guard against a server that
 /// keeps answering with a continuation).
 const MAX_RANGE_PAGES: usize = 1000;
@@ -46,6 +48,9 @@ pub(crate) enum Target<'a> {
     Key(&'a [Value]),
     /// One physical partition-key range, by id.
     Range(&'a str),
+    /// The part of a hierarchical-key prefix (its logical partitions) inside one physical range:
+    /// what the SDKs send for a prefix, which the gateway cannot route alone.
+    PrefixInRange(&'a [Value], &'a str),
 }
 
 /// One page of a query.
@@ -201,19 +206,22 @@ impl Rest {
         max_items: Option<u32>,
     ) -> Result<Page, CosmosError> {
         let mut headers = query_headers();
-        match target {
-            Target::Key(components) => {
-                let key = serde_json::to_string(components)
-                    .map_err(|e| CosmosError::PartitionKey(e.to_string()))?;
-                headers.insert("x-ms-documentdb-partitionkey", header_value(&key)?);
-            }
-            Target::Range(id) => {
-                headers.insert(
-                    "x-ms-documentdb-query-enablecrosspartition",
-                    HeaderValue::from_static("True"),
-                );
-                headers.insert("x-ms-documentdb-partitionkeyrangeid", header_value(id)?);
-            }
+        let (key, range) = match target {
+            Target::Key(key) => (Some(key), None),
+            Target::Range(id) => (None, Some(id)),
+            Target::PrefixInRange(key, id) => (Some(key), Some(id)),
+        };
+        if let Some(components) = key {
+            let key = serde_json::to_string(components)
+                .map_err(|e| CosmosError::PartitionKey(e.to_string()))?;
+            headers.insert("x-ms-documentdb-partitionkey", header_value(&key)?);
+        }
+        if let Some(id) = range {
+            headers.insert(
+                "x-ms-documentdb-query-enablecrosspartition",
+                HeaderValue::from_static("True"),
+            );
+            headers.insert("x-ms-documentdb-partitionkeyrangeid", header_value(id)?);
         }
         if let Some(c) = continuation {
             headers.insert("x-ms-continuation", header_value(c)?);
@@ -320,10 +328,21 @@ impl Rest {
                 .get("x-ms-substatus")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u32>().ok());
-            let message = serde_json::from_slice::<Value>(&bytes)
+            // The service's message, on one line (a refused query plan names each missing
+            // feature on a line of its own), and bounded.
+            let text = serde_json::from_slice::<Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(first_line))
-                .unwrap_or_else(|| first_line(&String::from_utf8_lossy(&bytes)));
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            let mut message = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if message.len() > MAX_MESSAGE {
+                let cut = (0..=MAX_MESSAGE)
+                    .rev()
+                    .find(|&i| message.is_char_boundary(i))
+                    .unwrap_or(0);
+                message.truncate(cut);
+                message.push('…');
+            }
             return Err(CosmosError::from_status(
                 Answer {
                     code: status,

@@ -503,3 +503,97 @@ fn the_peers_query_plans_are_the_recorded_ones_of_the_service() {
         "every recorded plan is reproduced: {summary}"
     );
 }
+
+/// Hierarchical keys: a grant pinned to a prefix (`["eu"]`, every tenant of a region) and a full
+/// key (`["us", "t04"]`). A prefix spans logical partitions in several physical ranges; each
+/// range is asked for the prefix's part of it, so the merged answer is the service's and nothing
+/// outside the pin is read.
+#[test]
+fn prefix_pins_of_a_hierarchical_key_merge_like_whole_keys() {
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    peer.seed("fixtures/matrix.json");
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(peer_dir().join("fixtures/matrix.json")).expect("fixture"),
+    )
+    .expect("fixture JSON");
+    let all = fixture["containers"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "regions"))
+        .and_then(|c| c["documents"].as_array())
+        .expect("regions")
+        .clone();
+    for (pins, inside) in [
+        (
+            r#"[["eu"], ["us", "t04"]]"#,
+            (|d: &Value| d["region"] == "eu" || (d["region"] == "us" && d["tenant"] == "t04"))
+                as fn(&Value) -> bool,
+        ),
+        (r#"[["ap"]]"#, |d: &Value| d["region"] == "ap"),
+    ] {
+        std::fs::write(
+            env.config_dir().join("policy.toml"),
+            format!(
+                "[[roles]]\nname = \"lab\"\nwhen = {{ claim = \"https://cosmoscope.test/roles\", contains = \"support\" }}\n  [[roles.grants]]\n  database = \"lab\"\n  containers = [\"regions\"]\n  actions = [\"query\"]\n  partition_key = {{ values = {pins} }}\n"
+            ),
+        )
+        .expect("policy");
+        let docs: Vec<Value> = all.iter().filter(|d| inside(d)).cloned().collect();
+        let mut by_n: Vec<&Value> = docs.iter().collect();
+        by_n.sort_by_key(|d| std::cmp::Reverse(d["n"].as_i64()));
+        let mut tenants: Vec<&str> = docs.iter().filter_map(|d| d["tenant"].as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let mut cats: Vec<&str> = docs.iter().filter_map(|d| d["cat"].as_str()).collect();
+        cats.sort_unstable();
+        cats.dedup();
+        let groups: Vec<Value> = cats
+            .iter()
+            .map(|cat| {
+                let g: Vec<&Value> = docs.iter().filter(|d| d["cat"] == *cat).collect();
+                json!({"cat": cat, "n": g.len(), "total": g.iter().filter_map(|d| d["n"].as_f64()).sum::<f64>()})
+            })
+            .collect();
+        let cells: [(&str, Vec<Value>, Compare); 4] = [
+            (
+                "SELECT c.id, c.n FROM c ORDER BY c.n DESC",
+                by_n.iter()
+                    .map(|d| json!({"id": d["id"], "n": d["n"]}))
+                    .collect(),
+                Compare::Ordered,
+            ),
+            (
+                "SELECT VALUE COUNT(1) FROM c",
+                vec![json!(docs.len())],
+                Compare::Ordered,
+            ),
+            (
+                "SELECT DISTINCT VALUE c.tenant FROM c",
+                tenants.iter().map(|t| json!(t)).collect(),
+                Compare::AnyOrder,
+            ),
+            (
+                "SELECT c.cat, COUNT(1) AS n, SUM(c.n) AS total FROM c GROUP BY c.cat",
+                groups,
+                Compare::AnyOrder,
+            ),
+        ];
+        for (sql, want, compare) in cells {
+            let run = env.run(&[
+                "query",
+                "--database",
+                "lab",
+                "--container",
+                "regions",
+                "-o",
+                "ndjson",
+                sql,
+            ]);
+            run.ok();
+            let got = strip_system(parse_ndjson(run.stdout.as_bytes()));
+            assert!(
+                same(compare, &got, &want),
+                "{pins} {sql}:\n got {got:?}\nwant {want:?}"
+            );
+        }
+    }
+}

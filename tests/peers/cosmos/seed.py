@@ -4,7 +4,8 @@
   seed.py --endpoint URL --key KEY --ca CA.pem --database shop --fixture fixtures/shop.json
   seed.py --endpoint URL --key KEY --ca CA.pem --database shop --generate 5000 --container big
 
-Fixture format: {"database": "...", "containers": [{"id": "...", "partition_key": "/path",
+Fixture format: {"database": "...", "containers": [{"id": "...", "partition_key": "/path" (or
+["/a", "/b"] for a hierarchical key),
 "documents": [...]}, ...]}. --database overrides the fixture's database name.
 Generated documents (~1 KB each) use partition key /pk with 16 distinct values and are
 written with single upserts, several in parallel, each retried on timeouts, 408/429/5xx and
@@ -121,7 +122,9 @@ def main():
                 fx = json.load(f)
             db = client.create_database_if_not_exists(id=args.database or fx["database"])
             for c in fx["containers"]:
-                container = db.create_container_if_not_exists(id=c["id"], partition_key=PartitionKey(path=c["partition_key"]))
+                pk = c["partition_key"]  # "/path", or a list of paths: a hierarchical (MultiHash) key
+                pk = PartitionKey(path=pk, kind="MultiHash") if isinstance(pk, list) else PartitionKey(path=pk)
+                container = db.create_container_if_not_exists(id=c["id"], partition_key=pk)
                 upsert_all(container, c.get("documents", []))
                 print(f"seeded {len(c.get('documents', []))} documents into {c['id']}", file=sys.stderr)
         if args.generate:

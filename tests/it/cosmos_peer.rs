@@ -255,6 +255,12 @@ impl Peer {
             .await
     }
 
+    /// Turns on data-plane RBAC: principal (`sub` of the token) → `[{role, scope}]`.
+    pub async fn rbac(&self, assignments: Value) {
+        self.admin(reqwest::Method::POST, "/__admin/rbac", Some(assignments))
+            .await;
+    }
+
     pub async fn reset_stats(&self) {
         self.admin(reqwest::Method::DELETE, "/__admin/stats", None)
             .await;

@@ -561,3 +561,52 @@ fn several_pinned_keys_answer_as_one_query() {
     );
     assert_eq!(parse_ndjson(run.stdout.as_bytes()), count);
 }
+
+/// Least privilege: a Data Reader role assigned on one container (the peer checks data-plane
+/// RBAC per scope, 403/5301 otherwise) is enough for every query on it — one key, several keys,
+/// aggregates merged across partitions — while listing the database's containers is refused with
+/// the role and scope it lacks and the `az` command that grants it.
+#[test]
+fn a_container_scoped_reader_role_can_query_and_is_told_what_listing_needs() {
+    let (_oidc, peer, env) = require!(stack("bob"), STACK);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(peer.rbac(json!({
+        "bob": [{"role": "reader", "scope": "/dbs/shop/colls/orders"}]
+    })));
+    for sql in [
+        "SELECT c.id FROM c WHERE c.tenant_id = 't1'",
+        "SELECT c.id, c.total FROM c ORDER BY c.total DESC",
+        "SELECT c.status, COUNT(1) AS n FROM c GROUP BY c.status",
+        "SELECT VALUE COUNT(1) FROM c",
+    ] {
+        let run = env.run(&["query", "-c", "orders", "-o", "ndjson", sql]);
+        run.ok();
+        assert!(!run.stdout.trim().is_empty(), "{sql}: an answer");
+    }
+    let run = env.run(&["ls", "containers"]);
+    run.code(5)
+        .stderr_has("/dbs/shop")
+        .stderr_has("az cosmosdb sql role assignment create");
+    // The same role on another container reads nothing here.
+    rt.block_on(peer.rbac(json!({
+        "bob": [{"role": "reader", "scope": "/dbs/shop/colls/customers"}]
+    })));
+    let run = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT VALUE COUNT(1) FROM c",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.trim().is_empty());
+    assert!(
+        run.stderr.contains("/dbs/shop/colls/orders"),
+        "{}",
+        run.stderr
+    );
+}

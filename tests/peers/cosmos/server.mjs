@@ -87,6 +87,9 @@ let endpoint = null;
 const stats = { total: 0, by_method_resource: {}, queries: 0, query_plans: 0, batches: 0, auth_failures: 0, faults_applied: 0 };
 const recent = []; // last 200 data-plane requests
 let faults = [];
+// Data-plane RBAC (POST /__admin/rbac): principal (token `oid`, else `sub`) → [{role, scope}].
+// null: not modelled, every verified token may do everything (the default).
+let rbac = null;
 const queryCache = new Map(); // cacheId -> {hash, results}; small LRU
 
 // ---------------------------------------------------------------- helpers
@@ -648,6 +651,14 @@ async function handleAdmin(req, res, pathname) {
     return send(200, { faults });
   }
   if (pathname === "/__admin/faults" && req.method === "GET") return send(200, { faults });
+  if (pathname === "/__admin/rbac" && req.method === "POST") {
+    let v;
+    try { v = JSON.parse(body.toString("utf8") || "{}"); } catch { return send(400, { error: "invalid JSON" }); }
+    if (!v || typeof v !== "object" || Array.isArray(v)) return send(400, { error: "expected {principal: [{role, scope}]}" });
+    rbac = v;
+    return send(200, { rbac });
+  }
+  if (pathname === "/__admin/rbac" && req.method === "DELETE") { rbac = null; return send(200, { rbac }); }
   if (pathname === "/__admin/faults" && req.method === "DELETE") { faults = []; return send(200, { faults }); }
   if (pathname === "/__admin/stats" && req.method === "GET") return send(200, { ...stats, pending_faults: faults, recent });
   if (pathname === "/__admin/stats" && req.method === "DELETE") {
@@ -688,6 +699,41 @@ function errorBody(status, message) {
   return { code: STATUS_CODES[status] || "Error", message: message ?? "" };
 }
 
+// The data-plane action a request needs and the resource path it is checked on, as the service's
+// built-in roles name them (Cosmos DB Built-in Data Reader …0001: readMetadata, items/read,
+// executeQuery, readChangeFeed; Data Contributor …0002: readMetadata, containers/*, items/*).
+function rbacAction(req, segs) {
+  const d = segs.map(safeDecode);
+  const n = d.length;
+  const m = req.method;
+  const scope = "/" + d.slice(0, Math.min(n, 4)).join("/");
+  if (n === 0) return null; // the account's own metadata: any verified principal
+  if (d[0] !== "dbs") return null;
+  if (n <= 4 && m === "GET") return { action: "readMetadata", scope: n === 1 ? "/" : n === 3 ? "/" + d.slice(0, 2).join("/") : scope };
+  if (n === 5 && d[4] === "pkranges") return { action: "readMetadata", scope };
+  if (n >= 5 && d[4] === "docs") {
+    if (m === "POST" && (trueHeader(req, "x-ms-documentdb-isquery") || String(req.headers["content-type"] || "").startsWith("application/query+json")))
+      return { action: "items/executeQuery", scope };
+    if (m === "GET") return { action: "items/read", scope };
+    return { action: "items/write", scope };
+  }
+  return { action: "containers/write", scope };
+}
+const ROLE_ACTIONS = {
+  reader: ["readMetadata", "items/read", "items/executeQuery"],
+  contributor: ["readMetadata", "items/read", "items/executeQuery", "items/write", "containers/write"],
+};
+function rbacCheck(req, segs, who) {
+  if (!rbac || !who || who.kind !== "aad") return; // keys are not subject to data-plane RBAC
+  const need = rbacAction(req, segs);
+  if (!need) return;
+  const principal = who.oid || who.sub;
+  const covers = (assigned, wanted) => assigned === "/" || wanted === assigned || wanted.startsWith(assigned + "/");
+  const ok = (rbac[principal] || []).some((a) => (ROLE_ACTIONS[a.role] || []).includes(need.action) && covers(a.scope, need.scope));
+  if (!ok)
+    throw new HttpError(403, `Request blocked by Auth 127.0.0.1 : Request is blocked because principal [${principal}] does not have required RBAC permissions to perform action [Microsoft.DocumentDB/databaseAccounts/${need.action === "readMetadata" ? "readMetadata" : "sqlDatabases/containers/" + need.action}] on resource [${need.scope}]. Learn more: https://aka.ms/cosmos-native-rbac.`, { "x-ms-substatus": "5301" });
+}
+
 async function onRequest(req, res) {
   const url = new URL(req.url, "https://127.0.0.1");
   let pathname = url.pathname.replace(/^\/\/+/, "/");
@@ -703,7 +749,8 @@ async function onRequest(req, res) {
   let fault = null;
   try {
     const body = await readBody(req);
-    await authorize(req, segs);
+    const who = await authorize(req, segs);
+    rbacCheck(req, segs, who);
     fault = takeFault(req, pathname);
     if (fault && fault.stall_ms) await new Promise((r) => setTimeout(r, fault.stall_ms));
     if (fault && fault.status) {

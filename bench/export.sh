@@ -10,12 +10,11 @@
 # Seeding: seed.py --generate writes single upserts (the peer's transactional-batch handler scans
 # the container per operation, which made seeding quadratic and hit the SDK's 3 s timeout near
 # 50,000); that is linear, ~250-300 docs/s on 2 shared cores, so 50,000 + 5,000 take ~3-4 min.
-# Last run (release example, 2 shared cores, 50,000 docs, pages of 1,000; whole run ~4 min):
-# cosmoscope 49.2 s wall / 0.76 s CPU / 20.2 MiB, Python SDK 58.2 s / 1.44 s / 47.2 MiB; ratios
-# wall 0.85, CPU 0.53, RSS 0.43; cosmoscope peak RSS 20.3 MiB at 5,000 vs 20.2 MiB at 50,000 (flat).
-# Output identical. Wall time is dominated by the peer, whose one-time evaluation of the query
-# (before the first page) grows superlinearly (10,000 docs 0.6 s, 25,000 ~11 s, 50,000 ~45 s);
-# compare CPU time for the clients' own cost.
+# Last run (release example, 2 shared cores, 50,000 docs in three physical partitions, pages of
+# 1,000): cosmoscope 4.05 s wall / 0.91 s CPU / 21.4 MiB, Python SDK 3.65 s / 2.10 s / 47.4 MiB;
+# peak RSS 21.6 MiB at 5,000 vs 21.4 MiB at 50,000 (flat). GROUP BY across partitions: cosmoscope
+# 1.12 s / 0.08 s / 14.6 MiB, Python per-key GROUP BY merged in Python 1.64 s / 0.43 s / 38.3 MiB;
+# answers identical (BENCHMARKS.md, issue 15).
 #
 # Loopback only. Needs node, python3, jq, bc, /usr/bin/time. Uses a release build of the
 # example by default (PROFILE=debug for the dev profile).

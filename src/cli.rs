@@ -176,6 +176,16 @@ Exits 4 when the policy denies the query (every failed rule is listed), 2 on a s
         after_help = "Examples:\n  cosmoscope completions bash > ~/.local/share/bash-completion/completions/cosmoscope\n  cosmoscope completions zsh > \"${fpath[1]}/_cosmoscope\""
     )]
     Completions(CompletionsArgs),
+    /// Run the gateway: the policy enforced on a server that holds the Cosmos DB credential
+    #[command(after_help = "\
+Examples:
+  COSMOSCOPE_GATEWAY_ACCOUNT_KEY=… cosmoscope serve --config gateway.toml
+
+The server verifies every caller's bearer token (issuer, the gateway's audience, expiry, the
+provider's keys) and decides on its claims alone; it prints its address as one JSON line on stderr
+and one audit record per request on stdout (or the configured file). SIGTERM or Ctrl-C stops it.
+See the README, \"Run a gateway\", for the configuration keys.")]
+    Serve(ServeArgs),
 }
 
 impl Command {
@@ -198,6 +208,7 @@ impl Command {
             | Command::Token(_)
             | Command::Exec(_)
             | Command::AccountKey(_)
+            | Command::Serve(_)
             | Command::Completions(_) => OutputFormat::NONE,
         }
     }
@@ -356,6 +367,13 @@ pub struct KeyRemoveArgs {
     /// The key's label or ID (as `key list` shows it)
     #[arg(value_name = "ID_OR_LABEL")]
     pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The gateway's configuration file (TOML: listen, issuer, audience, policy, [cosmos], [limits])
+    #[arg(long, value_name = "FILE")]
+    pub config: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

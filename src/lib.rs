@@ -18,6 +18,8 @@ pub mod identity;
 pub mod output;
 pub mod policy;
 pub(crate) mod secret;
+#[cfg(unix)]
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod text;

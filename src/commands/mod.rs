@@ -16,6 +16,7 @@ mod ls;
 mod policy;
 mod query;
 pub mod run_query;
+mod serve;
 mod status;
 mod token;
 
@@ -57,6 +58,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Item(command) => item::run(app, command).await,
         Command::Ls(args) => ls::run(app, &args).await,
         Command::AccountKey(command) => account_key::run(app, &command).await,
+        Command::Serve(args) => serve::run(app, &args).await,
     }
 }
 

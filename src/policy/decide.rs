@@ -34,8 +34,8 @@ pub struct QueryRequest {
     pub partition_key_paths: Vec<String>,
 }
 
-#[cfg(test)]
 impl QueryRequest {
+    /// Parses `text` into a request to check.
     pub fn parse(
         text: &str,
         params: Map<String, Value>,

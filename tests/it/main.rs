@@ -19,6 +19,7 @@ mod docs;
 mod doctor;
 mod faults;
 mod fido2;
+mod gateway;
 mod help;
 mod init_tty;
 mod keyring;

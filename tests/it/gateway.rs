@@ -1,0 +1,228 @@
+//! `cosmoscope serve` (issue 16, first slice): the gateway holds the Cosmos credential, verifies
+//! every caller's bearer token itself and decides on its claims alone.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::cosmos_peer::{JwtKeys, certs};
+use crate::fixtures::{POLICY, stack, stored_tokens};
+use crate::harness::{STACK, TestEnv};
+use crate::require;
+
+const AUDIENCE: &str = "https://cosmos-gateway.test";
+
+struct Gateway {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &TestEnv, issuer: &str, endpoint: &str, key: &str) -> Gateway {
+    let dir = env.config_dir();
+    std::fs::write(dir.join("gateway-policy.toml"), POLICY).expect("policy");
+    std::fs::write(
+        dir.join("gateway.toml"),
+        format!(
+            "listen = \"127.0.0.1:0\"\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n\n[cosmos]\nendpoint = \"{endpoint}\"\ndatabase = \"shop\"\nhttp2 = false\n"
+        ),
+    )
+    .expect("gateway.toml");
+    let mut child = env
+        .cmd()
+        .args(["serve", "--config"])
+        .arg(dir.join("gateway.toml"))
+        .env("COSMOSCOPE_GATEWAY_ACCOUNT_KEY", key)
+        .env("SSL_CERT_FILE", &certs().ca)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cosmoscope serve");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    Gateway {
+        url: v["listening"].as_str().expect("listening").to_string(),
+        child,
+    }
+}
+
+fn call(
+    rt: &tokio::runtime::Runtime,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.text().await.unwrap_or_default())
+    })
+}
+
+/// A token with its payload changed and the signature kept.
+fn tampered(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    claims["sub"] = json!("mallory");
+    claims["https://cosmoscope.test/roles"] = json!(["admin"]);
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(claims.to_string()),
+        parts[2]
+    )
+}
+
+/// The same claims, `alg: none`, no signature.
+fn unsigned(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    )
+}
+
+#[test]
+fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tokens = stored_tokens(&env, &oidc.issuer);
+    let (access, id) = (tokens[0].clone(), tokens.last().cloned().expect("id token"));
+    let query = |token: Option<&str>, body: Value| {
+        call(
+            &rt,
+            reqwest::Method::POST,
+            &format!("{}/v1/query", gw.url),
+            token,
+            Some(body),
+        )
+    };
+
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/healthz", gw.url),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/v1/whoami", gw.url),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(me["subject"], "alice");
+
+    // The main job: alice's query is pinned to her tenant (t1) by the gateway's policy.
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let (status, headers, body) =
+        query(Some(&access), json!({"container": "orders", "query": sql}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .collect();
+    let end = lines.last().expect("lines");
+    let items: Vec<&Value> = lines.iter().filter_map(|l| l.get("item")).collect();
+    assert_eq!(end["end"]["items"], json!(items.len()), "{end}");
+    assert!(items.iter().all(|d| d["tenant_id"] == "t1"), "{items:?}");
+    let expected = peer.pyquery("shop", "orders", sql, &[], Some(&json!("t1")));
+    assert_eq!(items.len(), expected.len());
+
+    // A denied field: 403 with the policy's reasons, nothing read.
+    let (status, _, body) = query(
+        Some(&access),
+        json!({"container": "customers", "query": "SELECT c.card_number FROM c"}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("card_number"), "{body}");
+
+    // Tokens the gateway must refuse: 401, RFC 6750 challenge, a cause, nothing run.
+    let other = JwtKeys::generate();
+    let foreign = other.sign(AUDIENCE, &oidc.issuer);
+    for (what, token) in [
+        ("no token", None),
+        ("garbage", Some("not-a-jwt".to_string())),
+        ("tampered claims", Some(tampered(&access))),
+        ("alg none", Some(unsigned(&access))),
+        ("another audience (the ID token)", Some(id.clone())),
+        ("a key the provider never published", Some(foreign)),
+    ] {
+        let (status, headers, body) = query(
+            token.as_deref(),
+            json!({"container": "orders", "query": sql}),
+        );
+        assert_eq!(status, 401, "{what}: {body}");
+        let challenge = headers["www-authenticate"].to_str().unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("invalid_token"),
+            "{what}: {challenge}"
+        );
+        assert!(!body.contains("\"item\""), "{what}: {body}");
+        if let Some(t) = &token {
+            assert!(
+                !body.contains(t.as_str()),
+                "{what}: the token is not echoed"
+            );
+        }
+    }
+
+    // Oversized bodies and unknown fields are refused before anything runs.
+    let (status, _, _) = query(
+        Some(&access),
+        json!({"container": "orders", "query": "x".repeat(100_000)}),
+    );
+    assert_eq!(status, 413);
+    let (status, _, body) = query(
+        Some(&access),
+        json!({"container": "orders", "query": sql, "roles": ["admin"]}),
+    );
+    assert_eq!(status, 400, "{body}");
+
+    let (status, _, metrics) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/metrics", gw.url),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("cosmoscope_unauthorized_total 6"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("cosmoscope_denied_total 1"), "{metrics}");
+}

@@ -117,6 +117,8 @@ struct ProfileFile {
     allowed_tenants: Option<Spanned<Vec<String>>>,
     /// The environment variable holding an installed-app client secret (Google).
     client_secret_env: Option<Spanned<String>>,
+    /// A cosmoscope gateway (`cosmoscope serve`): queries go through it with the session's token.
+    gateway: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +181,9 @@ pub struct Profile {
     pub allowed_tenants: Vec<String>,
     /// The variable that holds the client secret a provider requires of installed apps.
     pub client_secret_env: Option<String>,
+    /// The gateway's base URL: `query` sends its requests there, with the session's access token
+    /// (for the gateway's audience); no Cosmos credential and no policy file are used here.
+    pub gateway: Option<String>,
 }
 
 /// Hosts of Microsoft Entra ID's sign-in service (public and sovereign clouds).
@@ -582,6 +587,14 @@ impl Config {
                 Some(v) => Some(v.into_inner()),
                 None => None,
             };
+            let gateway = match p.gateway {
+                Some(g) => {
+                    check_url(g.get_ref(), "gateway")
+                        .map_err(|m| located(path, text, Some(g.span()), m))?;
+                    Some(g.into_inner().trim_end_matches('/').to_string())
+                }
+                None => None,
+            };
             profiles.insert(
                 name.clone(),
                 Profile {
@@ -603,6 +616,7 @@ impl Config {
                     redirect_port: p.redirect_port,
                     allowed_tenants,
                     client_secret_env,
+                    gateway,
                 },
             );
         }

@@ -7,6 +7,7 @@ mod doctor;
 mod exec;
 mod export;
 mod gate;
+mod gateway;
 mod init;
 mod item;
 mod key;

@@ -4,8 +4,9 @@
 use crate::app::App;
 use crate::cli::QueryArgs;
 use crate::commands::gate::{Act, Gate};
+use crate::commands::gateway::{GatewayQuery, query_body};
 use crate::commands::policy::parse_params;
-use crate::commands::run_query::stream_query;
+use crate::commands::run_query::{Source, stream_from, stream_query};
 use crate::cosmos::{ExecOptions, QueryPlan};
 use crate::error::{CmdResult, CommandError};
 use crate::output::OutputFormat;
@@ -21,6 +22,42 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
         // Who, and under which policy, before anything reaches Cosmos DB: without a policy
         // nothing is allowed, so no credential is used and no container listed.
         gate.session().await?;
+        let (_, profile) = app.profile()?;
+        if let Some(gateway) = profile.gateway.as_deref() {
+            // The gateway decides and runs the query: no policy file, no Cosmos credential here.
+            let partition_key = args
+                .partition_key
+                .as_deref()
+                .map(crate::cosmos::items::parse_partition_key_arg)
+                .transpose()
+                .map_err(|e| CommandError::usage(format!("--partition-key: {e}")))?;
+            let token = gate.session_token(60).await?;
+            gate.record.database.clone_from(&args.database);
+            gate.record.detail = Some(format!("via gateway {gateway}"));
+            let query = GatewayQuery {
+                gateway,
+                token,
+                body: query_body(
+                    &args.container,
+                    args.database.as_deref(),
+                    &sql,
+                    &params,
+                    partition_key.as_deref(),
+                    args.max_items,
+                ),
+            };
+            let format = app.ui.format(OutputFormat::Table);
+            let stats = stream_from(
+                &app.ui,
+                Source::Gateway(query),
+                format,
+                Box::new(std::io::stdout()),
+            )
+            .await?;
+            gate.record.items = Some(stats.items);
+            gate.record.request_charge = Some(stats.request_charge);
+            return Ok(());
+        }
         gate.policy()?;
         let ast = policy::parse(&sql).map_err(|e| {
             CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(

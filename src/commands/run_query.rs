@@ -21,6 +21,28 @@ pub async fn stream_query(
     exec: ExecOptions,
     out: Box<dyn Write>,
 ) -> CmdResult<QueryStats> {
+    stream_from(ui, Source::Cosmos { cosmos, plan, exec }, format, out).await
+}
+
+/// Where a query's documents come from.
+pub enum Source<'a> {
+    /// Cosmos DB itself, running an allowed plan.
+    Cosmos {
+        cosmos: &'a Cosmos,
+        plan: &'a QueryPlan,
+        exec: ExecOptions,
+    },
+    /// A cosmoscope gateway (`cosmoscope serve`), which decides and runs the query itself.
+    Gateway(super::gateway::GatewayQuery<'a>),
+}
+
+/// [`stream_query`] from any [`Source`].
+pub async fn stream_from(
+    ui: &Ui,
+    source: Source<'_>,
+    format: OutputFormat,
+    out: Box<dyn Write>,
+) -> CmdResult<QueryStats> {
     let table = TableOptions {
         width: std::io::stdout()
             .is_terminal()
@@ -40,7 +62,7 @@ pub async fn stream_query(
         let writer = &mut writer;
         let spinner = spinner.as_ref();
         let mut seen: u64 = 0;
-        let run = execute(cosmos, plan, exec, &mut stats, |docs| -> CmdResult {
+        let sink = |docs: Vec<serde_json::Value>| -> CmdResult {
             seen += docs.len() as u64;
             match spinner {
                 Some(pb) => {
@@ -49,7 +71,13 @@ pub async fn stream_query(
                 }
                 None => writer.write_page(&docs),
             }
-        });
+        };
+        let run: std::pin::Pin<Box<dyn Future<Output = CmdResult> + '_>> = match source {
+            Source::Cosmos { cosmos, plan, exec } => {
+                Box::pin(execute(cosmos, plan, exec, &mut stats, sink))
+            }
+            Source::Gateway(query) => Box::pin(query.run(&mut stats, sink)),
+        };
         tokio::select! {
             r = run => Some(r),
             _ = tokio::signal::ctrl_c() => None,

@@ -226,3 +226,55 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     );
     assert!(metrics.contains("cosmoscope_denied_total 1"), "{metrics}");
 }
+
+/// The CLI against a gateway: the profile names the gateway and nothing else of Cosmos DB — no
+/// `[cosmos]` credential, no policy file on this side. `query` keeps its output, exit codes and
+/// audit record; the gateway decides on the token's claims.
+#[test]
+fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    let cut = cfg
+        .find("\n[profiles.dev.cosmos]")
+        .expect("the stack's cosmos section");
+    let cfg = cfg[..cut].replacen(
+        "[profiles.dev]\n",
+        &format!("[profiles.dev]\ngateway = \"{}\"\n", gw.url),
+        1,
+    );
+    assert!(cfg.contains("gateway = "), "{cfg}");
+    env.write_config(&cfg);
+    std::fs::remove_file(env.config_dir().join("policy.toml")).expect("no local policy");
+
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let run = env.run(&["query", "-c", "orders", "-o", "ndjson", sql]);
+    run.ok();
+    let docs = crate::cosmos_peer::parse_ndjson(run.stdout.as_bytes());
+    let expected = peer.pyquery("shop", "orders", sql, &[], Some(&json!("t1")));
+    assert_eq!(docs.len(), expected.len());
+    assert!(docs.iter().all(|d| d["tenant_id"] == "t1"), "{docs:?}");
+    assert!(
+        run.stderr.contains(&format!("{} items", docs.len())),
+        "{}",
+        run.stderr
+    );
+
+    // The gateway's denial is the CLI's exit 4, with the policy's reason.
+    let run = env.run(&["query", "-c", "customers", "SELECT c.card_number FROM c"]);
+    run.code(4).stderr_has("card_number");
+    assert!(run.stdout.is_empty());
+
+    let records: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| r["action"] == "query")
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("via gateway")
+    );
+}

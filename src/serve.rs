@@ -176,7 +176,8 @@ impl ServeConfig {
 /// Everything a request needs, shared by all of them.
 struct State {
     config: ServeConfig,
-    policy: Policy,
+    /// Replaced on SIGHUP by a policy that parsed and validated; a bad file keeps the old one.
+    policy: std::sync::RwLock<Arc<Policy>>,
     verifier: Mutex<Verifier>,
     cosmos: Cosmos,
     audit: Mutex<Option<std::fs::File>>,
@@ -247,7 +248,7 @@ pub async fn run(
     })?;
     let state = Arc::new(State {
         config,
-        policy,
+        policy: std::sync::RwLock::new(Arc::new(policy)),
         verifier: Mutex::new(verifier),
         cosmos,
         audit: Mutex::new(audit),
@@ -255,19 +256,26 @@ pub async fn run(
         running: Mutex::new(HashMap::new()),
     });
     ready(addr);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| ServeError::Listen {
+    let signal = |kind| {
+        tokio::signal::unix::signal(kind).map_err(|source| ServeError::Listen {
             addr: addr.to_string(),
             source,
-        })?;
+        })
+    };
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(_) => continue,
             },
-            _ = term.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = hup.recv() => {
+                reload(&state);
+                continue;
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
         };
         let state = state.clone();
         tokio::task::spawn_local(async move {
@@ -279,6 +287,44 @@ pub async fn run(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
+    }
+    // Graceful: no new connections; streams in flight get DRAIN to finish (their audit records
+    // are written as they end).
+    drop(listener);
+    let deadline = Instant::now() + DRAIN;
+    while state.metrics.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = state.metrics.in_flight.load(Ordering::Relaxed);
+    log(&json!({"stopped": true, "streams_cut": left}));
+    Ok(())
+}
+
+/// One structured log line on stderr; a closed stderr must not stop the server.
+pub fn log(line: &Value) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// How long a stopping server lets in-flight streams finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// SIGHUP: read the policy file again; replace the policy only if the new one is valid.
+fn reload(state: &State) {
+    let path = &state.config.policy;
+    let loaded = std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| Policy::from_toml(&text, path).map_err(|e| e.to_string()));
+    match loaded {
+        Ok(policy) => {
+            if let Ok(mut slot) = state.policy.write() {
+                *slot = Arc::new(policy);
+            }
+            log(&json!({"policy_reloaded": path.display().to_string()}));
+        }
+        Err(e) => log(
+            &json!({"policy_reload_failed": path.display().to_string(), "cause": e, "kept": "the previous policy"}),
+        ),
     }
 }
 
@@ -437,12 +483,13 @@ async fn audit(state: &State, mut record: Record, peer: SocketAddr, started: Ins
     };
     line.push('\n');
     let mut sink = state.audit.lock().await;
-    match sink.as_mut() {
-        Some(file) => {
-            use std::io::Write as _;
-            let _ = file.write_all(line.as_bytes());
-        }
-        None => print!("{line}"),
+    let written = if let Some(file) = sink.as_mut() {
+        std::io::Write::write_all(file, line.as_bytes())
+    } else {
+        std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes())
+    };
+    if let Err(e) = written {
+        log(&json!({"audit_unwritable": e.to_string()}));
     }
 }
 
@@ -547,7 +594,11 @@ async fn query(state: &Arc<State>, req: HttpRequest<Incoming>, peer: SocketAddr)
         item_id: None,
         document: None,
     };
-    let decision = crate::policy::decide(&state.policy, &Value::Object(claims), &request);
+    let policy = state
+        .policy
+        .read()
+        .map_or_else(|p| p.into_inner().clone(), |p| p.clone());
+    let decision = crate::policy::decide(&policy, &Value::Object(claims), &request);
     let reasons: Vec<String> = decision
         .reasons()
         .iter()

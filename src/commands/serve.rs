@@ -14,10 +14,7 @@ pub async fn run(_app: &App, args: &ServeArgs) -> CmdResult {
         let local = tokio::task::LocalSet::new();
         local
             .run_until(crate::serve::run(config, policy, |addr| {
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"listening": format!("http://{addr}")})
-                );
+                crate::serve::log(&serde_json::json!({"listening": format!("http://{addr}")}));
             }))
             .await
             .map_err(|e| CommandError::runtime("the gateway stopped").caused_by(&e))

@@ -278,3 +278,74 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
             .contains("via gateway")
     );
 }
+
+/// Operations: SIGHUP reloads the policy only when the new file is valid; SIGTERM stops the
+/// server cleanly; the server's audit records (stdout) name who did what and never hold a token.
+#[test]
+fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let mut gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let query = || {
+        call(
+            &rt,
+            reqwest::Method::POST,
+            &format!("{}/v1/query", gw.url),
+            Some(&access),
+            Some(json!({"container": "orders", "query": "SELECT VALUE COUNT(1) FROM c"})),
+        )
+        .0
+    };
+    assert_eq!(query(), 200);
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &gw.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    let policy = env.config_dir().join("gateway-policy.toml");
+    // A policy that names no role of alice's: after SIGHUP her query is denied.
+    std::fs::write(
+        &policy,
+        "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"*\"]\n  actions = [\"query\"]\n  partition_key = \"any\"\n",
+    )
+    .expect("new policy");
+    signal("-HUP");
+    let denied = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        query() == 403
+    });
+    assert!(denied, "the reloaded policy applies");
+    // A broken file is refused and the running policy stays.
+    std::fs::write(&policy, "[[roles]]\nname = 3\n").expect("broken policy");
+    signal("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(query(), 403, "still the last valid policy");
+    signal("-TERM");
+    let status = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            gw.child.try_wait().expect("wait")
+        })
+        .expect("stopped after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let mut audit = String::new();
+    std::io::Read::read_to_string(&mut gw.child.stdout.take().expect("stdout"), &mut audit)
+        .expect("audit");
+    let records: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record"))
+        .collect();
+    assert!(records.len() >= 3, "{audit}");
+    assert!(records.iter().all(|r| r["subject"] == "alice"), "{audit}");
+    assert!(records.iter().any(|r| r["decision"] == "denied"), "{audit}");
+    for t in stored_tokens(&env, &oidc.issuer) {
+        assert!(!audit.contains(&t), "no token in the audit");
+    }
+}

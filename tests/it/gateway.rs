@@ -301,13 +301,10 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
         .0
     };
     assert_eq!(query(), 200);
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &gw.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill {sig}");
+    let signal = |sig: rustix::process::Signal| {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(gw.child.id()).expect("pid"))
+            .expect("a pid");
+        rustix::process::kill_process(pid, sig).expect("signal the gateway");
     };
     let policy = env.config_dir().join("gateway-policy.toml");
     // A policy that names no role of alice's: after SIGHUP her query is denied.
@@ -316,7 +313,7 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
         "[[roles]]\nname = \"admin\"\nwhen = { claim = \"https://cosmoscope.test/roles\", contains = \"admin\" }\n  [[roles.grants]]\n  database = \"shop\"\n  containers = [\"*\"]\n  actions = [\"query\"]\n  partition_key = \"any\"\n",
     )
     .expect("new policy");
-    signal("-HUP");
+    signal(rustix::process::Signal::HUP);
     let denied = (0..50).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
         query() == 403
@@ -324,10 +321,10 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
     assert!(denied, "the reloaded policy applies");
     // A broken file is refused and the running policy stays.
     std::fs::write(&policy, "[[roles]]\nname = 3\n").expect("broken policy");
-    signal("-HUP");
+    signal(rustix::process::Signal::HUP);
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(query(), 403, "still the last valid policy");
-    signal("-TERM");
+    signal(rustix::process::Signal::TERM);
     let status = (0..100)
         .find_map(|_| {
             std::thread::sleep(std::time::Duration::from_millis(100));

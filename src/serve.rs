@@ -51,8 +51,14 @@ const MAX_BUFFERED_BYTES: usize = 8 << 20;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
-    /// `host:port`. Plain HTTP is served only on a loopback address.
+    /// `host:port`. Plain HTTP is served only on a loopback address; elsewhere `tls_cert` and
+    /// `tls_key` are required.
     pub listen: String,
+    /// PEM certificate chain and private key (relative paths: to this file).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// The OpenID provider whose tokens are accepted.
     pub issuer: String,
     /// The gateway's own API audience: a token must name it in `aud`.
@@ -159,12 +165,30 @@ impl ServeConfig {
             path: shown.clone(),
             message: format!("listen = {:?} is not host:port", config.listen),
         })?;
-        if !addr.ip().is_loopback() {
+        let base = path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .to_path_buf();
+        for p in [&mut config.tls_cert, &mut config.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if config.tls_cert.is_some() != config.tls_key.is_some() {
+            return Err(ServeError::Config {
+                path: shown,
+                message: "tls_cert and tls_key go together".into(),
+            });
+        }
+        if config.tls_cert.is_none() && !addr.ip().is_loopback() {
             return Err(ServeError::Config {
                 path: shown,
                 message: format!(
-                    "listen = {:?}: plain HTTP is served on a loopback address only; put a TLS \
-                     proxy in front and listen on 127.0.0.1",
+                    "listen = {:?}: plain HTTP is served on a loopback address only; set tls_cert \
+                     and tls_key, or put a TLS proxy in front and listen on 127.0.0.1",
                     config.listen
                 ),
             });
@@ -199,11 +223,12 @@ struct Metrics {
 
 type Body = BoxBody<Bytes, Infallible>;
 
-/// Runs the server until SIGTERM or Ctrl-C. `ready` is called with the bound address.
+/// Runs the server until SIGTERM or Ctrl-C. `ready` is called with the bound address and whether
+/// it speaks TLS.
 pub async fn run(
     config: ServeConfig,
     policy: Policy,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, bool),
 ) -> Result<(), ServeError> {
     let issuer = Issuer {
         url: config.issuer.clone(),
@@ -236,6 +261,10 @@ pub async fn run(
                 })?,
         ),
     };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -255,7 +284,7 @@ pub async fn run(
         metrics: Metrics::default(),
         running: Mutex::new(HashMap::new()),
     });
-    ready(addr);
+    ready(addr, tls.is_some());
     let signal = |kind| {
         tokio::signal::unix::signal(kind).map_err(|source| ServeError::Listen {
             addr: addr.to_string(),
@@ -278,14 +307,30 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => break,
         };
         let state = state.clone();
+        let tls = tls.clone();
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                }
+                Some(acceptor) => {
+                    // A client that never finishes its handshake holds nothing for long.
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            }
         });
     }
     // Graceful: no new connections; streams in flight get DRAIN to finish (their audit records
@@ -304,6 +349,40 @@ pub async fn run(
 pub fn log(line: &Value) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The TLS side: the certificate chain and key from PEM files, TLS 1.2+ (rustls' safe defaults)
+/// with AWS-LC, HTTP/1.1 by ALPN.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let bad = |path: &Path, message: String| ServeError::Config {
+        path: path.display().to_string(),
+        message,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| bad(cert, format!("not a PEM certificate chain: {e}")))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            bad(
+                cert,
+                format!("the certificate and key do not go together: {e}"),
+            )
+        })?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
 /// How long a stopping server lets in-flight streams finish.

@@ -13,8 +13,9 @@ pub async fn run(_app: &App, args: &ServeArgs) -> CmdResult {
         })?;
         let local = tokio::task::LocalSet::new();
         local
-            .run_until(crate::serve::run(config, policy, |addr| {
-                crate::serve::log(&serde_json::json!({"listening": format!("http://{addr}")}));
+            .run_until(crate::serve::run(config, policy, |addr, tls| {
+                let scheme = if tls { "https" } else { "http" };
+                crate::serve::log(&serde_json::json!({"listening": format!("{scheme}://{addr}")}));
             }))
             .await
             .map_err(|e| CommandError::runtime("the gateway stopped").caused_by(&e))

@@ -27,12 +27,17 @@ impl Drop for Gateway {
 }
 
 fn start(env: &TestEnv, issuer: &str, endpoint: &str, key: &str) -> Gateway {
+    start_with(env, issuer, endpoint, key, "listen = \"127.0.0.1:0\"\n")
+}
+
+/// A gateway whose configuration starts with `head` (listen address, TLS files).
+fn start_with(env: &TestEnv, issuer: &str, endpoint: &str, key: &str, head: &str) -> Gateway {
     let dir = env.config_dir();
     std::fs::write(dir.join("gateway-policy.toml"), POLICY).expect("policy");
     std::fs::write(
         dir.join("gateway.toml"),
         format!(
-            "listen = \"127.0.0.1:0\"\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n\n[cosmos]\nendpoint = \"{endpoint}\"\ndatabase = \"shop\"\nhttp2 = false\n"
+            "{head}issuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n\n[cosmos]\nendpoint = \"{endpoint}\"\ndatabase = \"shop\"\nhttp2 = false\n"
         ),
     )
     .expect("gateway.toml");
@@ -345,4 +350,52 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
     for t in stored_tokens(&env, &oidc.issuer) {
         assert!(!audit.contains(&t), "no token in the audit");
     }
+}
+
+/// Off loopback the gateway speaks TLS only: without a certificate the configuration is refused
+/// (exit 2, the reason and the way out); with one, clients that trust its CA get in over HTTPS.
+#[test]
+fn off_loopback_the_gateway_needs_tls_and_serves_https_with_it() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    std::fs::write(
+        env.config_dir().join("open.toml"),
+        format!(
+            "listen = \"0.0.0.0:0\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\npolicy = \"policy.toml\"\n[cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\n",
+            oidc.issuer, peer.endpoint
+        ),
+    )
+    .expect("config");
+    let config = env.config_dir().join("open.toml");
+    let run = env.run(&["serve", "--config", config.to_str().expect("utf8")]);
+    run.code(2).stderr_has("loopback").stderr_has("tls_cert");
+
+    let certs = certs();
+    let head = format!(
+        "listen = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        certs.cert.display(),
+        certs.key.display()
+    );
+    let gw = start_with(&env, &oidc.issuer, &peer.endpoint, &peer.key, &head);
+    assert!(gw.url.starts_with("https://"), "{}", gw.url);
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ca = std::fs::read(&certs.ca).expect("ca");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
+        .build()
+        .expect("client");
+    let (status, body) = rt.block_on(async {
+        let r = client
+            .get(format!("{}/v1/whoami", gw.url))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .expect("https answers");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    });
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("alice"), "{body}");
 }

@@ -462,11 +462,81 @@ async fn handle(
             }
         }
         (&Method::POST, "/v1/query") => query(state, req, peer).await,
+        (&Method::GET, "/v1/databases" | "/v1/containers") => listing(state, &req, peer).await,
         _ => full(
             StatusCode::NOT_FOUND,
             &json!({"error": "not_found", "cause": format!("no endpoint {} {path}", req.method())}),
         ),
     }
+}
+
+/// `GET /v1/databases`, `GET /v1/containers?database=D`: what the account holds that the caller's
+/// grants name (the policy engine's `visible`), like `cosmoscope ls`.
+async fn listing<B>(state: &State, req: &HttpRequest<B>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    let claims = match authenticate(state, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (subject, roles) = who(state, &claims);
+    let visible = state
+        .policy
+        .read()
+        .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+        .visible(&Value::Object(claims));
+    let mut record = Record::new("gateway", "ls", "ok").who(subject.as_deref(), &roles);
+    let answer = if req.uri().path() == "/v1/databases" {
+        crate::cosmos::items::list_databases(&state.cosmos)
+            .await
+            .map(|ids| {
+                ids.into_iter()
+                    .filter(|id| visible.database(id))
+                    .map(|id| json!({"id": id}))
+                    .collect::<Vec<_>>()
+            })
+    } else {
+        let database = req
+            .uri()
+            .query()
+            .and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "database")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_else(|| state.config.cosmos.database.clone());
+        if let Some(problem) = crate::policy::resource_name_problem(&database) {
+            return full(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "bad_request", "cause": format!("database {problem}")}),
+            );
+        }
+        record.database = Some(database.clone());
+        crate::cosmos::items::list_containers(&state.cosmos, &database)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .filter(|(id, _)| visible.container(&database, id))
+                    .map(|(id, paths)| json!({"id": id, "database": database, "partition_key_paths": paths}))
+                    .collect::<Vec<_>>()
+            })
+    };
+    let response = match answer {
+        Ok(rows) => {
+            record.items = Some(rows.len() as u64);
+            full(StatusCode::OK, &Value::Array(rows))
+        }
+        Err(e) => {
+            state.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            record.decision = "error".into();
+            record.cause = Some(e.to_string());
+            full(
+                StatusCode::BAD_GATEWAY,
+                &json!({"error": "cosmos", "cause": e.to_string()}),
+            )
+        }
+    };
+    audit(state, record, peer, started).await;
+    response
 }
 
 fn who(state: &State, claims: &Claims) -> (Option<String>, Vec<String>) {
@@ -810,6 +880,8 @@ fn openapi() -> Value {
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],
         "paths": {
+            "/v1/databases": {"get": {"summary": "Databases the caller's grants name", "responses": {"200": {"description": "[{id}]"}, "401": {"description": "invalid token"}}}},
+            "/v1/containers": {"get": {"summary": "Containers of a database the caller's grants name", "parameters": [{"name": "database", "in": "query", "schema": {"type": "string"}}], "responses": {"200": {"description": "[{id, database, partition_key_paths}]"}, "401": {"description": "invalid token"}}}},
             "/v1/whoami": {"get": {"summary": "The verified subject and roles", "responses": {"200": {"description": "subject and roles"}, "401": {"description": "invalid token"}}}},
             "/v1/query": {"post": {
                 "summary": "Run a policy-checked query; NDJSON lines {\"item\"}…, then {\"end\"} or {\"error\"}",

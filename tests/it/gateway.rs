@@ -167,6 +167,43 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     let expected = peer.pyquery("shop", "orders", sql, &[], Some(&json!("t1")));
     assert_eq!(items.len(), expected.len());
 
+    // Listings show what the grants name.
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/v1/containers?database=shop", gw.url),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut names: Vec<String> = serde_json::from_str::<Vec<Value>>(&body)
+        .expect("json")
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["customers", "orders"]);
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/v1/databases", gw.url),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json"),
+        json!([{"id": "shop"}])
+    );
+    let (status, _, _) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/v1/containers?database=..%2Fx", gw.url),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 400);
+
     // A denied field: 403 with the policy's reasons, nothing read.
     let (status, _, body) = query(
         Some(&access),

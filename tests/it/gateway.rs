@@ -17,6 +17,27 @@ const AUDIENCE: &str = "https://cosmos-gateway.test";
 struct Gateway {
     child: Child,
     url: String,
+    /// The server's stderr, a line at a time (its structured log).
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Gateway {
+    /// Waits (at most 20 s) for the log line that has `key`.
+    fn event(&self, key: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {key:?} line from the gateway"));
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v.get(key).is_some()
+            {
+                return v;
+            }
+        }
+    }
 }
 
 impl Drop for Gateway {
@@ -51,15 +72,25 @@ fn start_with(env: &TestEnv, issuer: &str, endpoint: &str, key: &str, head: &str
         .stderr(Stdio::piped())
         .spawn()
         .expect("cosmoscope serve");
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-    Gateway {
-        url: v["listening"].as_str().expect("listening").to_string(),
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut gw = Gateway {
         child,
-    }
+        url: String::new(),
+        log,
+    };
+    gw.url = gw.event("listening")["listening"]
+        .as_str()
+        .expect("listening")
+        .to_string();
+    gw
 }
 
 fn call(
@@ -356,23 +387,17 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
     )
     .expect("new policy");
     signal(rustix::process::Signal::HUP);
-    let denied = (0..50).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        query() == 403
-    });
-    assert!(denied, "the reloaded policy applies");
+    gw.event("policy_reloaded");
+    assert_eq!(query(), 403, "the reloaded policy applies");
     // A broken file is refused and the running policy stays.
     std::fs::write(&policy, "[[roles]]\nname = 3\n").expect("broken policy");
     signal(rustix::process::Signal::HUP);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    gw.event("policy_reload_failed");
     assert_eq!(query(), 403, "still the last valid policy");
     signal(rustix::process::Signal::TERM);
-    let status = (0..100)
-        .find_map(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            gw.child.try_wait().expect("wait")
-        })
-        .expect("stopped after SIGTERM");
+    let stopped = gw.event("stopped");
+    assert_eq!(stopped["streams_cut"], 0, "{stopped}");
+    let status = gw.child.wait().expect("exit status");
     assert!(status.success(), "{status:?}");
     let mut audit = String::new();
     std::io::Read::read_to_string(&mut gw.child.stdout.take().expect("stdout"), &mut audit)

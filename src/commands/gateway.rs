@@ -89,6 +89,26 @@ impl GatewayQuery<'_> {
     }
 }
 
+/// `GET /v1/<path>` at the gateway: the JSON array it answers (listings).
+pub async fn list(gateway: &str, token: SecretString, path: &str) -> CmdResult<Vec<Value>> {
+    let reply = reqwest::Client::new()
+        .get(format!("{gateway}/v1/{path}"))
+        .bearer_auth(token.expose_secret())
+        .send()
+        .await
+        .map_err(|e| {
+            CommandError::runtime(format!("cannot reach the gateway {gateway}"))
+                .caused_by(&e)
+                .hint("check the profile's gateway URL, and that the gateway runs (GET /healthz)")
+        })?;
+    let code = reply.status().as_u16();
+    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    match body {
+        Value::Array(rows) if code == 200 => Ok(rows),
+        other => Err(refusal(code, &other)),
+    }
+}
+
 /// The gateway's refusal as the CLI's own errors: the same exit codes as without a gateway.
 fn refusal(status: u16, body: &Value) -> CommandError {
     let cause = body["cause"]

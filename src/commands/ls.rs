@@ -24,25 +24,99 @@ struct Container {
 }
 
 pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
+    let (_, profile) = app.profile()?;
     let report = Gate::run(app, Act::LS, async |gate| {
-        let visible = gate.visible().await?;
-        let conn = app.cosmos().await?;
-        let what = args.what.unwrap_or(
-            if args.database.is_some() || conn.settings.database.is_some() {
+        // A gateway lists what the caller's grants name there: no credential here.
+        let (what, rows) = if let Some(gateway) = profile.gateway.as_deref() {
+            gate.session().await?;
+            let token = gate.session_token(60).await?;
+            let what = args.what.unwrap_or(if args.database.is_some() {
                 LsWhat::Containers
             } else {
                 LsWhat::Databases
-            },
-        );
-        gate.record.detail = Some(format!("{what:?}").to_lowercase());
-        match what {
-            LsWhat::Databases => {
-                let rows: Vec<Database> = items::list_databases(&conn.cosmos)
-                    .await?
-                    .into_iter()
-                    .filter(|id| visible.database(id))
-                    .map(|id| Database { id })
-                    .collect();
+            });
+            gate.record.detail = Some(format!("via gateway {gateway}"));
+            let path = match what {
+                LsWhat::Databases => "databases".to_string(),
+                LsWhat::Containers => match args.database.as_deref() {
+                    Some(d) => format!(
+                        "containers?database={}",
+                        url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>()
+                    ),
+                    None => "containers".to_string(),
+                },
+            };
+            let listed = super::gateway::list(gateway, token, &path).await?;
+            let rows = match what {
+                LsWhat::Databases => Rows::Databases(
+                    listed
+                        .iter()
+                        .filter_map(|v| v["id"].as_str())
+                        .map(|id| Database { id: id.to_string() })
+                        .collect(),
+                ),
+                LsWhat::Containers => Rows::Containers(
+                    listed
+                        .iter()
+                        .filter_map(|v| {
+                            Some(Container {
+                                id: v["id"].as_str()?.to_string(),
+                                database: v["database"].as_str()?.to_string(),
+                                partition_key_paths: v["partition_key_paths"]
+                                    .as_array()?
+                                    .iter()
+                                    .filter_map(|p| p.as_str().map(str::to_string))
+                                    .collect(),
+                            })
+                        })
+                        .collect(),
+                ),
+            };
+            (what, rows)
+        } else {
+            let visible = gate.visible().await?;
+            let conn = app.cosmos().await?;
+            let what = args.what.unwrap_or(
+                if args.database.is_some() || conn.settings.database.is_some() {
+                    LsWhat::Containers
+                } else {
+                    LsWhat::Databases
+                },
+            );
+            let rows = match what {
+                LsWhat::Databases => Rows::Databases(
+                    items::list_databases(&conn.cosmos)
+                        .await?
+                        .into_iter()
+                        .filter(|id| visible.database(id))
+                        .map(|id| Database { id })
+                        .collect(),
+                ),
+                LsWhat::Containers => {
+                    let database = gate.database(args.database.as_deref())?;
+                    Rows::Containers(
+                        items::list_containers(&conn.cosmos, &database)
+                            .await?
+                            .into_iter()
+                            .filter(|(id, _)| visible.container(&database, id))
+                            .map(|(id, partition_key_paths)| Container {
+                                id,
+                                database: database.clone(),
+                                partition_key_paths,
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            (what, rows)
+        };
+        let what = format!("{what:?}").to_lowercase();
+        gate.record.detail = Some(match gate.record.detail.take() {
+            Some(via) => format!("{what} {via}"),
+            None => what,
+        });
+        match rows {
+            Rows::Databases(rows) => {
                 gate.record.items = Some(rows.len() as u64);
                 let table = |rows: &[Database]| {
                     let mut t = table::grid();
@@ -54,18 +128,7 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
                 };
                 Report::records(rows, table, "no databases")
             }
-            LsWhat::Containers => {
-                let database = gate.database(args.database.as_deref())?;
-                let rows: Vec<Container> = items::list_containers(&conn.cosmos, &database)
-                    .await?
-                    .into_iter()
-                    .filter(|(id, _)| visible.container(&database, id))
-                    .map(|(id, partition_key_paths)| Container {
-                        id,
-                        database: database.clone(),
-                        partition_key_paths,
-                    })
-                    .collect();
+            Rows::Containers(rows) => {
                 gate.record.items = Some(rows.len() as u64);
                 let table = |rows: &[Container]| {
                     let mut t = table::grid();
@@ -84,4 +147,10 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
     })
     .await?;
     app.ui.print(report, OutputFormat::Table)
+}
+
+/// What `ls` lists.
+enum Rows {
+    Databases(Vec<Database>),
+    Containers(Vec<Container>),
 }

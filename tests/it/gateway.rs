@@ -333,6 +333,21 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
         run.stderr
     );
 
+    // `ls` lists what the gateway's grants name, in the same shapes as without a gateway.
+    let run = env.run(&["ls", "containers", "-o", "json"]);
+    run.ok();
+    let listed: Vec<Value> = serde_json::from_str(&run.stdout).expect("json");
+    let mut names: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["customers", "orders"]);
+    assert_eq!(listed[0]["database"], "shop");
+    let run = env.run(&["ls", "databases", "-o", "json"]);
+    run.ok();
+    assert_eq!(
+        serde_json::from_str::<Value>(&run.stdout).expect("json"),
+        json!([{"id": "shop"}])
+    );
+
     // The gateway's denial is the CLI's exit 4, with the policy's reason.
     let run = env.run(&["query", "-c", "customers", "SELECT c.card_number FROM c"]);
     run.code(4).stderr_has("card_number");
@@ -341,9 +356,9 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
     let records: Vec<Value> = env
         .audit()
         .into_iter()
-        .filter(|r| r["action"] == "query")
+        .filter(|r| r["action"] == "query" || r["action"] == "ls")
         .collect();
-    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records.len(), 4, "{records:?}");
     assert!(
         records[0]["detail"]
             .as_str()

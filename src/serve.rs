@@ -463,6 +463,7 @@ async fn handle(
         }
         (&Method::POST, "/v1/query") => query(state, req, peer).await,
         (&Method::GET, "/v1/databases" | "/v1/containers") => listing(state, &req, peer).await,
+        (&Method::POST, "/v1/items/get") => item_get(state, req, peer).await,
         _ => full(
             StatusCode::NOT_FOUND,
             &json!({"error": "not_found", "cause": format!("no endpoint {} {path}", req.method())}),
@@ -862,6 +863,122 @@ async fn query(state: &Arc<State>, req: HttpRequest<Incoming>, peer: SocketAddr)
     r
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemBody {
+    container: String,
+    id: String,
+    partition_key: Value,
+    #[serde(default)]
+    database: Option<String>,
+}
+
+/// `POST /v1/items/get` `{"container","id","partition_key","database"?}`: one item, when the
+/// caller's grants allow reading it (denied fields included in the decision, as `item get`).
+async fn item_get(
+    state: &Arc<State>,
+    req: HttpRequest<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let claims = match authenticate(state, &req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (subject, roles) = who(state, &claims);
+    let mut record = Record::new("gateway", "read", "error").who(subject.as_deref(), &roles);
+    let limit = state.config.limits.max_body_bytes;
+    let Ok(bytes) = Limited::new(req.into_body(), limit).collect().await else {
+        return full(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({"error": "bad_request", "cause": format!("the request body is larger than {limit} bytes")}),
+        );
+    };
+    let body: ItemBody = match serde_json::from_slice(&bytes.to_bytes()) {
+        Ok(b) => b,
+        Err(e) => {
+            return full(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "bad_request", "cause": format!("the body is not an item request: {e}")}),
+            );
+        }
+    };
+    let database = body
+        .database
+        .unwrap_or_else(|| state.config.cosmos.database.clone());
+    let partition_key = match body.partition_key {
+        Value::Array(parts) => parts,
+        one => vec![one],
+    };
+    record.database = Some(database.clone());
+    record.container = Some(body.container.clone());
+    record.detail = Some(format!("id {:?}", body.id));
+    let request = Request {
+        database: database.clone(),
+        container: body.container.clone(),
+        action: Action::Read,
+        query: None,
+        partition_key: Some(partition_key.clone()),
+        max_items: None,
+        fido2_fresh: false,
+        item_id: Some(body.id.clone()),
+        document: None,
+    };
+    let policy = state
+        .policy
+        .read()
+        .map_or_else(|p| p.into_inner().clone(), |p| p.clone());
+    let decision = crate::policy::decide(&policy, &Value::Object(claims), &request);
+    record.reasons = decision
+        .reasons()
+        .iter()
+        .map(|r| r.message.clone())
+        .collect();
+    if !decision.allowed() {
+        state.metrics.denied.fetch_add(1, Ordering::Relaxed);
+        record.decision = "denied".into();
+        record.cause = record.reasons.first().cloned();
+        let reasons = record.reasons.clone();
+        audit(state, record, peer, started).await;
+        return full(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "denied", "reasons": reasons}),
+        );
+    }
+    let item = crate::cosmos::items::ItemRef {
+        database,
+        container: body.container,
+        partition_key,
+        id: body.id,
+    };
+    let (status, answer) = match crate::cosmos::items::get(&state.cosmos, &item).await {
+        Ok(Some((doc, _, rc))) => {
+            record.decision = "allowed".into();
+            record.items = Some(1);
+            record.request_charge = Some(rc);
+            (StatusCode::OK, json!({"item": doc, "request_charge": rc}))
+        }
+        Ok(None) => {
+            record.decision = "allowed".into();
+            record.items = Some(0);
+            (
+                StatusCode::NOT_FOUND,
+                json!({"error": "not_found", "cause": "the item does not exist"}),
+            )
+        }
+        Err(e) => {
+            state.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            record.cause = Some(e.to_string());
+            (
+                StatusCode::BAD_GATEWAY,
+                json!({"error": "cosmos", "cause": e.to_string()}),
+            )
+        }
+    };
+    audit(state, record, peer, started).await;
+    full(status, &answer)
+}
+
 /// Why a stream stopped before the query ended.
 #[derive(Debug, thiserror::Error)]
 enum StreamStop {
@@ -882,6 +999,7 @@ fn openapi() -> Value {
         "paths": {
             "/v1/databases": {"get": {"summary": "Databases the caller's grants name", "responses": {"200": {"description": "[{id}]"}, "401": {"description": "invalid token"}}}},
             "/v1/containers": {"get": {"summary": "Containers of a database the caller's grants name", "parameters": [{"name": "database", "in": "query", "schema": {"type": "string"}}], "responses": {"200": {"description": "[{id, database, partition_key_paths}]"}, "401": {"description": "invalid token"}}}},
+            "/v1/items/get": {"post": {"summary": "Read one item the caller's grants allow", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["container", "id", "partition_key"], "additionalProperties": false, "properties": {"container": {"type": "string"}, "id": {"type": "string"}, "partition_key": {}, "database": {"type": "string"}}}}}}, "responses": {"200": {"description": "{item, request_charge}"}, "403": {"description": "denied, with reasons"}, "404": {"description": "no such item"}}}},
             "/v1/whoami": {"get": {"summary": "The verified subject and roles", "responses": {"200": {"description": "subject and roles"}, "401": {"description": "invalid token"}}}},
             "/v1/query": {"post": {
                 "summary": "Run a policy-checked query; NDJSON lines {\"item\"}…, then {\"end\"} or {\"error\"}",

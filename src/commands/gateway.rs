@@ -91,8 +91,39 @@ impl GatewayQuery<'_> {
 
 /// `GET /v1/<path>` at the gateway: the JSON array it answers (listings).
 pub async fn list(gateway: &str, token: SecretString, path: &str) -> CmdResult<Vec<Value>> {
-    let reply = reqwest::Client::new()
-        .get(format!("{gateway}/v1/{path}"))
+    match call(gateway, token, path, None).await? {
+        Value::Array(rows) => Ok(rows),
+        _ => Err(CommandError::runtime(
+            "the gateway answered a listing that is not a list",
+        )),
+    }
+}
+
+/// `POST /v1/<path>` at the gateway with a JSON body: its JSON answer.
+pub async fn post(
+    gateway: &str,
+    token: SecretString,
+    path: &str,
+    body: &Value,
+) -> CmdResult<Value> {
+    call(gateway, token, path, Some(body)).await
+}
+
+/// One request to the gateway's API; anything but 200 becomes the CLI's own error. A 404 is
+/// the item (or route) missing.
+async fn call(
+    gateway: &str,
+    token: SecretString,
+    path: &str,
+    body: Option<&Value>,
+) -> CmdResult<Value> {
+    let client = reqwest::Client::new();
+    let url = format!("{gateway}/v1/{path}");
+    let request = match body {
+        Some(b) => client.post(url).json(b),
+        None => client.get(url),
+    };
+    let reply = request
         .bearer_auth(token.expose_secret())
         .send()
         .await
@@ -102,10 +133,11 @@ pub async fn list(gateway: &str, token: SecretString, path: &str) -> CmdResult<V
                 .hint("check the profile's gateway URL, and that the gateway runs (GET /healthz)")
         })?;
     let code = reply.status().as_u16();
-    let body: Value = reply.json().await.unwrap_or(Value::Null);
-    match body {
-        Value::Array(rows) if code == 200 => Ok(rows),
-        other => Err(refusal(code, &other)),
+    let answer: Value = reply.json().await.unwrap_or(Value::Null);
+    if code == 200 {
+        Ok(answer)
+    } else {
+        Err(refusal(code, &answer))
     }
 }
 
@@ -120,7 +152,7 @@ fn refusal(status: u16, body: &Value) -> CommandError {
             .cause(cause)
             .hint("sign in again with `cosmoscope login`; the profile's audience must be the gateway's"),
         403 => {
-            let mut e = CommandError::new(Exit::Denied, "the gateway's policy denied the query");
+            let mut e = CommandError::new(Exit::Denied, "the gateway's policy denied the request");
             for r in body["reasons"].as_array().into_iter().flatten() {
                 if let Some(r) = r.as_str() {
                     e = e.cause(crate::text::terminal_text(r));
@@ -129,6 +161,7 @@ fn refusal(status: u16, body: &Value) -> CommandError {
             e
         }
         400 | 413 => CommandError::usage(format!("the gateway refused the request: {cause}")),
+        404 => CommandError::runtime("not found at the gateway").cause(cause),
         429 => CommandError::runtime("the gateway is busy with this identity's queries")
             .cause(cause)
             .hint("retry in a moment"),

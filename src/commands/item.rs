@@ -26,6 +26,39 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         gate.record.container = Some(target.container.clone());
         gate.record.detail = Some(format!("id {:?}", target.id));
         gate.session().await?;
+        let (_, profile) = app.profile()?;
+        if let Some(gateway) = profile.gateway.as_deref() {
+            let ItemCommand::Get(_) = &command else {
+                return Err(CommandError::usage(
+                    "item upsert and delete do not go through a gateway yet",
+                )
+                .hint("use a profile with its own [cosmos] table for writes"));
+            };
+            let partition_key = parse_partition_key_arg(&target.partition_key).map_err(|m| {
+                CommandError::usage("the partition key is not valid JSON")
+                    .cause(m)
+                    .hint("strings need JSON quotes: --partition-key '\"t1\"'")
+            })?;
+            let token = gate.session_token(60).await?;
+            gate.record.detail = Some(format!("id {:?} via gateway {gateway}", target.id));
+            let mut body = serde_json::json!({
+                "container": target.container,
+                "id": target.id,
+                "partition_key": partition_key,
+            });
+            if let Some(d) = &target.database {
+                body["database"] = serde_json::json!(d);
+            }
+            let answer = super::gateway::post(gateway, token, "items/get", &body).await?;
+            let rc = answer["request_charge"].as_f64().unwrap_or(0.0);
+            gate.record.request_charge = Some(rc);
+            app.ui.print(
+                Report::document(answer.get("item").cloned().unwrap_or(Value::Null)),
+                OutputFormat::Json,
+            )?;
+            app.ui.info(charge_line(rc));
+            return Ok(());
+        }
         gate.policy()?;
         let database = gate.database(target.database.as_deref())?;
         let item = item_ref(database.clone(), target)?;

@@ -333,6 +333,36 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
         run.stderr
     );
 
+    // `item get` through the gateway: the gateway's policy holds — alice's grant denies fields,
+    // so a point read (the whole document) is refused, with the reason, as it is without a
+    // gateway; writes are refused here until they go through a gateway.
+    let id = docs[0]["id"].as_str().expect("an id").to_string();
+    let run = env.run(&[
+        "item",
+        "get",
+        "-c",
+        "orders",
+        "--partition-key",
+        "\"t1\"",
+        &id,
+    ]);
+    run.code(4).stderr_has("denied fields");
+    assert!(run.stdout.is_empty());
+    let run = env.run_stdin(
+        &[
+            "item",
+            "upsert",
+            "-c",
+            "orders",
+            "--partition-key",
+            "\"t1\"",
+            "--yes",
+            &id,
+        ],
+        "{}",
+    );
+    run.code(2).stderr_has("gateway");
+
     // `ls` lists what the gateway's grants name, in the same shapes as without a gateway.
     let run = env.run(&["ls", "containers", "-o", "json"]);
     run.ok();
@@ -359,6 +389,14 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
         .filter(|r| r["action"] == "query" || r["action"] == "ls")
         .collect();
     assert_eq!(records.len(), 4, "{records:?}");
+    let audit = env.audit();
+    assert!(
+        audit.iter().any(|r| r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("via gateway"))
+            && r["cause"].to_string().contains("denied")),
+        "the gateway's denial is audited here too: {audit:?}"
+    );
     assert!(
         records[0]["detail"]
             .as_str()

@@ -514,3 +514,79 @@ fn off_loopback_the_gateway_needs_tls_and_serves_https_with_it() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("alice"), "{body}");
 }
+
+/// Limits: one subject may run `max_concurrent_per_subject` queries at once; beyond that the
+/// gateway answers 429 with `Retry-After`, and the query already running is not disturbed.
+#[test]
+fn a_subject_over_its_concurrent_queries_gets_429_and_the_running_one_finishes() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start_with(
+        &env,
+        &oidc.issuer,
+        &peer.endpoint,
+        &peer.key,
+        "listen = \"127.0.0.1:0\"\nlimits = { max_concurrent_per_subject = 1 }\n",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    // The peer holds the first query's answer for a while.
+    rt.block_on(
+        peer.fault(
+            json!({"stall_ms": 3000, "count": 1, "path_contains": "/docs", "method": "POST"}),
+        ),
+    );
+    let url = format!("{}/v1/query", gw.url);
+    let first = {
+        let (url, access) = (url.clone(), access.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            call(
+                &rt,
+                reqwest::Method::POST,
+                &url,
+                Some(&access),
+                Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
+            )
+        })
+    };
+    // Wait (polling the gateway's own gauge, with a deadline) until the first stream runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, _, metrics) = call(
+            &rt,
+            reqwest::Method::GET,
+            &format!("{}/metrics", gw.url),
+            None,
+            None,
+        );
+        if metrics.contains("cosmoscope_streams_in_flight 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first query never started: {metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20)); // poll interval
+    }
+    let (status, headers, body) = call(
+        &rt,
+        reqwest::Method::POST,
+        &url,
+        Some(&access),
+        Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
+    );
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, body) = first.join().expect("first query");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.lines().last().unwrap_or_default().contains("\"end\""),
+        "{body}"
+    );
+}

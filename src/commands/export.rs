@@ -23,6 +23,33 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
         // names: the request (and its record) say so, and only an account-wide grant allows it.
         let database = "*".to_string();
         gate.record.database = Some(database.clone());
+        if resource == ExportResource::Gateway {
+            // The gateway verifies this token and decides every request on its claims: handing
+            // the session its own token adds nothing the gateway would not check.
+            let Some(gateway) = profile.gateway.clone() else {
+                return Err(CommandError::usage(format!(
+                    "profile {:?} names no gateway",
+                    profile.name
+                ))
+                .hint("add gateway = \"https://…\" to the profile, or use --resource idp"));
+            };
+            gate.record.detail = Some(format!("resource=gateway {gateway}"));
+            let token = gate.session_token(min_ttl).await?;
+            let expires_at = gate.session().await?.expires_at;
+            lives_long_enough(
+                expires_at,
+                min_ttl,
+                "the provider's tokens live",
+                "lower --min-ttl, or raise the access-token lifetime at the provider",
+            )?;
+            // No endpoint: COSMOS_ENDPOINT must never name something that is not Cosmos DB.
+            return Ok(Exported {
+                token,
+                expires_at,
+                resource,
+                endpoint: None,
+            });
+        }
         if profile.policy_file.is_none() {
             return Err(CommandError::new(
                 Exit::Denied,
@@ -47,7 +74,7 @@ pub async fn issue(app: &App, resource: ExportResource, min_ttl: u64) -> CmdResu
         };
         let endpoint = profile.cosmos.as_ref().map(|c| c.endpoint.clone());
         let broker = match (resource, profile.cosmos.as_ref()) {
-            (ExportResource::Idp, _) => None,
+            (ExportResource::Idp | ExportResource::Gateway, _) => None,
             (ExportResource::Cosmos, None) => {
                 return Err(CommandError::usage(format!(
                     "profile {:?} has no [cosmos] section",

@@ -33,6 +33,8 @@ pub enum ExportResource {
     Cosmos,
     /// The identity provider's access token
     Idp,
+    /// The session's token for the profile's gateway (`cosmoscope serve`), which decides on it
+    Gateway,
 }
 
 impl ExportResource {
@@ -41,6 +43,7 @@ impl ExportResource {
         match self {
             ExportResource::Cosmos => "cosmos",
             ExportResource::Idp => "idp",
+            ExportResource::Gateway => "gateway",
         }
     }
 }

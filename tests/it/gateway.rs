@@ -378,6 +378,25 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
         json!([{"id": "shop"}])
     );
 
+    // `token --resource gateway` hands scripts the session's token for the gateway's API; an
+    // independent client (curl) uses it.
+    let run = env.run(&["token", "--resource", "gateway", "--format", "raw"]);
+    run.ok();
+    let token = run.stdout.trim().to_string();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("{}/v1/whoami", gw.url))
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me: Value = serde_json::from_slice(&out.stdout).expect("whoami");
+    assert_eq!(me["subject"], "alice");
+
     // The gateway's denial is the CLI's exit 4, with the policy's reason.
     let run = env.run(&["query", "-c", "customers", "SELECT c.card_number FROM c"]);
     run.code(4).stderr_has("card_number");

@@ -480,11 +480,7 @@ async fn listing<B>(state: &State, req: &HttpRequest<B>, peer: SocketAddr) -> Re
         Err(r) => return r,
     };
     let (subject, roles) = who(state, &claims);
-    let visible = state
-        .policy
-        .read()
-        .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
-        .visible(&Value::Object(claims));
+    let visible = current_policy(state).visible(&Value::Object(claims));
     let mut record = Record::new("gateway", "ls", "ok").who(subject.as_deref(), &roles);
     let answer = if req.uri().path() == "/v1/databases" {
         crate::cosmos::items::list_databases(&state.cosmos)
@@ -538,6 +534,42 @@ async fn listing<B>(state: &State, req: &HttpRequest<B>, peer: SocketAddr) -> Re
     };
     audit(state, record, peer, started).await;
     response
+}
+
+/// The policy in force now (SIGHUP may replace it; a request keeps the one it started with).
+fn current_policy(state: &State) -> Arc<Policy> {
+    state
+        .policy
+        .read()
+        .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+}
+
+/// The request's JSON body as `T`, within the body-size limit; otherwise the 413 or 400 to answer.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &State,
+    req: HttpRequest<Incoming>,
+    what: &str,
+) -> Result<T, Response<Body>> {
+    let bad = |status: StatusCode, cause: String| {
+        full(status, &json!({"error": "bad_request", "cause": cause}))
+    };
+    let limit = state.config.limits.max_body_bytes;
+    let bytes = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| {
+            bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        bad(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not {what}: {e}"),
+        )
+    })
 }
 
 fn who(state: &State, claims: &Claims) -> (Option<String>, Vec<String>) {
@@ -669,24 +701,9 @@ async fn query(state: &Arc<State>, req: HttpRequest<Incoming>, peer: SocketAddr)
     let bad = |status: StatusCode, cause: String| {
         full(status, &json!({"error": "bad_request", "cause": cause}))
     };
-    let limit = state.config.limits.max_body_bytes;
-    let bytes = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return bad(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {limit} bytes"),
-            );
-        }
-    };
-    let body: QueryBody = match serde_json::from_slice(&bytes) {
+    let body: QueryBody = match read_json(state, req, "a query request").await {
         Ok(b) => b,
-        Err(e) => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a query request: {e}"),
-            );
-        }
+        Err(r) => return r,
     };
     if body.query.chars().count() > state.config.limits.max_query_chars {
         return bad(
@@ -744,10 +761,7 @@ async fn query(state: &Arc<State>, req: HttpRequest<Incoming>, peer: SocketAddr)
         item_id: None,
         document: None,
     };
-    let policy = state
-        .policy
-        .read()
-        .map_or_else(|p| p.into_inner().clone(), |p| p.clone());
+    let policy = current_policy(state);
     let decision = crate::policy::decide(&policy, &Value::Object(claims), &request);
     let reasons: Vec<String> = decision
         .reasons()
@@ -887,21 +901,9 @@ async fn item_get(
     };
     let (subject, roles) = who(state, &claims);
     let mut record = Record::new("gateway", "read", "error").who(subject.as_deref(), &roles);
-    let limit = state.config.limits.max_body_bytes;
-    let Ok(bytes) = Limited::new(req.into_body(), limit).collect().await else {
-        return full(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &json!({"error": "bad_request", "cause": format!("the request body is larger than {limit} bytes")}),
-        );
-    };
-    let body: ItemBody = match serde_json::from_slice(&bytes.to_bytes()) {
+    let body: ItemBody = match read_json(state, req, "an item request").await {
         Ok(b) => b,
-        Err(e) => {
-            return full(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "bad_request", "cause": format!("the body is not an item request: {e}")}),
-            );
-        }
+        Err(r) => return r,
     };
     let database = body
         .database
@@ -924,10 +926,7 @@ async fn item_get(
         item_id: Some(body.id.clone()),
         document: None,
     };
-    let policy = state
-        .policy
-        .read()
-        .map_or_else(|p| p.into_inner().clone(), |p| p.clone());
+    let policy = current_policy(state);
     let decision = crate::policy::decide(&policy, &Value::Object(claims), &request);
     record.reasons = decision
         .reasons()

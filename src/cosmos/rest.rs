@@ -165,7 +165,7 @@ impl Rest {
         container: &str,
         body: &[u8],
     ) -> Result<Value, CosmosError> {
-        let mut headers = query_headers();
+        let mut headers = HeaderMap::new();
         headers.insert(
             "x-ms-cosmos-is-query-plan-request",
             HeaderValue::from_static("True"),
@@ -182,16 +182,7 @@ impl Rest {
             "x-ms-documentdb-query-enablecrosspartition",
             HeaderValue::from_static("True"),
         );
-        let (_, reply) = self
-            .send(
-                reqwest::Method::POST,
-                database,
-                container,
-                "docs",
-                headers,
-                Some(body),
-            )
-            .await?;
+        let (_, reply) = self.post_query(database, container, headers, body).await?;
         json(&reply, "the query plan")
     }
 
@@ -205,7 +196,7 @@ impl Rest {
         continuation: Option<&str>,
         max_items: Option<u32>,
     ) -> Result<Page, CosmosError> {
-        let mut headers = query_headers();
+        let mut headers = HeaderMap::new();
         let (key, range) = match target {
             Target::Key(key) => (Some(key), None),
             Target::Range(id) => (None, Some(id)),
@@ -229,16 +220,7 @@ impl Rest {
         if let Some(n) = max_items {
             headers.insert("x-ms-max-item-count", HeaderValue::from(n));
         }
-        let (reply, body) = self
-            .send(
-                reqwest::Method::POST,
-                database,
-                container,
-                "docs",
-                headers,
-                Some(body),
-            )
-            .await?;
+        let (reply, body) = self.post_query(database, container, headers, body).await?;
         let charge = reply
             .get("x-ms-request-charge")
             .and_then(|v| v.to_str().ok())
@@ -257,6 +239,30 @@ impl Rest {
             continuation: continuation_of(&reply),
             charge,
         })
+    }
+
+    /// POSTs a query (or a query-plan request) to the container's documents.
+    async fn post_query(
+        &self,
+        database: &str,
+        container: &str,
+        mut headers: HeaderMap,
+        body: &[u8],
+    ) -> Result<(HeaderMap, Vec<u8>), CosmosError> {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/query+json"),
+        );
+        headers.insert("x-ms-documentdb-isquery", HeaderValue::from_static("True"));
+        self.send(
+            reqwest::Method::POST,
+            database,
+            container,
+            "docs",
+            headers,
+            Some(body),
+        )
+        .await
     }
 
     /// Sends one signed request to `dbs/{database}/colls/{container}/{kind}`, waiting out 429s.
@@ -425,16 +431,6 @@ impl Rest {
             message: format!("{resource}: {detail}"),
         }
     }
-}
-
-fn query_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        reqwest::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/query+json"),
-    );
-    h.insert("x-ms-documentdb-isquery", HeaderValue::from_static("True"));
-    h
 }
 
 fn header_value(s: &str) -> Result<HeaderValue, CosmosError> {

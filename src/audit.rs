@@ -7,10 +7,16 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Record {
     pub time: String,
     pub profile: String,
+    /// The gateway's id of the request (also its `x-request-id` answer header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Where the request came from (the gateway: the client's address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -24,6 +30,10 @@ pub struct Record {
     pub query: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_sha256: Option<String>,
+    /// HMAC-SHA256 of the query under the gateway's audit key (`audit_hash_key_env`): comparable
+    /// across records, not reversible by guessing without the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_hmac: Option<String>,
     /// The query was left out on purpose (`[audit] redact_queries = true`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub query_redacted: bool,

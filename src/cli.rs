@@ -180,10 +180,15 @@ Exits 4 when the policy denies the query (every failed rule is listed), 2 on a s
     #[command(after_help = "\
 Examples:
   COSMOSCOPE_GATEWAY_ACCOUNT_KEY=… cosmoscope serve --config gateway.toml
+  curl -H \"Authorization: Bearer $(cosmoscope token --resource gateway --format raw)\" \\
+       https://gateway.example/v1/whoami
 
 The server verifies every caller's bearer token (issuer, the gateway's audience, expiry, the
-provider's keys) and decides on its claims alone; it prints its address as one JSON line on stderr
-and one audit record per request on stdout (or the configured file). SIGTERM or Ctrl-C stops it.
+provider's keys) and decides on its claims alone. API: /v1/whoami, /v1/query, /v1/explain,
+/v1/databases[/{db}/containers], /v1/databases/{db}/containers/{c}/items/{id}; described at
+/v1/openapi.json. /healthz, /readyz and /metrics for operations. Logs are JSON lines on stderr;
+one audit record per request on stdout (or the configured file). SIGHUP reloads the policy;
+SIGTERM or Ctrl-C stops it after in-flight streams finish (20 s at most).
 See the README, \"Run a gateway\", for the configuration keys.")]
     Serve(ServeArgs),
 }
@@ -371,8 +376,13 @@ pub struct KeyRemoveArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The gateway's configuration file (TOML: listen, issuer, audience, policy, [cosmos], [limits])
-    #[arg(long, value_name = "FILE")]
+    /// The gateway's configuration file: a [server] table (listen, TLS, issuer, audience, policy,
+    /// audit, limits) and [server.cosmos] (endpoint, database, the gateway's own credential)
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/cosmoscope/server.toml"
+    )]
     pub config: std::path::PathBuf,
 }
 

@@ -45,34 +45,20 @@ impl GatewayQuery<'_> {
             let body: Value = reply.json().await.unwrap_or(Value::Null);
             return Err(refusal(code, &body));
         }
+        // One document per line; the last line is the trailer. A line is known to be a document
+        // only when another follows it, so the latest one is held back.
         let mut pending = Vec::new();
-        let mut ended = false;
+        let mut held: Option<Vec<u8>> = None;
         while let Some(chunk) = reply.chunk().await.map_err(|e| unreachable(&e))? {
             pending.extend_from_slice(&chunk);
             let mut batch = Vec::new();
             while let Some(at) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=at).collect();
-                let v: Value = serde_json::from_slice(&line).map_err(|e| {
-                    CommandError::runtime("the gateway sent a line that is not JSON").caused_by(&e)
-                })?;
-                if let Some(doc) = v.get("item") {
-                    batch.push(doc.clone());
-                } else if let Some(end) = v.get("end") {
-                    stats.request_charge = end["request_charge"].as_f64().unwrap_or(0.0);
-                    stats.truncated = end["truncated"].as_bool().unwrap_or(false);
-                    ended = true;
-                } else if let Some(err) = v.get("error") {
-                    if !batch.is_empty() {
-                        stats.items += batch.len() as u64;
-                        sink(std::mem::take(&mut batch))?;
-                    }
-                    return Err(
-                        CommandError::runtime("the query failed at the gateway").cause(
-                            crate::text::terminal_text(
-                                err["cause"].as_str().unwrap_or("no cause given"),
-                            ),
-                        ),
-                    );
+                if let Some(doc) = held.replace(line) {
+                    batch.push(serde_json::from_slice::<Value>(&doc).map_err(|e| {
+                        CommandError::runtime("the gateway sent a line that is not JSON")
+                            .caused_by(&e)
+                    })?);
                 }
             }
             if !batch.is_empty() {
@@ -80,10 +66,23 @@ impl GatewayQuery<'_> {
                 sink(batch)?;
             }
         }
-        if !ended {
-            return Err(CommandError::runtime(
-                "the gateway's stream ended before its last line: the output is incomplete",
-            ));
+        let trailer = held
+            .filter(|_| pending.iter().all(u8::is_ascii_whitespace))
+            .and_then(|line| serde_json::from_slice::<Value>(&line).ok())
+            .and_then(|mut v| v.get_mut("_cosmoscope").map(Value::take))
+            .ok_or_else(|| {
+                CommandError::runtime(
+                    "the gateway's stream ended before its last line: the output is incomplete",
+                )
+            })?;
+        stats.request_charge = trailer["request_charge"].as_f64().unwrap_or(0.0);
+        stats.truncated = trailer["truncated"].as_bool().unwrap_or(false);
+        if let Some(cause) = trailer.get("error") {
+            return Err(
+                CommandError::runtime("the query failed at the gateway").cause(
+                    crate::text::terminal_text(cause.as_str().unwrap_or("no cause given")),
+                ),
+            );
         }
         Ok(())
     }
@@ -91,7 +90,10 @@ impl GatewayQuery<'_> {
 
 /// `GET /v1/<path>` at the gateway: the JSON array it answers (listings).
 pub async fn list(gateway: &str, token: SecretString, path: &str) -> CmdResult<Vec<Value>> {
-    match call(gateway, token, path, None).await? {
+    match call(gateway, token, reqwest::Method::GET, path, None, &[])
+        .await?
+        .body
+    {
         Value::Array(rows) => Ok(rows),
         _ => Err(CommandError::runtime(
             "the gateway answered a listing that is not a list",
@@ -99,30 +101,78 @@ pub async fn list(gateway: &str, token: SecretString, path: &str) -> CmdResult<V
     }
 }
 
-/// `POST /v1/<path>` at the gateway with a JSON body: its JSON answer.
-pub async fn post(
+/// The database a command names, or the gateway's default (its whoami says which).
+pub async fn database(
     gateway: &str,
-    token: SecretString,
-    path: &str,
-    body: &Value,
-) -> CmdResult<Value> {
-    call(gateway, token, path, Some(body)).await
+    token: &SecretString,
+    named: Option<&str>,
+) -> CmdResult<String> {
+    if let Some(d) = named {
+        return Ok(d.to_string());
+    }
+    call(
+        gateway,
+        token.clone(),
+        reqwest::Method::GET,
+        "whoami",
+        None,
+        &[],
+    )
+    .await?
+    .body["database"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            CommandError::usage("the gateway names no default database")
+                .hint("pass --database NAME")
+        })
 }
 
-/// One request to the gateway's API; anything but 200 becomes the CLI's own error. A 404 is
-/// the item (or route) missing.
-async fn call(
+/// What the gateway answered.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// `x-ms-request-charge`, when the answer carries one.
+    pub request_charge: f64,
+}
+
+/// One request to the gateway's API; anything but a success (2xx) becomes the CLI's own error.
+pub async fn call(
     gateway: &str,
     token: SecretString,
+    method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
-) -> CmdResult<Value> {
-    let client = reqwest::Client::new();
-    let url = format!("{gateway}/v1/{path}");
-    let request = match body {
-        Some(b) => client.post(url).json(b),
-        None => client.get(url),
-    };
+    headers: &[(&str, &str)],
+) -> CmdResult<Answer> {
+    let answer = send(gateway, token, method, path, body, headers).await?;
+    if (200..300).contains(&answer.status) {
+        Ok(answer)
+    } else {
+        Err(refusal(answer.status, &answer.body))
+    }
+}
+
+/// One request to the gateway's API, whatever it answers.
+pub async fn send(
+    gateway: &str,
+    token: SecretString,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> CmdResult<Answer> {
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("cosmoscope/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CommandError::runtime("cannot build an HTTP client").caused_by(&e))?;
+    let mut request = client.request(method, format!("{gateway}/v1/{path}"));
+    if let Some(b) = body {
+        request = request.json(b);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let reply = request
         .bearer_auth(token.expose_secret())
         .send()
@@ -132,17 +182,47 @@ async fn call(
                 .caused_by(&e)
                 .hint("check the profile's gateway URL, and that the gateway runs (GET /healthz)")
         })?;
-    let code = reply.status().as_u16();
-    let answer: Value = reply.json().await.unwrap_or(Value::Null);
-    if code == 200 {
-        Ok(answer)
-    } else {
-        Err(refusal(code, &answer))
-    }
+    let status = reply.status().as_u16();
+    let request_charge = reply
+        .headers()
+        .get("x-ms-request-charge")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    Ok(Answer {
+        status,
+        body,
+        request_charge,
+    })
+}
+
+/// A path segment for the gateway's URLs (names may hold anything the service allows).
+#[must_use]
+pub fn segment(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// `databases/{db}/containers/{c}/items/{id}?partition_key=<JSON>`.
+#[must_use]
+pub fn item_path(database: &str, container: &str, id: &str, partition_key: &[Value]) -> String {
+    let pk = match partition_key {
+        [one] => one.to_string(),
+        many => Value::Array(many.to_vec()).to_string(),
+    };
+    format!(
+        "databases/{}/containers/{}/items/{}?partition_key={}",
+        segment(database),
+        segment(container),
+        segment(id),
+        segment(&pk)
+    )
 }
 
 /// The gateway's refusal as the CLI's own errors: the same exit codes as without a gateway.
-fn refusal(status: u16, body: &Value) -> CommandError {
+pub fn refusal(status: u16, body: &Value) -> CommandError {
     let cause = body["cause"]
         .as_str()
         .map(crate::text::terminal_text)
@@ -162,9 +242,15 @@ fn refusal(status: u16, body: &Value) -> CommandError {
         }
         400 | 413 => CommandError::usage(format!("the gateway refused the request: {cause}")),
         404 => CommandError::runtime("not found at the gateway").cause(cause),
-        429 => CommandError::runtime("the gateway is busy with this identity's queries")
+        409 | 412 => CommandError::runtime("the item changed at the gateway meanwhile")
+            .cause(cause)
+            .hint("read it again and retry"),
+        429 => CommandError::runtime("the gateway asks to slow down")
             .cause(cause)
             .hint("retry in a moment"),
+        500 => CommandError::runtime("the gateway failed the request; nothing was done").cause(cause),
+        502 | 504 => CommandError::runtime("the gateway could not get an answer from Cosmos DB")
+            .cause(cause),
         _ => CommandError::runtime(format!("the gateway answered {status}")).cause(cause),
     }
 }

@@ -28,36 +28,7 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
         gate.session().await?;
         let (_, profile) = app.profile()?;
         if let Some(gateway) = profile.gateway.as_deref() {
-            let ItemCommand::Get(_) = &command else {
-                return Err(CommandError::usage(
-                    "item upsert and delete do not go through a gateway yet",
-                )
-                .hint("use a profile with its own [cosmos] table for writes"));
-            };
-            let partition_key = parse_partition_key_arg(&target.partition_key).map_err(|m| {
-                CommandError::usage("the partition key is not valid JSON")
-                    .cause(m)
-                    .hint("strings need JSON quotes: --partition-key '\"t1\"'")
-            })?;
-            let token = gate.session_token(60).await?;
-            gate.record.detail = Some(format!("id {:?} via gateway {gateway}", target.id));
-            let mut body = serde_json::json!({
-                "container": target.container,
-                "id": target.id,
-                "partition_key": partition_key,
-            });
-            if let Some(d) = &target.database {
-                body["database"] = serde_json::json!(d);
-            }
-            let answer = super::gateway::post(gateway, token, "items/get", &body).await?;
-            let rc = answer["request_charge"].as_f64().unwrap_or(0.0);
-            gate.record.request_charge = Some(rc);
-            app.ui.print(
-                Report::document(answer.get("item").cloned().unwrap_or(Value::Null)),
-                OutputFormat::Json,
-            )?;
-            app.ui.info(charge_line(rc));
-            return Ok(());
+            return via_gateway(app, gate, gateway, &command).await;
         }
         gate.policy()?;
         let database = gate.database(target.database.as_deref())?;
@@ -94,6 +65,115 @@ pub async fn run(app: &App, command: ItemCommand) -> CmdResult {
     .await
 }
 
+/// The same operation through the profile's gateway, which decides it (denied fields kept as
+/// stored on an upsert, as here); confirmations stay on this side, with the person.
+async fn via_gateway(
+    app: &App,
+    gate: &mut Gate<'_>,
+    gateway: &str,
+    command: &ItemCommand,
+) -> CmdResult {
+    use super::gateway::{call, item_path, send};
+    let target = match command {
+        ItemCommand::Get(t) => t,
+        ItemCommand::Upsert(a) => &a.target,
+        ItemCommand::Delete(a) => &a.target,
+    };
+    let token = gate.session_token(60).await?;
+    let database = super::gateway::database(gateway, &token, target.database.as_deref()).await?;
+    let item = item_ref(database, target)?;
+    gate.record.database = Some(item.database.clone());
+    gate.record.detail = Some(format!("id {:?} via gateway {gateway}", target.id));
+    let path = item_path(
+        &item.database,
+        &item.container,
+        &item.id,
+        &item.partition_key,
+    );
+    match command {
+        ItemCommand::Get(_) => {
+            let answer = call(gateway, token, reqwest::Method::GET, &path, None, &[]).await?;
+            gate.record.request_charge = Some(answer.request_charge);
+            app.ui
+                .print(Report::document(answer.body), OutputFormat::Json)?;
+            app.ui.info(charge_line(answer.request_charge));
+        }
+        ItemCommand::Upsert(args) => {
+            let mut document = read_document(args.file.as_deref())?;
+            check_document_id(&mut document, &item)?;
+            // Create unless it exists; an existing item is replaced only once confirmed.
+            let mut answer = if args.yes {
+                call(
+                    gateway,
+                    token.clone(),
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&document),
+                    &[],
+                )
+                .await?
+            } else {
+                send(
+                    gateway,
+                    token.clone(),
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&document),
+                    &[("if-none-match", "*")],
+                )
+                .await?
+            };
+            if answer.status == 412 && answer.body["error"] == "exists" {
+                confirm(
+                    app,
+                    &format!(
+                        "item {:?} exists in {}/{}; replace it",
+                        item.id, item.database, item.container
+                    ),
+                    false,
+                )?;
+                answer = call(
+                    gateway,
+                    token,
+                    reqwest::Method::PUT,
+                    &path,
+                    Some(&document),
+                    &[],
+                )
+                .await?;
+            } else if !(200..300).contains(&answer.status) {
+                return Err(super::gateway::refusal(answer.status, &answer.body));
+            }
+            gate.record.request_charge = Some(answer.request_charge);
+            app.ui.success(format!(
+                "{} item {:?} in {}/{} ({:.1} RU)",
+                answer.body["status"].as_str().unwrap_or("wrote"),
+                item.id,
+                item.database,
+                item.container,
+                answer.request_charge
+            ));
+        }
+        ItemCommand::Delete(args) => {
+            confirm(
+                app,
+                &format!(
+                    "delete item {:?} from {}/{}",
+                    item.id, item.database, item.container
+                ),
+                args.yes,
+            )?;
+            let answer = call(gateway, token, reqwest::Method::DELETE, &path, None, &[]).await?;
+            gate.record.request_charge = Some(answer.request_charge);
+            app.ui.success(format!(
+                "deleted item {:?} from {}/{} ({:.1} RU)",
+                item.id, item.database, item.container, answer.request_charge
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {
     let partition_key = parse_partition_key_arg(&target.partition_key).map_err(|m| {
         CommandError::usage("the partition key is not valid JSON")
@@ -106,6 +186,27 @@ fn item_ref(app_db: String, target: &ItemTarget) -> CmdResult<ItemRef> {
         partition_key,
         id: target.id.clone(),
     })
+}
+
+/// The document's id must be the ID argument; a document without one gets it.
+fn check_document_id(document: &mut Value, item: &ItemRef) -> CmdResult {
+    match document.get("id") {
+        Some(Value::String(id)) if id != &item.id => {
+            return Err(CommandError::usage(format!(
+                "the document's id {id:?} differs from the ID argument {:?}",
+                item.id
+            ))
+            .hint("make them the same, or leave id out of the document"));
+        }
+        Some(Value::String(_)) => {}
+        Some(_) => return Err(CommandError::usage("the document's id must be a string")),
+        None => {
+            if let Some(map) = document.as_object_mut() {
+                map.insert("id".into(), Value::String(item.id.clone()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn charge_line(rc: f64) -> String {
@@ -189,28 +290,13 @@ async fn upsert(
     preserve: &[FieldPath],
     yes: bool,
 ) -> CmdResult {
-    match document.get("id") {
-        Some(Value::String(id)) if id != &item.id => {
-            return Err(CommandError::usage(format!(
-                "the document's id {id:?} differs from the ID argument {:?}",
-                item.id
-            ))
-            .hint("make them the same, or leave id out of the document"));
-        }
-        Some(Value::String(_)) => {}
-        Some(_) => return Err(CommandError::usage("the document's id must be a string")),
-        None => {
-            if let Some(map) = document.as_object_mut() {
-                map.insert("id".into(), Value::String(item.id.clone()));
-            }
-        }
-    }
+    check_document_id(&mut document, item)?;
     let conn = app.cosmos().await?;
     let (plan, current, read_rc) = items::upsert_target(&conn.cosmos, item).await?;
     // Denied fields keep their stored values: the writer can neither set nor remove them.
     if let Some(current) = &current {
         for field in preserve {
-            carry_over(current, &mut document, field.segments()).map_err(|()| {
+            items::carry_over(current, &mut document, field.segments()).map_err(|()| {
                 CommandError::new(
                     crate::error::Exit::Denied,
                     format!("cannot keep denied field \"{field}\" as stored"),
@@ -243,34 +329,6 @@ async fn upsert(
         read_rc + rc
     ));
     Ok(())
-}
-
-/// Copies the value at `path` in `from` (if any) into `to`, creating objects on the way; `Err` when
-/// a step is not an object on either side (an array's elements cannot be matched up safely).
-fn carry_over(from: &Value, to: &mut Value, path: &[String]) -> Result<(), ()> {
-    let Some((first, rest)) = path.split_first() else {
-        *to = from.clone();
-        return Ok(());
-    };
-    let (Value::Object(src), Value::Object(dst)) = (from, &mut *to) else {
-        return Err(());
-    };
-    match src.get(first) {
-        None => {
-            dst.remove(first);
-            Ok(())
-        }
-        Some(v) if rest.is_empty() => {
-            dst.insert(first.clone(), v.clone());
-            Ok(())
-        }
-        Some(v) => {
-            let next = dst
-                .entry(first.clone())
-                .or_insert_with(|| Value::Object(serde_json::Map::new()));
-            carry_over(v, next, rest)
-        }
-    }
 }
 
 async fn delete(app: &App, item: &ItemRef, yes: bool) -> CmdResult {

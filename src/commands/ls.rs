@@ -38,13 +38,14 @@ pub async fn run(app: &App, args: &LsArgs) -> CmdResult {
             gate.record.detail = Some(format!("via gateway {gateway}"));
             let path = match what {
                 LsWhat::Databases => "databases".to_string(),
-                LsWhat::Containers => match args.database.as_deref() {
-                    Some(d) => format!(
-                        "containers?database={}",
-                        url::form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>()
-                    ),
-                    None => "containers".to_string(),
-                },
+                LsWhat::Containers => {
+                    let database =
+                        super::gateway::database(gateway, &token, args.database.as_deref()).await?;
+                    format!(
+                        "databases/{}/containers",
+                        super::gateway::segment(&database)
+                    )
+                }
             };
             let listed = super::gateway::list(gateway, token, &path).await?;
             let rows = match what {

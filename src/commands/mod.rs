@@ -47,7 +47,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Init(args) => init::run(app, &args),
         Command::Login(args) => login::run(app, &args).await,
         Command::Logout(args) => logout::run(app, &args).await,
-        Command::Status => status::run(app),
+        Command::Status => status::run(app).await,
         Command::Policy(args) => policy::run(app, &args).await,
         Command::Token(args) => token::run(app, &args).await,
         Command::Exec(args) => exec::run(app, &args).await,

@@ -62,39 +62,100 @@ pub fn load_policy(path: &Path) -> CmdResult<Policy> {
     })
 }
 
-/// Decides one parsed query for the explain output (`None` when the request lacks a container).
-type DecideFn<'a> =
-    dyn Fn(&DecisionContext, &str, policy::Query, Map<String, Value>) -> Option<Decision> + 'a;
-
-/// What a decision needs from the signed-in identity: the verified claims of the session.
-struct DecisionContext {
-    policy: Policy,
-    claims: Value,
-    database: Option<String>,
+/// Who decides for the explain output: the local policy file on the session's verified claims,
+/// or — for a gateway profile — the gateway, on the session's token.
+enum Decider {
+    Local {
+        policy: Policy,
+        claims: Value,
+        database: Option<String>,
+    },
+    Gateway {
+        url: String,
+        token: secrecy::SecretString,
+    },
 }
 
-/// The policy and claims of the selected profile's session, when there is one. `explain` works
-/// without: any problem here only means "no decision", never an error. The claims are the stored
-/// tokens', verified again (never the session file's word).
-async fn decision_context(app: &App) -> Option<DecisionContext> {
+/// The decider of the selected profile's session, when there is one. `explain` works without:
+/// any problem here only means "no decision", never an error. The claims are the stored tokens',
+/// verified again (never the session file's word).
+async fn decider(app: &App) -> Option<Decider> {
     let (config, profile) = app.profile().ok()?;
-    let policy_path = profile.policy_file.as_ref()?;
-    let policy = load_policy(policy_path).ok()?;
     let audit = app.audit(&config);
     let sessions = app.sessions(&config, &profile, &audit, None).ok()?;
-    let (info, _) = sessions.fresh(0, false).await.ok()?;
-    Some(DecisionContext {
+    let (info, token) = sessions.fresh(60, false).await.ok()?;
+    if let Some(url) = &profile.gateway {
+        return Some(Decider::Gateway {
+            url: url.clone(),
+            token,
+        });
+    }
+    let policy = load_policy(profile.policy_file.as_ref()?).ok()?;
+    Some(Decider::Local {
         policy,
         claims: Value::Object(info.claims),
         database: profile.cosmos.and_then(|c| c.database),
     })
 }
 
-fn decision_json(decision: &Decision) -> (Value, Value) {
-    (
-        json!(decision.allowed()),
-        serde_json::to_value(decision.reasons()).unwrap_or(Value::Null),
-    )
+/// The decision on one valid query: `(allowed, reasons)` in the JSON shape, or `None` when there
+/// is nothing to decide on (no container) or the gateway could not be asked.
+async fn decide(
+    decider: &Decider,
+    args: &PolicyExplainArgs,
+    text: &str,
+    params: Map<String, Value>,
+) -> Option<(Value, Value)> {
+    let container = args.container.clone()?;
+    match decider {
+        Decider::Local {
+            policy,
+            claims,
+            database,
+        } => {
+            let req = Request {
+                database: args.database.clone().or_else(|| database.clone())?,
+                container,
+                action: Action::Query,
+                query: Some(QueryRequest {
+                    text: text.to_string(),
+                    ast: policy::parse(text).ok()?,
+                    params,
+                    partition_key_paths: args.partition_key_paths.clone(),
+                }),
+                partition_key: None,
+                max_items: None,
+                fido2_fresh: false,
+                item_id: None,
+                document: None,
+            };
+            let d: Decision = policy::decide(policy, claims, &req);
+            Some((
+                json!(d.allowed()),
+                serde_json::to_value(d.reasons()).unwrap_or(Value::Null),
+            ))
+        }
+        Decider::Gateway { url, token } => {
+            let mut body = json!({"container": container, "query": text, "parameters": params});
+            if let Some(d) = &args.database {
+                body["database"] = json!(d);
+            }
+            let answer = super::gateway::call(
+                url,
+                token.clone(),
+                reqwest::Method::POST,
+                "explain",
+                Some(&body),
+                &[],
+            )
+            .await
+            .ok()?;
+            Some((
+                answer.body.get("allowed")?.clone(),
+                answer.body.get("reasons")?.clone(),
+            ))
+        }
+    }
 }
 
 async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
@@ -104,35 +165,10 @@ async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
         .map(String::as_str)
         .collect();
     let params = parse_params(&args.params)?;
-    let ctx = decision_context(app).await;
-    let decide_for = |ctx: &DecisionContext,
-                      text: &str,
-                      q: policy::Query,
-                      params: Map<String, Value>|
-     -> Option<Decision> {
-        let database = args.database.clone().or_else(|| ctx.database.clone())?;
-        let container = args.container.clone()?;
-        let req = Request {
-            database,
-            container,
-            action: Action::Query,
-            query: Some(QueryRequest {
-                text: text.to_string(),
-                ast: q,
-                params,
-                partition_key_paths: args.partition_key_paths.clone(),
-            }),
-            partition_key: None,
-            max_items: None,
-            fido2_fresh: false,
-            item_id: None,
-            document: None,
-        };
-        Some(policy::decide(&ctx.policy, &ctx.claims, &req))
-    };
+    let decider = decider(app).await;
 
     if let Some(file) = &args.queries {
-        return explain_batch(file, ctx.as_ref(), &decide_for);
+        return explain_batch(file, decider.as_ref(), args).await;
     }
     let sql = match (&args.sql, &args.file) {
         (Some(s), None) if s == "-" => std::io::read_to_string(std::io::stdin())?,
@@ -144,16 +180,13 @@ async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
     let explanation = policy::explain(&sql, &paths, &params);
     let mut out = serde_json::to_value(&explanation)
         .map_err(|e| CommandError::runtime("cannot encode JSON").cause(e))?;
-    let decision = match (&explanation, &ctx) {
-        (Explanation::Valid { .. }, Some(ctx)) => policy::parse(&sql)
-            .ok()
-            .and_then(|q| decide_for(ctx, &sql, q, params.clone())),
+    let decision = match (&explanation, &decider) {
+        (Explanation::Valid { .. }, Some(d)) => decide(d, args, &sql, params.clone()).await,
         _ => None,
     };
-    if let (Some(d), Some(obj)) = (&decision, out.as_object_mut()) {
-        let (allowed, reasons) = decision_json(d);
-        obj.insert("allowed".into(), allowed);
-        obj.insert("reasons".into(), reasons);
+    if let (Some((allowed, reasons)), Some(obj)) = (&decision, out.as_object_mut()) {
+        obj.insert("allowed".into(), allowed.clone());
+        obj.insert("reasons".into(), reasons.clone());
     }
     let report = Report::line(&out, || human(&explanation, decision.as_ref(), &sql))?;
     app.ui.print(report, OutputFormat::Table)?;
@@ -164,7 +197,7 @@ async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
         )
         .hint("see the query grammar: https://learn.microsoft.com/azure/cosmos-db/nosql/query/")),
         Explanation::Valid { .. } => {
-            if ctx.is_none()
+            if decider.is_none()
                 && !app.ui.quiet
                 && matches!(app.ui.format(OutputFormat::Table), OutputFormat::Table)
             {
@@ -175,7 +208,7 @@ async fn explain(app: &App, args: &PolicyExplainArgs) -> CmdResult {
     }
 }
 
-fn human(explanation: &Explanation, decision: Option<&Decision>, sql: &str) -> String {
+fn human(explanation: &Explanation, decision: Option<&(Value, Value)>, sql: &str) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     match explanation {
@@ -201,14 +234,22 @@ fn human(explanation: &Explanation, decision: Option<&Decision>, sql: &str) -> S
             let _ = writeln!(s, "  {line}\n  {}^", " ".repeat(col));
         }
     }
-    if let Some(d) = decision {
+    if let Some((allowed, reasons)) = decision {
         let _ = writeln!(
             s,
             "decision:    {}",
-            if d.allowed() { "allowed" } else { "denied" }
+            if allowed == &json!(true) {
+                "allowed"
+            } else {
+                "denied"
+            }
         );
-        for r in d.reasons() {
-            let _ = writeln!(s, "  - {}", r.message);
+        for r in reasons.as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "  - {}",
+                crate::text::terminal_text(r["message"].as_str().unwrap_or_default())
+            );
         }
     }
     s
@@ -223,10 +264,10 @@ fn describe_scope(scope: &Value) -> String {
     }
 }
 
-fn explain_batch(
+async fn explain_batch(
     file: &Path,
-    ctx: Option<&DecisionContext>,
-    decide_for: &DecideFn<'_>,
+    decider: Option<&Decider>,
+    args: &PolicyExplainArgs,
 ) -> CmdResult {
     let reader: Box<dyn std::io::BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
@@ -249,9 +290,9 @@ fn explain_batch(
         if line.trim().is_empty() {
             continue;
         }
-        let answer = match ctx {
+        let answer = match decider {
             None => policy::explain_line(&line),
-            Some(ctx) => explain_line_with_decision(&line, ctx, decide_for),
+            Some(d) => explain_line_with_decision(&line, d, args).await,
         };
         out.write_all(answer.as_bytes()).map_err(broken)?;
         out.write_all(b"\n").map_err(broken)?;
@@ -259,21 +300,18 @@ fn explain_batch(
     out.flush().map_err(broken)
 }
 
-fn explain_line_with_decision(
+async fn explain_line_with_decision(
     line: &str,
-    ctx: &DecisionContext,
-    decide_for: &DecideFn<'_>,
+    decider: &Decider,
+    args: &PolicyExplainArgs,
 ) -> String {
     let mut v: Value = serde_json::from_str(&policy::explain_line(line)).unwrap_or(Value::Null);
     let input: Value = serde_json::from_str(line).unwrap_or(Value::Null);
     if let (Some(text), true) = (input["query"].as_str(), v["valid"] == json!(true)) {
         let params = input["parameters"].as_object().cloned().unwrap_or_default();
-        if let Some(d) = policy::parse(text)
-            .ok()
-            .and_then(|q| decide_for(ctx, text, q, params))
+        if let Some((allowed, reasons)) = decide(decider, args, text, params).await
             && let Some(obj) = v.as_object_mut()
         {
-            let (allowed, reasons) = decision_json(&d);
             obj.insert("allowed".into(), allowed);
             obj.insert("reasons".into(), reasons);
         }

@@ -274,6 +274,35 @@ pub async fn list_containers(
     Ok(out)
 }
 
+#[allow(clippy::result_unit_err)] // the one failure is "cannot be matched up"; callers word it
+/// Copies the value at `path` in `from` (if any) into `to`, creating objects on the way; `Err` when
+/// a step is not an object on either side (an array's elements cannot be matched up safely).
+pub fn carry_over(from: &Value, to: &mut Value, path: &[String]) -> Result<(), ()> {
+    let Some((first, rest)) = path.split_first() else {
+        *to = from.clone();
+        return Ok(());
+    };
+    let (Value::Object(src), Value::Object(dst)) = (from, &mut *to) else {
+        return Err(());
+    };
+    match src.get(first) {
+        None => {
+            dst.remove(first);
+            Ok(())
+        }
+        Some(v) if rest.is_empty() => {
+            dst.insert(first.clone(), v.clone());
+            Ok(())
+        }
+        Some(v) => {
+            let next = dst
+                .entry(first.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            carry_over(v, next, rest)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,12 @@ pub struct Verifier {
     /// `None`: found through the issuer's discovery document when a fetch is needed.
     jwks_uri: Option<String>,
     jwks: Option<JwkSet>,
-    refetched: bool,
+    /// When the keys in memory were fetched (a long-running gateway fetches again after
+    /// [`JWKS_TTL`]).
+    fetched_at: Option<std::time::Instant>,
+    /// When an unknown `kid` last made us fetch again: at most once a minute, so a flood of
+    /// tokens with made-up key ids cannot turn into a flood of JWKS requests.
+    refetched: Option<std::time::Instant>,
     /// Where the JWKS is kept between runs (public data): a command then costs no JWKS request
     /// unless the provider rotated its keys or the copy is older than [`JWKS_TTL`].
     cache: Option<std::path::PathBuf>,
@@ -132,7 +137,8 @@ impl Verifier {
             issuer: issuer.clone(),
             jwks_uri: None,
             jwks,
-            refetched: false,
+            fetched_at: None,
+            refetched: None,
             cache,
         }
     }
@@ -161,7 +167,19 @@ impl Verifier {
             let _ = crate::fsutil::write_private_atomic(path, &bytes);
         }
         self.jwks = Some(set);
+        self.fetched_at = Some(std::time::Instant::now());
         Ok(())
+    }
+
+    /// Fetches the keys now (a gateway is ready only once it can verify a token).
+    pub async fn prefetch(&mut self) -> Result<(), IdentityError> {
+        self.fetch_jwks().await
+    }
+
+    /// Whether keys are loaded.
+    #[must_use]
+    pub fn has_keys(&self) -> bool {
+        self.jwks.is_some()
     }
 
     /// Verifies `token` for `audience` and returns its claims.
@@ -213,13 +231,22 @@ impl Verifier {
             .and_then(Value::as_str)
             .map(str::to_string);
 
+        let stale = self.fetched_at.is_some_and(|at| at.elapsed() >= JWKS_TTL);
         if self.jwks.is_none() {
             self.fetch_jwks().await?;
+        } else if stale && self.fetch_jwks().await.is_err() {
+            // The provider is down: the keys we have still verify what they signed.
+            self.fetched_at = Some(std::time::Instant::now());
         }
         let mut jwk = self.find_key(kid.as_deref(), algorithm);
-        if jwk.is_none() && !self.refetched {
-            // The provider may have rotated its keys since we fetched them: refetch exactly once.
-            self.refetched = true;
+        if jwk.is_none()
+            && self
+                .refetched
+                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_mins(1))
+        {
+            // The provider may have rotated its keys since we fetched them: refetch once (a
+            // command), or once a minute (a gateway).
+            self.refetched = Some(std::time::Instant::now());
             self.fetch_jwks().await?;
             jwk = self.find_key(kid.as_deref(), algorithm);
         }

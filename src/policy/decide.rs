@@ -260,6 +260,44 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// What `claims` may do, grant by grant, for a person or agent to plan within (`whoami`):
+    /// the role, where, which actions, the partition keys (a claim's scope resolved to this
+    /// identity's values), denied fields, caps and whether a key touch is needed.
+    #[must_use]
+    pub fn grants_for(&self, claims: &Value) -> Vec<Value> {
+        self.roles
+            .iter()
+            .filter(|r| r.when.matches(claims))
+            .flat_map(|r| r.grants.iter().map(move |g| (r, g)))
+            .map(|(role, g)| {
+                let partition_key = match &g.partition_key {
+                    PartitionKeyScope::Any => serde_json::json!("any"),
+                    PartitionKeyScope::Claim(c) => serde_json::json!({
+                        "claim": c.to_string(),
+                        "values": match c.resolve(claims) {
+                            Some(Value::Array(a)) => a.clone(),
+                            Some(v) => vec![v.clone()],
+                            None => Vec::new(),
+                        },
+                    }),
+                    PartitionKeyScope::Values(v) => serde_json::json!({"values": v}),
+                };
+                serde_json::json!({
+                    "role": role.name,
+                    "database": g.database,
+                    "containers": g.containers,
+                    "actions": g.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "partition_key": partition_key,
+                    "deny_fields": g.deny_fields.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "max_items": g.max_items,
+                    "require_fido2": g.require_fido2,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Decides whether `claims` may perform `req` under `policy`.
 pub fn decide(policy: &Policy, claims: &Value, req: &Request) -> Decision {
     // A name that could leave its container (`../../payments/docs/p1`) addresses something the

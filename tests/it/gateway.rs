@@ -58,7 +58,7 @@ fn start_with(env: &TestEnv, issuer: &str, endpoint: &str, key: &str, head: &str
     std::fs::write(
         dir.join("gateway.toml"),
         format!(
-            "{head}issuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n\n[cosmos]\nendpoint = \"{endpoint}\"\ndatabase = \"shop\"\nhttp2 = false\n"
+            "[server]\n{head}issuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n\n[server.cosmos]\nendpoint = \"{endpoint}\"\ndatabase = \"shop\"\nhttp2 = false\n"
         ),
     )
     .expect("gateway.toml");
@@ -113,6 +113,20 @@ fn call(
         let headers = resp.headers().clone();
         (status, headers, resp.text().await.unwrap_or_default())
     })
+}
+
+/// A query's NDJSON answer: its documents, and its trailer (`_cosmoscope`), which must be last.
+fn stream(body: &str) -> (Vec<Value>, Value) {
+    let mut lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .collect();
+    let last = lines.pop().expect("a trailer line");
+    let trailer = last
+        .get("_cosmoscope")
+        .cloned()
+        .unwrap_or_else(|| panic!("the last line is the trailer: {last}"));
+    (lines, trailer)
 }
 
 /// A token with its payload changed and the signature kept.
@@ -180,6 +194,17 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     assert_eq!(status, 200, "{body}");
     let me: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(me["subject"], "alice");
+    // What the grants allow, with the claim's scope resolved to alice's own tenant.
+    let grant = &me["grants"][0];
+    assert_eq!(grant["role"], "support", "{me}");
+    assert_eq!(grant["actions"], json!(["query", "read"]), "{me}");
+    assert_eq!(grant["partition_key"]["values"], json!(["t1"]), "{me}");
+    assert_eq!(
+        grant["deny_fields"],
+        json!(["card_number", "customer.ssn"]),
+        "{me}"
+    );
+    assert_eq!(me["grants"].as_array().map(Vec::len), Some(1), "{me}");
 
     // The main job: alice's query is pinned to her tenant (t1) by the gateway's policy.
     let sql = "SELECT c.id, c.tenant_id FROM c";
@@ -187,22 +212,75 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
         query(Some(&access), json!({"container": "orders", "query": sql}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["content-type"], "application/x-ndjson");
-    let lines: Vec<Value> = body
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("ndjson"))
-        .collect();
-    let end = lines.last().expect("lines");
-    let items: Vec<&Value> = lines.iter().filter_map(|l| l.get("item")).collect();
-    assert_eq!(end["end"]["items"], json!(items.len()), "{end}");
+    let (items, end) = stream(&body);
+    assert_eq!(end["items"], json!(items.len()), "{end}");
+    assert!(end.get("error").is_none(), "{end}");
     assert!(items.iter().all(|d| d["tenant_id"] == "t1"), "{items:?}");
     let expected = peer.pyquery("shop", "orders", sql, &[], Some(&json!("t1")));
     assert_eq!(items.len(), expected.len());
+
+    // Explain: the `policy explain -o json` shape with the gateway's decision.
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::POST,
+        &format!("{}/v1/explain", gw.url),
+        Some(&access),
+        Some(json!({"container": "customers", "query": "SELECT c.card_number FROM c"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let explained: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(explained["valid"], true, "{explained}");
+    assert_eq!(explained["allowed"], false, "{explained}");
+    assert!(
+        explained["reasons"].to_string().contains("card_number"),
+        "{explained}"
+    );
+
+    // Point operations: alice's grant denies fields, so a whole document is not hers to read;
+    // writing is not among her actions; names that leave their container are refused.
+    let item = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        call(
+            &rt,
+            method,
+            &format!("{}/v1/databases/shop/containers/{path}", gw.url),
+            Some(&access),
+            body,
+        )
+    };
+    let (status, _, body) = item(
+        reqwest::Method::GET,
+        "orders/items/o1?partition_key=%22t1%22",
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("card_number"), "{body}");
+    let (status, _, body) = item(
+        reqwest::Method::PUT,
+        "orders/items/evil?partition_key=%22t1%22",
+        Some(json!({"tenant_id": "t1"})),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = item(
+        reqwest::Method::DELETE,
+        "orders/items/o1?partition_key=%22t1%22",
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = item(
+        reqwest::Method::GET,
+        "orders/items/..%2F..%2Fdbs?partition_key=%22t1%22",
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = item(reqwest::Method::GET, "orders/items/o1", None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("partition_key"), "{body}");
 
     // Listings show what the grants name.
     let (status, _, body) = call(
         &rt,
         reqwest::Method::GET,
-        &format!("{}/v1/containers?database=shop", gw.url),
+        &format!("{}/v1/databases/shop/containers", gw.url),
         Some(&access),
         None,
     );
@@ -229,7 +307,7 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     let (status, _, _) = call(
         &rt,
         reqwest::Method::GET,
-        &format!("{}/v1/containers?database=..%2Fx", gw.url),
+        &format!("{}/v1/databases/..%2Fx/containers", gw.url),
         Some(&access),
         None,
     );
@@ -243,10 +321,36 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("card_number"), "{body}");
 
-    // Tokens the gateway must refuse: 401, RFC 6750 challenge, a cause, nothing run.
+    // Tokens the gateway must refuse: 401, RFC 6750 challenge, a cause, nothing run. Expired
+    // and wrong-issuer tokens are the provider's own, signed with its real key.
     let other = JwtKeys::generate();
     let foreign = other.sign(AUDIENCE, &oidc.issuer);
+    let mut refresh = tokens[1].clone();
+    let mut forged = |mode: &str| {
+        oidc.admin("forge", json!({"mode": mode, "target": "access_token"}));
+        let answer: Value = reqwest::blocking::Client::new()
+            .post(format!("{}/token", oidc.issuer))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("client_id", "cosmoscope-cli"),
+            ])
+            .send()
+            .and_then(reqwest::blocking::Response::json)
+            .expect("a refresh");
+        if let Some(r) = answer["refresh_token"].as_str() {
+            refresh = r.to_string();
+        }
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("an access token: {answer}"))
+            .to_string()
+    };
+    let expired = forged("expired");
+    let wrong_issuer = forged("wrong-iss");
     for (what, token) in [
+        ("expired", Some(expired)),
+        ("another issuer", Some(wrong_issuer)),
         ("no token", None),
         ("garbage", Some("not-a-jwt".to_string())),
         ("tampered claims", Some(tampered(&access))),
@@ -294,10 +398,14 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     );
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("cosmoscope_unauthorized_total 6"),
+        metrics.contains("cosmoscope_denials_total{cause=\"invalid_token\"} 8"),
         "{metrics}"
     );
-    assert!(metrics.contains("cosmoscope_denied_total 1"), "{metrics}");
+    // The card_number query, the explain is no denial of a request; the three point operations.
+    assert!(
+        metrics.contains("cosmoscope_denials_total{cause=\"policy\"} 4"),
+        "{metrics}"
+    );
 }
 
 /// The CLI against a gateway: the profile names the gateway and nothing else of Cosmos DB — no
@@ -335,7 +443,7 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
 
     // `item get` through the gateway: the gateway's policy holds — alice's grant denies fields,
     // so a point read (the whole document) is refused, with the reason, as it is without a
-    // gateway; writes are refused here until they go through a gateway.
+    // gateway; writing is not among her actions.
     let id = docs[0]["id"].as_str().expect("an id").to_string();
     let run = env.run(&[
         "item",
@@ -361,7 +469,7 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
         ],
         "{}",
     );
-    run.code(2).stderr_has("gateway");
+    run.code(4).stderr_has("upsert");
 
     // `ls` lists what the gateway's grants name, in the same shapes as without a gateway.
     let run = env.run(&["ls", "containers", "-o", "json"]);
@@ -494,7 +602,7 @@ fn off_loopback_the_gateway_needs_tls_and_serves_https_with_it() {
     std::fs::write(
         env.config_dir().join("open.toml"),
         format!(
-            "listen = \"0.0.0.0:0\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\npolicy = \"policy.toml\"\n[cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\n",
+            "[server]\nlisten = \"0.0.0.0:0\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\npolicy = \"policy.toml\"\n[server.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\n",
             oidc.issuer, peer.endpoint
         ),
     )
@@ -604,8 +712,326 @@ fn a_subject_over_its_concurrent_queries_gets_429_and_the_running_one_finishes()
     assert!(headers.contains_key("retry-after"));
     let (status, _, body) = first.join().expect("first query");
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body.lines().last().unwrap_or_default().contains("\"end\""),
-        "{body}"
+    let (_, end) = stream(&body);
+    assert!(end.get("error").is_none(), "{end}");
+}
+
+/// A gateway profile for `env`: the gateway's URL, no `[cosmos]` table and no local policy file.
+fn gateway_profile(env: &TestEnv, url: &str) {
+    let cfg = std::fs::read_to_string(env.config_file()).expect("config");
+    let cut = cfg
+        .find("\n[profiles.dev.cosmos]")
+        .expect("the stack's cosmos section");
+    let cfg = cfg[..cut].replacen(
+        "[profiles.dev]\n",
+        &format!("[profiles.dev]\ngateway = \"{url}\"\n"),
+        1,
     );
+    env.write_config(&cfg);
+    let _ = std::fs::remove_file(env.config_dir().join("policy.toml"));
+}
+
+/// Writes through the gateway: bob (admin) creates, is asked before replacing (refused without a
+/// terminal, nothing changed), replaces with --yes, reads it back and deletes it — the same
+/// commands, messages and exit codes as without a gateway; the gateway audits each write before
+/// it happens. `policy explain` and `status` ask the gateway.
+#[test]
+fn writes_explain_and_status_go_through_the_gateway() {
+    let (oidc, peer, env) = require!(stack("bob"), STACK);
+    let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    gateway_profile(&env, &gw.url);
+    let upsert = |doc: &str, yes: bool| {
+        let mut args = vec![
+            "item",
+            "upsert",
+            "-c",
+            "orders",
+            "--partition-key",
+            "\"t9\"",
+        ];
+        if yes {
+            args.push("--yes");
+        }
+        args.push("gw-1");
+        env.run_stdin(&args, doc)
+    };
+    upsert(r#"{"tenant_id": "t9", "total": 1}"#, false)
+        .ok()
+        .stderr_has("created");
+    let stored = |id: &str| {
+        peer.pyquery(
+            "shop",
+            "orders",
+            &format!("SELECT * FROM c WHERE c.id = '{id}'"),
+            &[],
+            Some(&json!("t9")),
+        )
+    };
+    assert_eq!(stored("gw-1")[0]["total"], 1);
+    // It exists now: replacing needs a confirmation, which a pipe cannot give.
+    upsert(r#"{"tenant_id": "t9", "total": 2}"#, false)
+        .code(2)
+        .stderr_has("confirmation");
+    assert_eq!(stored("gw-1")[0]["total"], 1, "nothing changed");
+    upsert(r#"{"tenant_id": "t9", "total": 2}"#, true)
+        .ok()
+        .stderr_has("replaced");
+    assert_eq!(stored("gw-1")[0]["total"], 2);
+    let run = env.run(&[
+        "item",
+        "get",
+        "-c",
+        "orders",
+        "--partition-key",
+        "\"t9\"",
+        "gw-1",
+    ]);
+    run.ok();
+    let doc: Value = serde_json::from_str(&run.stdout).expect("the document");
+    assert_eq!(doc["total"], 2);
+    env.run(&[
+        "item",
+        "delete",
+        "-c",
+        "orders",
+        "--partition-key",
+        "\"t9\"",
+        "--yes",
+        "gw-1",
+    ])
+    .ok()
+    .stderr_has("deleted");
+    assert!(stored("gw-1").is_empty());
+    env.run(&[
+        "item",
+        "get",
+        "-c",
+        "orders",
+        "--partition-key",
+        "\"t9\"",
+        "gw-1",
+    ])
+    .code(1)
+    .stderr_has("not found");
+    // A traversal in the id is refused before anything is read.
+    env.run(&[
+        "item",
+        "get",
+        "-c",
+        "orders",
+        "--partition-key",
+        "\"t9\"",
+        "../../dbs/x",
+    ])
+    .code(2);
+
+    // policy explain: the gateway's decision on bob's token.
+    let run = env.run(&[
+        "policy",
+        "explain",
+        "-o",
+        "json",
+        "--container",
+        "orders",
+        "SELECT * FROM c",
+    ]);
+    run.ok();
+    let explained: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(explained["allowed"], true, "{explained}");
+    let run = env.run(&[
+        "policy",
+        "explain",
+        "-o",
+        "json",
+        "--container",
+        "orders",
+        "SELECT * FROM c",
+        "--database",
+        "payroll",
+    ]);
+    run.ok();
+    let explained: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(explained["allowed"], false, "{explained}");
+
+    // status: the gateway, and what it says about the caller.
+    let run = env.run(&["status", "-o", "json"]);
+    run.ok();
+    let status: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(status["gateway"]["url"], json!(gw.url), "{status}");
+    assert_eq!(status["gateway"]["subject"], "bob", "{status}");
+    assert!(
+        status["gateway"]["grants"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty()),
+        "{status}"
+    );
+}
+
+/// The gateway decides on the token alone: a session file edited to claim the admin role changes
+/// nothing it decides.
+#[test]
+fn editing_the_local_session_file_changes_nothing_the_gateway_decides() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    gateway_profile(&env, &gw.url);
+    let file = env.state_dir().join("sessions/dev.json");
+    let mut session: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("session file")).expect("json");
+    session["roles"] = json!(["admin"]);
+    session["subject"] = json!("bob");
+    if let Some(claims) = session.get_mut("claims").and_then(Value::as_object_mut) {
+        claims.insert("https://cosmoscope.test/roles".into(), json!(["admin"]));
+        claims.insert("tenant_id".into(), json!("t2"));
+    }
+    std::fs::write(&file, session.to_string()).expect("edited");
+    let run = env.run(&[
+        "query",
+        "-c",
+        "customers",
+        "-o",
+        "ndjson",
+        "SELECT c.card_number FROM c",
+    ]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let run = env.run(&[
+        "query",
+        "-c",
+        "orders",
+        "-o",
+        "ndjson",
+        "SELECT c.tenant_id FROM c",
+    ]);
+    let docs = crate::cosmos_peer::parse_ndjson(run.stdout.as_bytes());
+    assert!(docs.iter().all(|d| d["tenant_id"] == "t1"), "{docs:?}");
+    let run = env.run_stdin(
+        &[
+            "item",
+            "upsert",
+            "-c",
+            "orders",
+            "--partition-key",
+            "\"t2\"",
+            "--yes",
+            "forged",
+        ],
+        r#"{"tenant_id": "t2"}"#,
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        peer.pyquery(
+            "shop",
+            "orders",
+            "SELECT * FROM c WHERE c.id = 'forged'",
+            &[],
+            Some(&json!("t2"))
+        )
+        .is_empty()
+    );
+}
+
+/// A request whose audit record cannot be written fails (500), and a write in it never happens;
+/// a query's stream then ends with an error trailer, so no client takes it for a whole answer.
+#[test]
+fn a_request_that_cannot_be_audited_fails_and_changes_nothing() {
+    let (oidc, peer, env) = require!(stack("bob"), STACK);
+    let gw = start_with(
+        &env,
+        &oidc.issuer,
+        &peer.endpoint,
+        &peer.key,
+        "listen = \"127.0.0.1:0\"\naudit = \"/dev/full\"\n",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!("{}/v1/whoami", gw.url),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("audit"), "{body}");
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::PUT,
+        &format!(
+            "{}/v1/databases/shop/containers/orders/items/unaudited?partition_key=%22t9%22",
+            gw.url
+        ),
+        Some(&access),
+        Some(json!({"tenant_id": "t9"})),
+    );
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        peer.pyquery(
+            "shop",
+            "orders",
+            "SELECT * FROM c WHERE c.id = 'unaudited'",
+            &[],
+            Some(&json!("t9"))
+        )
+        .is_empty(),
+        "nothing was written"
+    );
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::POST,
+        &format!("{}/v1/query", gw.url),
+        Some(&access),
+        Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, trailer) = stream(&body);
+    assert!(trailer["error"].to_string().contains("audit"), "{trailer}");
+    gateway_profile(&env, &gw.url);
+    env.run(&["query", "-c", "orders", "SELECT c.id FROM c"])
+        .code(1)
+        .stderr_has("audit");
+}
+
+/// Request rate: beyond `requests_per_minute` a subject gets 429 with `Retry-After`.
+#[test]
+fn a_subject_over_its_request_rate_gets_429_with_retry_after() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start_with(
+        &env,
+        &oidc.issuer,
+        &peer.endpoint,
+        &peer.key,
+        "listen = \"127.0.0.1:0\"\nlimits = { requests_per_minute = 3 }\n",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let whoami = || {
+        call(
+            &rt,
+            reqwest::Method::GET,
+            &format!("{}/v1/whoami", gw.url),
+            Some(&access),
+            None,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(whoami().0, 200);
+    }
+    let (status, headers, body) = whoami();
+    assert_eq!(status, 429, "{body}");
+    let wait: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    gateway_profile(&env, &gw.url);
+    env.run(&["ls", "databases"])
+        .code(1)
+        .stderr_has("slow down");
 }

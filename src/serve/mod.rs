@@ -1,0 +1,693 @@
+//! `cosmoscope serve`: the policy enforced where the user cannot reach it.
+//!
+//! A stateless HTTP server that holds the Cosmos DB credential, verifies every caller's bearer
+//! token itself (signature through the provider's JWKS, issuer, the gateway's audience, expiry,
+//! the algorithm allow-list — [`crate::identity::verify`]) and decides with the same policy engine
+//! as the CLI, on the claims of that verified token only. Nothing the client says about itself is
+//! trusted. One audit record per request; a request whose record cannot be written fails.
+//!
+//! The API is in [`api`] (and described by `GET /v1/openapi.json`); this module is the server
+//! around it: configuration, TLS, trusted proxies, authentication, limits, audit, metrics,
+//! reload and shutdown.
+
+mod api;
+pub mod config;
+mod metrics;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request as HttpRequest, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+pub use config::{DEFAULT_KEY_ENV, DEFAULT_PATH, ServeConfig, ServeError};
+
+use crate::audit::Record;
+use crate::cosmos::{Cosmos, CosmosAuth};
+use crate::identity::Claims;
+use crate::identity::verify::Verifier;
+use crate::policy::Policy;
+use crate::settings::{CosmosSettings, CredentialKind};
+
+/// How long a TLS handshake, or a request's headers, may take.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a stopping server lets in-flight streams finish.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// Everything a request needs, shared by all of them.
+struct State {
+    config: ServeConfig,
+    /// Replaced on SIGHUP by a policy that parsed and validated; a bad file keeps the old one.
+    policy: std::sync::RwLock<Arc<Policy>>,
+    /// One per accepted issuer, in the order of the configuration.
+    verifiers: Vec<Mutex<Verifier>>,
+    cosmos: Cosmos,
+    audit: Mutex<Option<std::fs::File>>,
+    /// The key of `query_hmac`, when configured.
+    hash_key: Option<secrecy::SecretString>,
+    metrics: metrics::Metrics,
+    /// Queries running per subject.
+    running: Mutex<HashMap<String, usize>>,
+    /// Requests per subject in the current minute: (minute started, count).
+    rates: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Requests being answered (a stream counts until its last line): a stopping server waits
+    /// for them.
+    active: std::sync::atomic::AtomicUsize,
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Runs the server until SIGTERM or Ctrl-C. `ready` is called with the bound address and whether
+/// it speaks TLS.
+pub async fn run(
+    config: ServeConfig,
+    policy: Policy,
+    ready: impl FnOnce(SocketAddr, bool),
+) -> Result<(), ServeError> {
+    let mut verifiers = Vec::new();
+    for issuer in &config.accepted {
+        let provider = crate::identity::Provider::discover(issuer, "").await?;
+        let mut verifier = Verifier::new(&provider.http, issuer, &provider.metadata.jwks_uri, None);
+        // Not ready (`/readyz`) until the keys are here; a later request fetches them again.
+        if let Err(e) = verifier.prefetch().await {
+            log(&json!({"jwks_unavailable": issuer.url, "cause": e.to_string()}));
+        }
+        verifiers.push(Mutex::new(verifier));
+    }
+    let cosmos = connect(&config).await?;
+    let hash_key = match &config.audit_hash_key_env {
+        Some(var) => {
+            Some(
+                crate::env::Env::named_secret(var).ok_or_else(|| ServeError::Config {
+                    path: "the environment".into(),
+                    message: format!("audit_hash_key_env: {var} holds no key"),
+                })?,
+            )
+        }
+        None => None,
+    };
+    let audit = match config.audit.as_deref() {
+        None | Some("stdout") => None,
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| ServeError::Read {
+                    path: path.to_string(),
+                    source,
+                })?,
+        ),
+    };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.listen.clone(),
+        source,
+    })?;
+    // Plain HTTP off loopback is for the declared proxies only.
+    let proxies_only = tls.is_none() && !addr.ip().is_loopback();
+    let state = Arc::new(State {
+        config,
+        policy: std::sync::RwLock::new(Arc::new(policy)),
+        verifiers,
+        cosmos,
+        audit: Mutex::new(audit),
+        hash_key,
+        metrics: metrics::Metrics::new(),
+        running: Mutex::new(HashMap::new()),
+        rates: Mutex::new(HashMap::new()),
+        active: std::sync::atomic::AtomicUsize::new(0),
+    });
+    ready(addr, tls.is_some());
+    let signal = |kind| {
+        tokio::signal::unix::signal(kind).map_err(|source| ServeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+    };
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    // Every connection is watched: on SIGTERM each finishes the request it is answering (a
+    // stream: to its last line) and closes, instead of taking new ones.
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => if let Ok(a) = accepted { a } else {
+                // Out of descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            },
+            _ = hup.recv() => {
+                reload(&state);
+                continue;
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        if proxies_only && !state.config.proxies.iter().any(|p| p.contains(peer.ip())) {
+            log(&json!({"refused_connection": peer.to_string(), "cause": "not a trusted proxy"}));
+            continue;
+        }
+        let state = state.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::task::spawn_local(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(Box::pin(handle(&state, req, peer)).await) }
+            });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE);
+            match tls {
+                None => {
+                    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => {
+                    // A client that never finishes its handshake holds nothing for long.
+                    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        let conn =
+                            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                }
+            }
+        });
+    }
+    // Graceful: no new connections; streams in flight get DRAIN to finish (their audit records
+    // are written as they end).
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    log(&json!({
+        "stopped": true,
+        "streams_cut": state.metrics.in_flight(),
+        "requests_cut": state.active.load(std::sync::atomic::Ordering::Relaxed),
+    }));
+    Ok(())
+}
+
+/// The gateway's own Cosmos DB client: an account key from the environment or a file, or an
+/// Entra identity of the gateway (managed identity, workload identity, client secret).
+async fn connect(config: &ServeConfig) -> Result<Cosmos, ServeError> {
+    let c = &config.cosmos;
+    let mut settings = CosmosSettings::new(c.endpoint.clone(), c.credential);
+    settings.http2 = c.http2;
+    settings.tenant_id.clone_from(&c.tenant_id);
+    settings.client_id.clone_from(&c.client_id);
+    settings.authority_host.clone_from(&c.authority_host);
+    crate::settings::check_url(&c.endpoint, "[server.cosmos] endpoint").map_err(|message| {
+        ServeError::Config {
+            path: "[server.cosmos]".into(),
+            message,
+        }
+    })?;
+    let auth = if c.credential == CredentialKind::Key {
+        CosmosAuth::Key(account_key(config)?)
+    } else {
+        CosmosAuth::Token(crate::cosmos::credential::broker(
+            &settings,
+            &crate::env::Env::from_process(),
+        )?)
+    };
+    Ok(crate::cosmos::client::build(&settings, auth).await?)
+}
+
+/// `credential = "key"`: the key from `key_file` (readable by this user only) or the variable.
+fn account_key(config: &ServeConfig) -> Result<secrecy::SecretString, ServeError> {
+    let bad = |path: String, message: String| ServeError::Config { path, message };
+    let raw = if let Some(file) = &config.cosmos.key_file {
+        let shown = file.display().to_string();
+        key_file_is_private(file).map_err(|message| bad(shown.clone(), message))?;
+        secrecy::SecretString::from(std::fs::read_to_string(file).map_err(|source| {
+            ServeError::Read {
+                path: shown.clone(),
+                source,
+            }
+        })?)
+    } else {
+        let var = config.key_env();
+        crate::env::Env::named_secret(&var).ok_or_else(|| {
+            bad(
+                "the environment".into(),
+                format!("{var} holds no account key"),
+            )
+        })?
+    };
+    crate::cosmos::credential::parse_account_key(secrecy::ExposeSecret::expose_secret(&raw))
+        .map_err(|e| bad("[server.cosmos]".into(), format!("the account key: {e}")))
+}
+
+/// A key file others may read is refused (a mounted secret: `defaultMode: 0400`).
+fn key_file_is_private(file: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
+    if meta.mode() & 0o007 != 0 {
+        return Err(format!(
+            "the key file may be read by anyone (mode {:o}); make it 0600 or 0400",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// One structured log line on stderr; a closed stderr must not stop the server.
+pub fn log(line: &Value) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The TLS side: the certificate chain and key from PEM files, TLS 1.2+ (rustls' safe defaults)
+/// with AWS-LC, HTTP/1.1 by ALPN.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let bad = |path: &Path, message: String| ServeError::Config {
+        path: path.display().to_string(),
+        message,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| bad(cert, format!("not a PEM certificate chain: {e}")))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            bad(
+                cert,
+                format!("the certificate and key do not go together: {e}"),
+            )
+        })?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// SIGHUP: read the policy file again; replace the policy only if the new one is valid.
+fn reload(state: &State) {
+    let path = &state.config.policy;
+    match config::load_policy(path) {
+        Ok(policy) => {
+            if let Ok(mut slot) = state.policy.write() {
+                *slot = Arc::new(policy);
+            }
+            log(&json!({"policy_reloaded": path.display().to_string()}));
+        }
+        Err(e) => log(
+            &json!({"policy_reload_failed": path.display().to_string(), "cause": e.to_string(), "kept": "the previous policy"}),
+        ),
+    }
+}
+
+/// The policy in force now (SIGHUP may replace it; a request keeps the one it started with).
+fn current_policy(state: &State) -> Arc<Policy> {
+    state
+        .policy
+        .read()
+        .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+}
+
+/// A JSON answer.
+fn full(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A JSON error answer: `{"error": kind, "cause": …}`.
+fn error(status: StatusCode, kind: &str, cause: impl Into<String>) -> Response<Body> {
+    full(status, &json!({"error": kind, "cause": cause.into()}))
+}
+
+/// 429 with `Retry-After` (seconds).
+fn too_many(cause: &str, retry_after: u64) -> Response<Body> {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", cause);
+    r.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
+}
+
+fn unauthorized(cause: &str) -> Response<Body> {
+    let mut r = error(StatusCode::UNAUTHORIZED, "invalid_token", cause);
+    let challenge = format!(
+        "Bearer realm=\"cosmoscope\", error=\"invalid_token\", error_description=\"{}\"",
+        cause.replace(['"', '\\'], "'")
+    );
+    if let Ok(v) = HeaderValue::from_str(&crate::text::terminal_text(&challenge)) {
+        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// What a request handler knows about the caller once the token is verified.
+struct Caller {
+    claims: Claims,
+    subject: Option<String>,
+    roles: Vec<String>,
+    /// The request's audit record, already naming who, from where, and the request id.
+    record: Record,
+    started: Instant,
+}
+
+impl Caller {
+    fn claims_value(&self) -> Value {
+        Value::Object(self.claims.clone())
+    }
+}
+
+async fn handle(
+    state: &Arc<State>,
+    req: HttpRequest<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = {
+        let mut id = [0u8; 12];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        crate::fsutil::hex(&id)
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let origin = req.headers().get(hyper::header::ORIGIN).cloned();
+    state
+        .active
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut response = if method == Method::OPTIONS {
+        preflight(state, origin.as_ref())
+    } else {
+        route(state, req, peer, &request_id, started).await
+    };
+    state
+        .active
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    cors(state, origin.as_ref(), &mut response);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    state.metrics.request(
+        &method,
+        &path,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn route(
+    state: &Arc<State>,
+    req: HttpRequest<Incoming>,
+    peer: SocketAddr,
+    request_id: &str,
+    started: Instant,
+) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => return full(StatusCode::OK, &json!({"status": "alive"})),
+        (&Method::GET, "/readyz") => return readyz(state).await,
+        (&Method::GET, "/metrics") => return state.metrics.render(),
+        (&Method::GET, "/v1/openapi.json") => return full(StatusCode::OK, &api::openapi()),
+        _ => {}
+    }
+    let Some(endpoint) = api::Endpoint::of(req.method(), &path) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no endpoint {} {path} (see /v1/openapi.json)", req.method()),
+        );
+    };
+    let caller = match authenticate(state, &req).await {
+        Ok(claims) => claims,
+        Err(cause) => {
+            state.metrics.refused("invalid_token");
+            let mut record = Record::new("gateway", endpoint.action(), "denied").cause(&cause);
+            record.request_id = Some(request_id.to_string());
+            record.client = Some(client_address(state, &req, peer));
+            if !write_audit(state, record, started).await {
+                return audit_failed();
+            }
+            return unauthorized(&cause);
+        }
+    };
+    let (subject, roles) = who(state, &caller);
+    let mut record =
+        Record::new("gateway", endpoint.action(), "error").who(subject.as_deref(), &roles);
+    record.request_id = Some(request_id.to_string());
+    record.client = Some(client_address(state, &req, peer));
+    if let Err(retry_after) = rate(state, subject.as_deref().unwrap_or_default()).await {
+        state.metrics.refused("rate_limited");
+        record.decision = "denied".into();
+        record.cause = Some("rate limited".into());
+        if !write_audit(state, record, started).await {
+            return audit_failed();
+        }
+        return too_many("too many requests of this subject this minute", retry_after);
+    }
+    let caller = Caller {
+        claims: caller,
+        subject,
+        roles,
+        record,
+        started,
+    };
+    let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
+    api::serve(state, endpoint, req, caller, timeout).await
+}
+
+/// 500: the request's audit record could not be written, so the request did not happen.
+fn audit_failed() -> Response<Body> {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "audit_unwritable",
+        "the gateway cannot write its audit record; nothing was done",
+    )
+}
+
+/// `OPTIONS`: a CORS preflight, answered only for a configured origin.
+fn preflight(state: &State, origin: Option<&HeaderValue>) -> Response<Body> {
+    let allowed = origin
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| state.config.cors_origins.iter().any(|c| c == o));
+    if !allowed {
+        return error(
+            StatusCode::FORBIDDEN,
+            "cors",
+            "this origin is not in the gateway's cors_origins",
+        );
+    }
+    let mut r = Response::new(Full::new(Bytes::new()).boxed());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, DELETE"),
+    );
+    h.insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, if-none-match"),
+    );
+    h.insert(
+        hyper::header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
+/// CORS answer headers, for a configured origin only (none by default).
+fn cors(state: &State, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
+    if let Some(origin) = origin
+        && origin
+            .to_str()
+            .is_ok_and(|o| state.config.cors_origins.iter().any(|c| c == o))
+    {
+        let h = response.headers_mut();
+        h.insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.insert(hyper::header::VARY, HeaderValue::from_static("origin"));
+    }
+}
+
+/// The client's address: the connection's, or — from a trusted proxy — the last address in
+/// `X-Forwarded-For` that is not a trusted proxy itself.
+fn client_address<B>(state: &State, req: &HttpRequest<B>, peer: SocketAddr) -> String {
+    let trusted = |ip: IpAddr| state.config.proxies.iter().any(|p| p.contains(ip));
+    if !trusted(peer.ip()) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !trusted(**ip))
+        .map_or_else(|| peer.to_string(), ToString::to_string)
+}
+
+/// A fixed one-minute window per subject; `Err(seconds)` to wait when it is used up.
+async fn rate(state: &State, subject: &str) -> Result<(), u64> {
+    let limit = state.config.limits.requests_per_minute;
+    if limit == 0 {
+        return Ok(());
+    }
+    let now = Instant::now();
+    let mut rates = state.rates.lock().await;
+    if rates.len() > 100_000 {
+        rates.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_mins(1));
+    }
+    let entry = rates.entry(subject.to_string()).or_insert((now, 0));
+    if now.duration_since(entry.0) >= Duration::from_mins(1) {
+        *entry = (now, 0);
+    }
+    if entry.1 >= limit {
+        let left = Duration::from_mins(1).saturating_sub(now.duration_since(entry.0));
+        return Err(left.as_secs().max(1));
+    }
+    entry.1 += 1;
+    Ok(())
+}
+
+fn who(state: &State, claims: &Claims) -> (Option<String>, Vec<String>) {
+    (
+        claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        crate::identity::roles_from_claims(claims, state.config.roles_claim.as_deref()),
+    )
+}
+
+/// The verified claims of the request's bearer token, or why there are none.
+async fn authenticate<B>(state: &State, req: &HttpRequest<B>) -> Result<Claims, String> {
+    let Some(header) = req.headers().get(hyper::header::AUTHORIZATION) else {
+        return Err("no Authorization: Bearer token".into());
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or("the Authorization header is not a Bearer token")?;
+    // Several issuers: the one the token names is the one that verifies it (and a token naming
+    // none of them is checked against the first, which refuses it by its issuer).
+    let named = unverified_issuer(token);
+    let index = state
+        .config
+        .accepted
+        .iter()
+        .position(|i| named.as_deref().is_some_and(|n| issuer_matches(i, n)))
+        .unwrap_or(0);
+    let verifier = &state.verifiers[index];
+    verifier
+        .lock()
+        .await
+        .verify(token, &state.config.audience, None)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The `iss` a token claims, read without verifying anything (only to pick the verifier).
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
+}
+
+/// Whether `iss` is what `issuer` issues: its URL, or its `{tenantid}` template with one of
+/// its tenants.
+fn issuer_matches(issuer: &crate::identity::Issuer, iss: &str) -> bool {
+    let expected = issuer.expected();
+    if expected.trim_end_matches('/') == iss.trim_end_matches('/') {
+        return true;
+    }
+    issuer.tenants.iter().any(|t| {
+        expected
+            .replace(crate::identity::TENANT_PLACEHOLDER, t)
+            .trim_end_matches('/')
+            == iss.trim_end_matches('/')
+    })
+}
+
+async fn readyz(state: &State) -> Response<Body> {
+    let mut keys = true;
+    for v in &state.verifiers {
+        keys &= v.lock().await.has_keys();
+    }
+    let cosmos = crate::cosmos::items::list_databases(&state.cosmos)
+        .await
+        .is_ok();
+    let status = if cosmos && keys {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    full(status, &json!({"cosmos": cosmos, "jwks": keys}))
+}
+
+/// Appends the record (with the duration so far) to the audit sink; `false` when it could not be
+/// written — the caller then fails the request.
+async fn write_audit(state: &State, mut record: Record, started: Instant) -> bool {
+    record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let Ok(mut line) = serde_json::to_string(&record) else {
+        return false;
+    };
+    line.push('\n');
+    let mut sink = state.audit.lock().await;
+    let written = if let Some(file) = sink.as_mut() {
+        std::io::Write::write_all(file, line.as_bytes())
+    } else {
+        let mut out = std::io::stdout().lock();
+        std::io::Write::write_all(&mut out, line.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut out))
+    };
+    match written {
+        Ok(()) => true,
+        Err(e) => {
+            state.metrics.audit_failed();
+            log(&json!({"audit_unwritable": e.to_string()}));
+            false
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! `cosmoscope serve` (issue 16, first slice): the gateway holds the Cosmos credential, verifies
 //! every caller's bearer token itself and decides on its claims alone.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
 
@@ -1034,4 +1035,145 @@ fn a_subject_over_its_request_rate_gets_429_with_retry_after() {
     env.run(&["ls", "databases"])
         .code(1)
         .stderr_has("slow down");
+}
+
+/// Scale: three replicas behind HAProxy (health checks on `/readyz`, retries on a refused
+/// connection), under concurrent load; one replica is stopped (SIGTERM) mid-run. Every request
+/// gets its whole answer — at most after a retry of the client's — and the stopped replica
+/// finishes what it had started before it exits.
+#[test]
+fn three_replicas_behind_haproxy_lose_no_request_when_one_stops() {
+    let Some(haproxy) = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs haproxy (.ci/run)"
+        );
+        eprintln!("skipped: no haproxy (apt-get install haproxy)");
+        return;
+    };
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let head = "listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]\nlimits = { requests_per_minute = 0 }\n";
+    let mut replicas: Vec<Gateway> = (0..3)
+        .map(|_| start_with(&env, &oidc.issuer, &peer.endpoint, &peer.key, head))
+        .collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut servers = String::new();
+    for (i, g) in replicas.iter().enumerate() {
+        let _ = writeln!(
+            servers,
+            "  server g{i} {} check",
+            g.url.trim_start_matches("http://")
+        );
+    }
+    let cfg = env.config_dir().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  retries 3\n  option redispatch 1\n  retry-on conn-failure empty-response 503\n  option http-buffer-request\n  option forwardfor\n\nfrontend fe\n  bind 127.0.0.1:{port}\n  default_backend gw\n\nbackend gw\n  balance roundrobin\n  option httpchk GET /readyz\n  http-check expect status 200\n  default-server inter 200ms fall 1 rise 2\n{servers}"
+        ),
+    )
+    .expect("haproxy.cfg");
+    let mut proxy = std::process::Command::new(&haproxy)
+        .args(["-db", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy");
+    let front = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client
+        .get(format!("{front}/readyz"))
+        .send()
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "haproxy never came up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval
+    }
+
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let expected = peer
+        .pyquery("shop", "orders", sql, &[], Some(&json!("t1")))
+        .len();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (threads, each) = (8, 25);
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (front, access, done) = (front.clone(), access.clone(), done.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                let mut retries = 0;
+                for _ in 0..each {
+                    let mut tries = 0;
+                    let body = loop {
+                        tries += 1;
+                        let answer = client
+                            .post(format!("{front}/v1/query"))
+                            .bearer_auth(&access)
+                            .json(&json!({"container": "orders", "query": sql}))
+                            .send()
+                            .and_then(|r| {
+                                let ok = r.status().is_success();
+                                r.text().map(|t| (ok, t))
+                            });
+                        match answer {
+                            Ok((true, text)) => break text,
+                            other => {
+                                assert!(tries < 4, "no answer after 3 retries: {other:?}");
+                                retries += 1;
+                            }
+                        }
+                    };
+                    let (items, end) = stream(&body);
+                    assert!(end.get("error").is_none(), "{end}");
+                    assert_eq!(items.len(), expected, "a whole answer");
+                    assert!(items.iter().all(|d| d["tenant_id"] == "t1"));
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                retries
+            })
+        })
+        .collect();
+    // A third of the way in, one replica is told to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    while done.load(std::sync::atomic::Ordering::Relaxed) < threads * each / 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10)); // poll interval
+    }
+    let stopped = &mut replicas[2];
+    let pid = rustix::process::Pid::from_raw(i32::try_from(stopped.child.id()).expect("pid"))
+        .expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let retries: usize = workers
+        .into_iter()
+        .map(|w| w.join().expect("every request answered whole"))
+        .sum();
+    assert_eq!(
+        done.load(std::sync::atomic::Ordering::Relaxed),
+        threads * each
+    );
+    let line = stopped.event("stopped");
+    assert_eq!(line["streams_cut"], 0, "{line}");
+    assert!(stopped.child.wait().expect("exit").success());
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    eprintln!(
+        "{} requests through 3 replicas, one stopped mid-run: {retries} client retries",
+        threads * each
+    );
 }

@@ -180,6 +180,7 @@ Exits 4 when the policy denies the query (every failed rule is listed), 2 on a s
     #[command(after_help = "\
 Examples:
   COSMOSCOPE_GATEWAY_ACCOUNT_KEY=… cosmoscope serve --config gateway.toml
+  cosmoscope serve --config gateway.toml --check     # validate before a rollout
   curl -H \"Authorization: Bearer $(cosmoscope token --resource gateway --format raw)\" \\
        https://gateway.example/v1/whoami
 
@@ -207,6 +208,8 @@ impl Command {
             | Command::Policy(_)
             | Command::Login(_)
             | Command::Doctor => OutputFormat::OBJECT,
+            // `--check` prints its summary; the server itself prints JSON log lines only.
+            Command::Serve(args) if args.check => OutputFormat::OBJECT,
             Command::Key(KeyCommand::Remove(_))
             | Command::Init(_)
             | Command::Logout(_)
@@ -384,6 +387,9 @@ pub struct ServeArgs {
         default_value = "/etc/cosmoscope/server.toml"
     )]
     pub config: std::path::PathBuf,
+    /// Check the configuration and the policy, print what would be served, and exit (no network)
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod ci_login;
 mod config;
 mod cosmos;
 mod cross_partition;
+mod deploy;
 mod docs;
 mod doctor;
 mod faults;

@@ -75,6 +75,12 @@ impl GatewayQuery<'_> {
                     "the gateway's stream ended before its last line: the output is incomplete",
                 )
             })?;
+        if trailer["items"].as_u64() != Some(stats.items) && trailer.get("error").is_none() {
+            return Err(CommandError::runtime(format!(
+                "the gateway counted {} documents but {} arrived: the output is incomplete",
+                trailer["items"], stats.items
+            )));
+        }
         stats.request_charge = trailer["request_charge"].as_f64().unwrap_or(0.0);
         stats.truncated = trailer["truncated"].as_bool().unwrap_or(false);
         if let Some(cause) = trailer.get("error") {
@@ -189,7 +195,16 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    let body: Value = reply.json().await.unwrap_or(Value::Null);
+    let body: Value = match reply.json().await {
+        Ok(v) => v,
+        // A refusal without a JSON body still has its status; a success must be whole.
+        Err(_) if !(200..300).contains(&status) => Value::Null,
+        Err(e) => {
+            return Err(
+                CommandError::runtime("the gateway's answer was cut or is not JSON").caused_by(&e),
+            );
+        }
+    };
     Ok(Answer {
         status,
         body,

@@ -36,7 +36,9 @@ mod scope;
 
 pub use ast::Query;
 pub use config::{Action, Policy};
-pub use decide::{Decision, QueryRequest, Request, ScopedQuery, Visible, decide};
+pub use decide::{
+    Decision, QueryRequest, Reason, ReasonKind, Request, ScopedQuery, Visible, decide,
+};
 pub use fields::{FieldPath, denied_field_accesses};
 pub use names::{resource_name_problem, unbound_names};
 pub use parser::{SyntaxError, parse};

@@ -13,11 +13,15 @@ use hyper::{Method, Request as HttpRequest, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Body, Caller, State, audit_failed, current_policy, error, full, write_audit};
+use super::{
+    Body, Caller, State, audit_before, audit_failed, current_policy, error, full, write_audit,
+};
 use crate::cosmos::items::{self, ItemRef, UpsertTarget};
 use crate::cosmos::{CosmosError, ExecOptions, QueryPlan, QueryStats};
 use crate::policy::{Action, Decision, QueryRequest, Request};
 
+/// How long a request body may take to arrive.
+const BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// How much of a query's output may wait for a slow client before the query is stopped.
 const MAX_BUFFERED_BYTES: usize = 8 << 20;
 
@@ -104,6 +108,7 @@ pub async fn serve(
     caller: Caller,
     timeout: Duration,
 ) -> Response<Body> {
+    let (mut late, started) = (caller.record.clone(), caller.started);
     let work = async {
         match endpoint {
             Endpoint::WhoAmI => whoami(state, caller).await,
@@ -119,15 +124,17 @@ pub async fn serve(
         }
     };
     // A query's stream has its own deadline; everything else answers within this one.
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or_else(|_| {
-            error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                "the request took longer than the gateway's request_timeout_secs",
-            )
-        })
+    if let Ok(response) = tokio::time::timeout(timeout, work).await {
+        return response;
+    }
+    let cause = "the request took longer than the gateway's request_timeout_secs";
+    late.decision = "error".into();
+    late.cause = Some(cause.into());
+    if write_audit(state, late, started).await {
+        error(StatusCode::GATEWAY_TIMEOUT, "timeout", cause)
+    } else {
+        audit_failed()
+    }
 }
 
 /// Writes the caller's record and answers `response` — or 500 when the record cannot be written.
@@ -177,6 +184,13 @@ async fn deny(state: &State, mut caller: Caller, reasons: Vec<String>) -> Respon
 /// A Cosmos DB failure as the gateway's answer: the caller's mistakes keep their status (404,
 /// 409, 412, 400, 429 with `Retry-After`); the gateway's own credential or reach is a 502/504.
 async fn failed(state: &State, mut caller: Caller, e: &CosmosError) -> Response<Body> {
+    if caller.decided_on_record {
+        // A write whose decision is on record: this is its outcome.
+        caller.record.detail = Some(format!(
+            "{} outcome",
+            caller.record.detail.take().unwrap_or_default()
+        ));
+    }
     caller.record.decision = "error".into();
     caller.record.cause = Some(e.to_string());
     let cause = crate::text::terminal_text(&e.to_string());
@@ -199,11 +213,32 @@ async fn failed(state: &State, mut caller: Caller, e: &CosmosError) -> Response<
     finish(state, caller, response).await
 }
 
+/// The reasons a caller is told: what applied to it. The roles it does not hold (their names
+/// and `when` conditions are the policy's business, not the caller's) are one line.
 fn reasons_of(decision: &Decision) -> Vec<String> {
+    shown_reasons(decision)
+        .into_iter()
+        .map(|r| r.message.clone())
+        .chain(
+            (!decision.allowed() && shown_reasons(decision).is_empty())
+                .then(|| NO_ROLE.to_string()),
+        )
+        .collect()
+}
+
+const NO_ROLE: &str = "no role of the gateway's policy applies to this identity";
+
+fn shown_reasons(decision: &Decision) -> Vec<&crate::policy::Reason> {
+    use crate::policy::ReasonKind;
     decision
         .reasons()
         .iter()
-        .map(|r| r.message.clone())
+        .filter(|r| {
+            !matches!(
+                r.kind,
+                ReasonKind::RoleNotMatched | ReasonKind::NoRoleMatched
+            )
+        })
         .collect()
 }
 
@@ -214,14 +249,34 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, (StatusCode, String)> {
     let limit = state.config.limits.max_body_bytes;
-    let bytes = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|_| {
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {limit} bytes"),
-            )
+    // A body is read within BODY_DEADLINE: a client that trickles it in holds nothing for long.
+    let read = tokio::time::timeout(
+        BODY_DEADLINE,
+        Limited::new(req.into_body(), limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ),
+        )
+    })?;
+    let bytes = read
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {limit} bytes"),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read".to_string(),
+                )
+            }
         })?
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| {
@@ -437,10 +492,13 @@ async fn explain(state: &State, req: HttpRequest<Incoming>, caller: Caller) -> R
         .unwrap_or(Value::Null);
     if let Some(obj) = out.as_object_mut() {
         obj.insert("allowed".into(), json!(d.decision.allowed()));
-        obj.insert(
-            "reasons".into(),
-            serde_json::to_value(d.decision.reasons()).unwrap_or(Value::Null),
-        );
+        let shown = shown_reasons(&d.decision);
+        let reasons = if !d.decision.allowed() && shown.is_empty() {
+            json!([{"kind": "no_role_matched", "message": NO_ROLE}])
+        } else {
+            serde_json::to_value(shown).unwrap_or(Value::Null)
+        };
+        obj.insert("reasons".into(), reasons);
     }
     let mut caller = d.caller;
     caller.record.decision = if d.decision.allowed() {
@@ -478,28 +536,29 @@ async fn query(
     };
     let plan = plan.with_key_depth(depth);
     let mut caller = d.caller;
-    let key = caller.subject.clone().unwrap_or_default();
-    {
-        let mut running = state.running.lock().await;
-        let n = running.entry(key.clone()).or_insert(0);
-        if *n >= state.config.limits.max_concurrent_per_subject {
-            drop(running);
-            state.metrics.refused("concurrency");
-            caller.record.decision = "denied".into();
-            caller.record.cause = Some("too many queries at once".into());
-            return if write_audit(state, caller.record, caller.started).await {
-                super::too_many("too many queries of this subject at once", 1)
-            } else {
-                audit_failed()
-            };
-        }
-        *n += 1;
-    }
+    // Counted until the client has read the answer or gone: a subject cannot park more than its
+    // share of unread streams on the gateway.
+    let Some(slot) = Slot::take(state, super::limit_key(&caller.claims)) else {
+        state.metrics.refused("concurrency");
+        caller.record.decision = "denied".into();
+        caller.record.cause = Some("too many queries at once".into());
+        return if write_audit(state, caller.record, caller.started).await {
+            super::too_many("too many queries of this subject at once", 1)
+        } else {
+            audit_failed()
+        };
+    };
+    // The decision is on record before the first document leaves; the outcome (items, RU, how
+    // it ended) follows in a second record with the same request id.
     caller.record.decision = "allowed".into();
+    if !audit_before(state, caller.record.clone(), caller.started).await {
+        return audit_failed();
+    }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let buffered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let state2 = state.clone();
     let buffered2 = buffered.clone();
+    let deadline = tokio::time::Instant::from_std(caller.started) + timeout;
     state.metrics.stream_started();
     tokio::task::spawn_local(async move {
         use std::sync::atomic::Ordering;
@@ -527,13 +586,13 @@ async fn query(
                 Ok(())
             },
         );
-        let result = match tokio::time::timeout(timeout, run).await {
-            Ok(r) => r,
-            Err(_) => Err(StreamStop::Timeout),
-        };
+        let result = tokio::time::timeout_at(deadline, run)
+            .await
+            .unwrap_or(Err(StreamStop::Timeout));
         let m = &state2.metrics;
         m.spent(spent.items, spent.request_charge);
         let mut record = caller.record;
+        record.detail = Some("outcome".into());
         record.items = Some(spent.items);
         record.request_charge = Some(spent.request_charge);
         let mut trailer = json!({"items": spent.items, "request_charge": spent.request_charge, "truncated": spent.truncated});
@@ -542,10 +601,6 @@ async fn query(
             record.cause = Some(stop.to_string());
             trailer["error"] = json!(crate::text::terminal_text(&stop.to_string()));
         }
-        if let Some(n) = state2.running.lock().await.get_mut(&key) {
-            *n = n.saturating_sub(1);
-        }
-        // The trailer says the answer is whole only once its record is written.
         if !write_audit(&state2, record, caller.started).await {
             trailer["error"] = json!("the gateway cannot write its audit record");
         }
@@ -554,20 +609,66 @@ async fn query(
         m.observe("/v1/query", caller.started.elapsed());
         m.stream_ended();
     });
-    let stream = futures::stream::unfold((rx, buffered), |(mut rx, buffered)| async move {
-        let chunk = rx.recv().await?;
-        buffered.fetch_sub(chunk.len(), std::sync::atomic::Ordering::Relaxed);
-        Some((
-            Ok::<_, std::convert::Infallible>(Frame::data(chunk)),
-            (rx, buffered),
-        ))
-    });
+    // The body ends with the channel, or at the request's deadline (a client that reads too
+    // slowly gets a stream without its trailer: cut, and it can tell).
+    let stream = futures::stream::unfold(
+        (rx, buffered, slot),
+        move |(mut rx, buffered, slot)| async move {
+            let chunk = tokio::time::timeout_at(deadline, rx.recv()).await.ok()??;
+            buffered.fetch_sub(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+            Some((
+                Ok::<_, std::convert::Infallible>(Frame::data(chunk)),
+                (rx, buffered, slot),
+            ))
+        },
+    );
     let mut r = Response::new(StreamBody::new(stream).boxed());
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/x-ndjson"),
     );
     r
+}
+
+/// One of an identity's concurrent queries; given back when dropped (the answer read, the
+/// client gone, or the stream cut).
+struct Slot {
+    state: Arc<State>,
+    key: String,
+}
+
+impl Slot {
+    fn take(state: &Arc<State>, key: String) -> Option<Slot> {
+        let mut running = state
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = running.entry(key.clone()).or_insert(0);
+        if *n >= state.config.limits.max_concurrent_per_subject {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            state: state.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = self
+            .state
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = running.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Why a stream stopped before the query ended.
@@ -704,10 +805,21 @@ async fn upsert(
     caller: Caller,
     item: PathItem,
 ) -> Response<Body> {
-    let create_only = req
-        .headers()
-        .get(hyper::header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == b"*");
+    let headers = req.headers();
+    let create_only = match headers.get(hyper::header::IF_NONE_MATCH) {
+        None => false,
+        Some(v) if v.as_bytes() == b"*" => true,
+        Some(_) => {
+            let cause = "If-None-Match: only * (create only) is supported".to_string();
+            return refuse(state, caller, StatusCode::BAD_REQUEST, cause).await;
+        }
+    };
+    if headers.contains_key(hyper::header::IF_MATCH) {
+        let cause = "If-Match is not supported: the gateway replaces the version it reads, and \
+                     answers 412 when the item changed in between"
+            .to_string();
+        return refuse(state, caller, StatusCode::BAD_REQUEST, cause).await;
+    }
     let query = req.uri().query().map(str::to_string);
     let mut document: Value = match read_json(state, req, "a JSON document").await {
         Ok(d) => d,
@@ -768,15 +880,16 @@ async fn upsert(
             }
         }
     }
-    // The write happens only once its record is written.
+    // The write happens only once its record is on disk.
     caller.record.detail = Some(format!("id {:?}", item.id));
-    let started = caller.started;
-    if !write_audit(state, caller.record.clone(), started).await {
+    if !audit_before(state, caller.record.clone(), caller.started).await {
         return audit_failed();
     }
+    caller.decided_on_record = true;
     match items::write(&state.cosmos, &item, &document, &target).await {
         Ok(rc) => {
             state.metrics.spent(1, read_rc + rc);
+            outcome(state, caller, read_rc + rc).await;
             let (status, verb) = match target {
                 UpsertTarget::Create => (StatusCode::CREATED, "created"),
                 UpsertTarget::Replace { .. } => (StatusCode::OK, "replaced"),
@@ -800,24 +913,40 @@ async fn delete<B>(
     caller: Caller,
     item: PathItem,
 ) -> Response<Body> {
-    let (item, _, caller) =
+    let (item, _, mut caller) =
         match decide_point(state, req.uri().query(), caller, item, Action::Delete, None).await {
             Ok(d) => d,
             Err(r) => return r,
         };
-    if !write_audit(state, caller.record.clone(), caller.started).await {
+    if !audit_before(state, caller.record.clone(), caller.started).await {
         return audit_failed();
     }
+    caller.decided_on_record = true;
     match items::delete(&state.cosmos, &item).await {
-        Ok(rc) => charged(
-            full(
-                StatusCode::OK,
-                &json!({"id": item.id, "status": "deleted", "request_charge": rc}),
-            ),
-            rc,
-        ),
+        Ok(rc) => {
+            outcome(state, caller, rc).await;
+            charged(
+                full(
+                    StatusCode::OK,
+                    &json!({"id": item.id, "status": "deleted", "request_charge": rc}),
+                ),
+                rc,
+            )
+        }
         Err(e) => failed(state, caller, &e).await,
     }
+}
+
+/// The outcome record of a write whose decision is already on record (same request id). The
+/// write is done: a failure to record its outcome is logged, not answered as a failure.
+async fn outcome(state: &State, mut caller: Caller, request_charge: f64) {
+    caller.record.detail = Some(format!(
+        "{} outcome",
+        caller.record.detail.take().unwrap_or_default()
+    ));
+    caller.record.items = Some(1);
+    caller.record.request_charge = Some(request_charge);
+    let _ = write_audit(state, caller.record, caller.started).await;
 }
 
 pub fn openapi() -> Value {

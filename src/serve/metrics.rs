@@ -105,13 +105,13 @@ impl Metrics {
         let route = route_of(path);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.as_str().to_string(),
-                route: route.clone(),
+                method: method_of(method).to_string(),
+                route: route.to_string(),
                 status,
             })
             .inc();
         if route != "/v1/query" || status != 200 {
-            self.observe(&route, took);
+            self.observe(route, took);
         }
     }
 
@@ -168,19 +168,41 @@ impl Metrics {
     }
 }
 
-/// The route template of a path (ids and names left out: labels stay few).
-fn route_of(path: &str) -> String {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["v1", "databases", _, "containers"] => "/v1/databases/{db}/containers".into(),
-        ["v1", "databases", _, "containers", _, "items", _] => {
-            "/v1/databases/{db}/containers/{c}/items/{id}".into()
-        }
-        [
-            "v1",
-            "whoami" | "query" | "explain" | "databases" | "openapi.json",
-        ]
-        | ["healthz" | "readyz" | "metrics"] => path.to_string(),
-        _ => "other".into(),
+/// The route template of a path (ids and names left out: labels stay few). Only exact paths
+/// count as a route; anything else is `other`.
+fn route_of(path: &str) -> &'static str {
+    match path {
+        "/v1/whoami" => "/v1/whoami",
+        "/v1/query" => "/v1/query",
+        "/v1/explain" => "/v1/explain",
+        "/v1/databases" => "/v1/databases",
+        "/v1/openapi.json" => "/v1/openapi.json",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => match path.split('/').collect::<Vec<_>>().as_slice() {
+            ["", "v1", "databases", db, "containers"] if !db.is_empty() => {
+                "/v1/databases/{db}/containers"
+            }
+            ["", "v1", "databases", db, "containers", c, "items", id]
+                if !db.is_empty() && !c.is_empty() && !id.is_empty() =>
+            {
+                "/v1/databases/{db}/containers/{c}/items/{id}"
+            }
+            _ => "other",
+        },
+    }
+}
+
+/// The method as a label: the ones the API knows, or `other`.
+fn method_of(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
     }
 }

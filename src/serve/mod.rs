@@ -52,17 +52,19 @@ struct State {
     /// One per accepted issuer, in the order of the configuration.
     verifiers: Vec<Mutex<Verifier>>,
     cosmos: Cosmos,
-    audit: Mutex<Option<std::fs::File>>,
+    audit: AuditSink,
     /// The key of `query_hmac`, when configured.
     hash_key: Option<secrecy::SecretString>,
     metrics: metrics::Metrics,
-    /// Queries running per subject.
-    running: Mutex<HashMap<String, usize>>,
+    /// Queries running per identity (until their answer is read or dropped).
+    running: std::sync::Mutex<HashMap<String, usize>>,
     /// Requests per subject in the current minute: (minute started, count).
     rates: Mutex<HashMap<String, (Instant, u32)>>,
     /// Requests being answered (a stream counts until its last line): a stopping server waits
     /// for them.
     active: std::sync::atomic::AtomicUsize,
+    /// The last Cosmos DB reachability check of `/readyz`.
+    ready_cache: Mutex<Option<(Instant, bool)>>,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -99,14 +101,15 @@ pub async fn run(
     let audit = match config.audit.as_deref() {
         None | Some("stdout") => None,
         Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| ServeError::Read {
-                    path: path.to_string(),
-                    source,
-                })?,
+            std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new().create(true).append(true),
+                0o600,
+            )
+            .open(path)
+            .map_err(|source| ServeError::Read {
+                path: path.to_string(),
+                source,
+            })?,
         ),
     };
     let tls = match (&config.tls_cert, &config.tls_key) {
@@ -130,12 +133,13 @@ pub async fn run(
         policy: std::sync::RwLock::new(Arc::new(policy)),
         verifiers,
         cosmos,
-        audit: Mutex::new(audit),
+        audit: AuditSink::start(audit),
         hash_key,
         metrics: metrics::Metrics::new(),
-        running: Mutex::new(HashMap::new()),
+        running: std::sync::Mutex::new(HashMap::new()),
         rates: Mutex::new(HashMap::new()),
         active: std::sync::atomic::AtomicUsize::new(0),
+        ready_cache: Mutex::new(None),
     });
     ready(addr, tls.is_some());
     let signal = |kind| {
@@ -173,7 +177,7 @@ pub async fn run(
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(Box::pin(handle(&state, req, peer)).await) }
+                async move { Ok::<_, Infallible>(handle(&state, req, peer).await) }
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
@@ -376,6 +380,8 @@ struct Caller {
     /// The request's audit record, already naming who, from where, and the request id.
     record: Record,
     started: Instant,
+    /// The decision is already on record (a write, a query): what follows is its outcome.
+    decided_on_record: bool,
 }
 
 impl Caller {
@@ -404,7 +410,7 @@ async fn handle(
     let mut response = if method == Method::OPTIONS {
         preflight(state, origin.as_ref())
     } else {
-        route(state, req, peer, &request_id, started).await
+        Box::pin(route(state, req, peer, &request_id, started)).await
     };
     state
         .active
@@ -446,13 +452,29 @@ async fn route(
             format!("no endpoint {} {path} (see /v1/openapi.json)", req.method()),
         );
     };
+    let client = client_address(state, &req, peer);
     let caller = match authenticate(state, &req).await {
         Ok(claims) => claims,
         Err(cause) => {
+            // What the token said is the caller's text: escaped and capped before it is
+            // recorded or answered. Failures are limited per client address, before anyone is
+            // known.
+            let cause = capped(&cause);
             state.metrics.refused("invalid_token");
             let mut record = Record::new("gateway", endpoint.action(), "denied").cause(&cause);
             record.request_id = Some(request_id.to_string());
-            record.client = Some(client_address(state, &req, peer));
+            record.client = Some(client.clone());
+            if let Err(retry_after) = rate(state, &format!("client {client}")).await {
+                state.metrics.refused("rate_limited");
+                record.cause = Some("rate limited (failed authentication)".into());
+                if !write_audit(state, record, started).await {
+                    return audit_failed();
+                }
+                return too_many(
+                    "too many failed authentications from this address",
+                    retry_after,
+                );
+            }
             if !write_audit(state, record, started).await {
                 return audit_failed();
             }
@@ -463,8 +485,8 @@ async fn route(
     let mut record =
         Record::new("gateway", endpoint.action(), "error").who(subject.as_deref(), &roles);
     record.request_id = Some(request_id.to_string());
-    record.client = Some(client_address(state, &req, peer));
-    if let Err(retry_after) = rate(state, subject.as_deref().unwrap_or_default()).await {
+    record.client = Some(client);
+    if let Err(retry_after) = rate(state, &limit_key(&caller)).await {
         state.metrics.refused("rate_limited");
         record.decision = "denied".into();
         record.cause = Some("rate limited".into());
@@ -479,9 +501,29 @@ async fn route(
         roles,
         record,
         started,
+        decided_on_record: false,
     };
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs.max(1));
     api::serve(state, endpoint, req, caller, timeout).await
+}
+
+/// A cause that came from the caller (a token's header or claims): control characters escaped,
+/// at most 200 characters.
+fn capped(cause: &str) -> String {
+    let text = crate::text::terminal_text(cause);
+    if text.chars().count() <= 200 {
+        return text;
+    }
+    let mut cut: String = text.chars().take(200).collect();
+    cut.push('…');
+    cut
+}
+
+/// Whose limits a request counts against: the subject of its issuer (and tenant), so that the
+/// same `sub` at two providers is two identities.
+fn limit_key(claims: &Claims) -> String {
+    let part = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
+    format!("{} {} {}", part("iss"), part("tid"), part("sub"))
 }
 
 /// 500: the request's audit record could not be written, so the request did not happen.
@@ -539,23 +581,48 @@ fn cors(state: &State, origin: Option<&HeaderValue>, response: &mut Response<Bod
 /// The client's address: the connection's, or — from a trusted proxy — the last address in
 /// `X-Forwarded-For` that is not a trusted proxy itself.
 fn client_address<B>(state: &State, req: &HttpRequest<B>, peer: SocketAddr) -> String {
-    let trusted = |ip: IpAddr| state.config.proxies.iter().any(|p| p.contains(ip));
-    if !trusted(peer.ip()) {
-        return peer.to_string();
-    }
-    let forwarded: Vec<IpAddr> = req
+    let entries: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted(**ip))
-        .map_or_else(|| peer.to_string(), ToString::to_string)
+    client_of(peer, &entries, |ip| {
+        state.config.proxies.iter().any(|p| p.contains(ip))
+    })
+}
+
+/// From the right: each trusted proxy names the one before it; the first address that is not a
+/// trusted proxy is the client. An entry that is not an address ends the walk (what is left of
+/// it was written by someone we do not trust).
+fn client_of(peer: SocketAddr, forwarded: &[&str], trusted: impl Fn(IpAddr) -> bool) -> String {
+    if !trusted(peer.ip()) {
+        return peer.to_string();
+    }
+    let mut last = peer.ip();
+    for entry in forwarded.iter().rev() {
+        let Some(ip) = forwarded_ip(entry.trim()) else {
+            break;
+        };
+        last = ip;
+        if !trusted(ip) {
+            break;
+        }
+    }
+    if last == peer.ip() {
+        peer.to_string()
+    } else {
+        last.to_string()
+    }
+}
+
+/// An `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5000`, `::1` or `[::1]:5000`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    entry.parse::<SocketAddr>().ok().map(|a| a.ip())
 }
 
 /// A fixed one-minute window per subject; `Err(seconds)` to wait when it is used up.
@@ -593,6 +660,18 @@ fn who(state: &State, claims: &Claims) -> (Option<String>, Vec<String>) {
 
 /// The verified claims of the request's bearer token, or why there are none.
 async fn authenticate<B>(state: &State, req: &HttpRequest<B>) -> Result<Claims, String> {
+    let claims = verify_bearer(state, req).await?;
+    if claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err("the token names no subject (sub)".into());
+    }
+    Ok(claims)
+}
+
+async fn verify_bearer<B>(state: &State, req: &HttpRequest<B>) -> Result<Claims, String> {
     let Some(header) = req.headers().get(hyper::header::AUTHORIZATION) else {
         return Err("no Authorization: Bearer token".into());
     };
@@ -655,9 +734,21 @@ async fn readyz(state: &State) -> Response<Body> {
     for v in &state.verifiers {
         keys &= v.lock().await.has_keys();
     }
-    let cosmos = crate::cosmos::items::list_databases(&state.cosmos)
-        .await
-        .is_ok();
+    // Asked of Cosmos DB at most every 5 s, however often the probes come.
+    let cached = {
+        let last = state.ready_cache.lock().await;
+        last.filter(|(at, _)| at.elapsed() < Duration::from_secs(5))
+            .map(|(_, ok)| ok)
+    };
+    let cosmos = if let Some(ok) = cached {
+        ok
+    } else {
+        let ok = crate::cosmos::items::list_databases(&state.cosmos)
+            .await
+            .is_ok();
+        *state.ready_cache.lock().await = Some((Instant::now(), ok));
+        ok
+    };
     let status = if cosmos && keys {
         StatusCode::OK
     } else {
@@ -668,26 +759,125 @@ async fn readyz(state: &State) -> Response<Body> {
 
 /// Appends the record (with the duration so far) to the audit sink; `false` when it could not be
 /// written — the caller then fails the request.
-async fn write_audit(state: &State, mut record: Record, started: Instant) -> bool {
+async fn write_audit(state: &State, record: Record, started: Instant) -> bool {
+    write_record(state, record, started, false).await
+}
+
+/// The record of what is about to happen (a write, a query's first document): on disk (synced)
+/// before it happens, or `false` and it does not happen.
+async fn audit_before(state: &State, record: Record, started: Instant) -> bool {
+    write_record(state, record, started, true).await
+}
+
+async fn write_record(state: &State, mut record: Record, started: Instant, durable: bool) -> bool {
     record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     let Ok(mut line) = serde_json::to_string(&record) else {
         return false;
     };
     line.push('\n');
-    let mut sink = state.audit.lock().await;
-    let written = if let Some(file) = sink.as_mut() {
-        std::io::Write::write_all(file, line.as_bytes())
-    } else {
-        let mut out = std::io::stdout().lock();
-        std::io::Write::write_all(&mut out, line.as_bytes())
-            .and_then(|()| std::io::Write::flush(&mut out))
-    };
-    match written {
+    match state.audit.write(line, durable).await {
         Ok(()) => true,
         Err(e) => {
             state.metrics.audit_failed();
-            log(&json!({"audit_unwritable": e.to_string()}));
+            log(&json!({"audit_unwritable": e}));
             false
         }
+    }
+}
+
+/// How long a request waits for its audit record to be written before it fails.
+const AUDIT_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The audit sink on a thread of its own: a sink that stalls (a full pipe on stdout, a slow
+/// disk) fails the requests waiting on it after [`AUDIT_DEADLINE`], never the server — health
+/// checks and metrics keep answering.
+struct AuditSink {
+    tx: std::sync::mpsc::SyncSender<AuditLine>,
+}
+
+type AuditLine = (
+    String,
+    bool,
+    tokio::sync::oneshot::Sender<std::io::Result<()>>,
+);
+
+impl AuditSink {
+    fn start(file: Option<std::fs::File>) -> AuditSink {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<AuditLine>(1024);
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut file = file;
+            for (line, durable, done) in rx {
+                let written = if let Some(f) = file.as_mut() {
+                    f.write_all(line.as_bytes())
+                        .and_then(|()| if durable { f.sync_data() } else { Ok(()) })
+                } else {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(line.as_bytes()).and_then(|()| out.flush())
+                };
+                let _ = done.send(written);
+            }
+        });
+        AuditSink { tx }
+    }
+
+    async fn write(&self, line: String, durable: bool) -> Result<(), String> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.tx
+            .try_send((line, durable, done))
+            .map_err(|_| "the audit sink is not keeping up".to_string())?;
+        match tokio::time::timeout(AUDIT_DEADLINE, result).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err("the audit writer stopped".into()),
+            Err(_) => Err(format!(
+                "the audit sink did not take the record within {} s",
+                AUDIT_DEADLINE.as_secs()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(ip: IpAddr) -> bool {
+        ip.to_string().starts_with("10.")
+    }
+
+    #[test]
+    fn the_client_is_the_first_untrusted_address_from_the_right() {
+        let peer: SocketAddr = "10.0.0.5:4000".parse().expect("addr");
+        // The client wrote a fake entry; the proxy appended the real one (with a port).
+        assert_eq!(
+            client_of(peer, &["6.6.6.6", "203.0.113.9:51000"], proxy),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_of(peer, &["6.6.6.6", "[2001:db8::1]:443"], proxy),
+            "2001:db8::1"
+        );
+        // Through two trusted proxies.
+        assert_eq!(
+            client_of(peer, &["198.51.100.2", "10.0.0.9"], proxy),
+            "198.51.100.2"
+        );
+        // Garbage ends the walk at the last trusted hop.
+        assert_eq!(
+            client_of(peer, &["198.51.100.2", "unknown", "10.0.0.9"], proxy),
+            "10.0.0.9"
+        );
+        // An untrusted peer's own header is ignored.
+        let direct: SocketAddr = "192.0.2.1:1234".parse().expect("addr");
+        assert_eq!(client_of(direct, &["10.0.0.1"], proxy), "192.0.2.1:1234");
+        assert_eq!(client_of(peer, &[], proxy), "10.0.0.5:4000");
+    }
+
+    #[test]
+    fn causes_from_callers_are_escaped_and_capped() {
+        let long = format!("algorithm \"{}\" is not allowed", "X".repeat(10_000));
+        assert!(capped(&long).chars().count() <= 201);
+        assert!(!capped("a\u{1b}[2Jb").contains('\u{1b}'));
     }
 }

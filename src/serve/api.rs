@@ -433,8 +433,7 @@ async fn decide_query(
         .visible(&caller.claims_value())
         .container(&database, &body.container)
     {
-        match items::container_partition_key_paths(&state.cosmos, &database, &body.container).await
-        {
+        match key_paths(state, &database, &body.container).await {
             Ok(p) => p,
             // Decided without paths; a query then meets the same 404 when it runs.
             Err(CosmosError::NotFound { .. }) => Vec::new(),
@@ -479,6 +478,28 @@ async fn decide_query(
         paths,
         caller,
     })
+}
+
+/// A container's partition-key paths, from the cache when fresh (one read of the container's
+/// properties per minute, not per query).
+async fn key_paths(
+    state: &State,
+    database: &str,
+    container: &str,
+) -> Result<Vec<String>, CosmosError> {
+    let key = (database.to_string(), container.to_string());
+    if let Some((at, paths)) = state.key_paths.lock().await.get(&key)
+        && at.elapsed() < Duration::from_mins(1)
+    {
+        return Ok(paths.clone());
+    }
+    let paths = items::container_partition_key_paths(&state.cosmos, database, container).await?;
+    let mut cache = state.key_paths.lock().await;
+    if cache.len() >= 10_000 {
+        cache.clear();
+    }
+    cache.insert(key, (std::time::Instant::now(), paths.clone()));
+    Ok(paths)
 }
 
 /// `POST /v1/explain`: what `policy explain -o json` answers, with the decision and its reasons.
@@ -573,15 +594,17 @@ async fn query(
             ExecOptions::default(),
             &mut spent,
             |docs: Vec<Value>| -> Result<(), StreamStop> {
+                // One frame per page of documents, one line each.
+                if buffered2.load(Ordering::Relaxed) > MAX_BUFFERED_BYTES {
+                    return Err(StreamStop::SlowClient);
+                }
+                let mut page = String::new();
                 for doc in docs {
-                    if buffered2.load(Ordering::Relaxed) > MAX_BUFFERED_BYTES {
-                        return Err(StreamStop::SlowClient);
-                    }
-                    let mut line = doc.to_string();
-                    line.push('\n');
-                    if !send(line) {
-                        return Err(StreamStop::Gone);
-                    }
+                    page.push_str(&doc.to_string());
+                    page.push('\n');
+                }
+                if !page.is_empty() && !send(page) {
+                    return Err(StreamStop::Gone);
                 }
                 Ok(())
             },

@@ -66,6 +66,9 @@ pub struct ServeConfig {
     pub cosmos: ServeCosmos,
     #[serde(default)]
     pub limits: Limits,
+    /// `[server.otlp]`: also export the audit records as OpenTelemetry logs.
+    #[serde(default)]
+    pub otlp: Option<Otlp>,
     /// Filled in by `load`: the issuers with their tenant rule, the proxies parsed.
     #[serde(skip)]
     pub accepted: Vec<Issuer>,
@@ -108,6 +111,15 @@ fn yes() -> bool {
 
 fn key_kind() -> CredentialKind {
     CredentialKind::Key
+}
+
+/// `[server.otlp]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Otlp {
+    /// The collector's OTLP/HTTP logs endpoint (`https://collector:4318/v1/logs`; `http://` on
+    /// loopback only).
+    pub endpoint: String,
 }
 
 /// `[server.limits]`.
@@ -279,6 +291,9 @@ impl ServeConfig {
                 ));
             }
             _ => {}
+        }
+        if let Some(otlp) = &config.otlp {
+            crate::settings::check_url(&otlp.endpoint, "[server.otlp] endpoint").map_err(bad)?;
         }
         if let Some(var) = &config.audit_hash_key_env
             && !crate::env::is_variable_name(var)

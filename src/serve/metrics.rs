@@ -42,6 +42,8 @@ pub struct Metrics {
     request_units: Counter<f64, AtomicU64>,
     in_flight: Gauge,
     audit_failures: Counter,
+    /// Audit records the OTLP export gave up on (the sink has them).
+    pub otlp_dropped: Counter,
 }
 
 impl Metrics {
@@ -88,6 +90,12 @@ impl Metrics {
             "Audit records that could not be written (each failed its request)",
             audit_failures.clone(),
         );
+        let otlp_dropped = Counter::default();
+        registry.register(
+            "otlp_dropped",
+            "Audit records not exported over OTLP (queue full or collector down; the audit sink has them)",
+            otlp_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -97,6 +105,7 @@ impl Metrics {
             request_units,
             in_flight,
             audit_failures,
+            otlp_dropped,
         }
     }
 

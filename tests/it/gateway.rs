@@ -1312,3 +1312,187 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Secrets scan of the gateway: after allowed, denied and refused requests (tokens tampered with,
+/// unsigned, for another audience), neither the server's log (stderr), its audit records (stdout),
+/// its answers nor its command line holds a token, a token's signature or the account key.
+#[test]
+fn no_secret_reaches_the_gateways_log_audit_answers_or_command_line() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let mut gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tokens = stored_tokens(&env, &oidc.issuer);
+    let access = tokens[0].clone();
+    let mut answers = String::new();
+    let mut ask = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let (status, headers, text) =
+            call(&rt, method, &format!("{}{path}", gw.url), Some(token), body);
+        let _ = writeln!(answers, "{status} {headers:?} {text}");
+    };
+    let query = json!({"container": "orders", "query": "SELECT c.id FROM c"});
+    ask(reqwest::Method::GET, "/v1/whoami", &access, None);
+    ask(
+        reqwest::Method::POST,
+        "/v1/query",
+        &access,
+        Some(query.clone()),
+    );
+    ask(
+        reqwest::Method::POST,
+        "/v1/explain",
+        &access,
+        Some(query.clone()),
+    );
+    ask(
+        reqwest::Method::POST,
+        "/v1/query",
+        &access,
+        Some(json!({"container": "customers", "query": "SELECT c.card_number FROM c"})),
+    );
+    for bad in [
+        tampered(&access),
+        unsigned(&access),
+        tokens.last().cloned().expect("id token"),
+    ] {
+        ask(
+            reqwest::Method::POST,
+            "/v1/query",
+            &bad,
+            Some(query.clone()),
+        );
+    }
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", gw.child.id())).expect("cmdline");
+    let environ_of_no_one = String::from_utf8_lossy(&cmdline).to_string();
+    let pid =
+        rustix::process::Pid::from_raw(i32::try_from(gw.child.id()).expect("pid")).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    gw.event("stopped");
+    assert!(gw.child.wait().expect("exit").success());
+    let audit = gw.audit_after_exit();
+    let log: String = gw.log.try_iter().collect::<Vec<_>>().join("\n");
+    assert!(audit.lines().count() >= 8, "{audit}");
+    let mut secrets: Vec<String> = tokens.clone();
+    secrets.extend(
+        tokens
+            .iter()
+            .filter_map(|t| t.split('.').nth(2).map(str::to_string))
+            .filter(|s| s.len() > 16),
+    );
+    secrets.push(peer.key.clone());
+    for secret in &secrets {
+        for (what, text) in [
+            ("log", &log),
+            ("audit", &audit),
+            ("answers", &answers),
+            ("command line", &environ_of_no_one),
+        ] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret in the gateway's {what}"
+            );
+        }
+    }
+}
+
+/// `[server.otlp]`: every audit record is also exported as an OpenTelemetry log record, to a
+/// receiver that parses each request with the OpenTelemetry protos (and fails the first export,
+/// as a collector that is restarting does: the export retries).
+#[test]
+fn audit_records_are_exported_as_opentelemetry_logs() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let python = crate::fixtures::venv_python();
+    let mut receiver = KillOnDrop(
+        std::process::Command::new(&python)
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/peers/otlp/receiver.py"),
+            )
+            .args(["--fail", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the OTLP receiver"),
+    );
+    let (tx, exported) = std::sync::mpsc::channel::<String>();
+    let out = receiver.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let hello: Value = serde_json::from_str(
+        &exported
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the receiver's address"),
+    )
+    .expect("json");
+    let endpoint = hello["endpoint"].as_str().expect("endpoint");
+    let gw = start_with(
+        &env,
+        &oidc.issuer,
+        &peer.endpoint,
+        &peer.key,
+        &format!("listen = \"127.0.0.1:0\"\notlp = {{ endpoint = \"{endpoint}\" }}\n"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"container": "orders", "query": "SELECT c.id FROM c"}),
+        json!({"container": "customers", "query": "SELECT c.card_number FROM c"}),
+    ] {
+        let (_, headers, _) = call(
+            &rt,
+            reqwest::Method::POST,
+            &format!("{}/v1/query", gw.url),
+            Some(&access),
+            Some(body),
+        );
+        ids.push(headers["x-request-id"].to_str().expect("id").to_string());
+    }
+    // Three records: the allowed query's decision and outcome, the denied one's decision.
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while records.len() < 3 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = exported
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("exported so far: {records:?}"));
+        records.push(serde_json::from_str::<Value>(&line).expect("json"));
+    }
+    let attr = |r: &Value, k: &str| {
+        r["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["key"] == k)
+            .and_then(|a| a["value"]["stringValue"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    for r in &records {
+        assert_eq!(attr(r, "cosmoscope.subject"), "alice", "{r}");
+        assert!(ids.contains(&attr(r, "cosmoscope.request_id")), "{r}");
+        let audited: Value = serde_json::from_str(r["body"]["stringValue"].as_str().expect("body"))
+            .expect("a record");
+        assert_eq!(audited["action"], "query", "{audited}");
+        assert_eq!(r["scope"], "cosmoscope.audit");
+        assert!(
+            r["resource"].to_string().contains("cosmoscope-gateway"),
+            "{r}"
+        );
+    }
+    let denied = records
+        .iter()
+        .find(|r| attr(r, "cosmoscope.decision") == "denied")
+        .expect("the denial");
+    assert_eq!(denied["severityText"], "WARN", "{denied}");
+}

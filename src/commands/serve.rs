@@ -40,7 +40,14 @@ pub async fn run(app: &App, args: &ServeArgs) -> CmdResult {
                 crate::serve::log(&serde_json::json!({"listening": format!("{scheme}://{addr}")}));
             }))
             .await
-            .map_err(|e| CommandError::runtime("the gateway stopped").caused_by(&e))
+            .map_err(|e| match e {
+                // What the files or the environment say is wrong: a usage error, like --check's.
+                crate::serve::ServeError::Config { .. } | crate::serve::ServeError::Read { .. } => {
+                    CommandError::usage(e.to_string())
+                        .hint("see the README, \"Run a gateway\", for the configuration keys")
+                }
+                _ => CommandError::runtime("the gateway stopped").caused_by(&e),
+            })
     }
     #[cfg(not(unix))]
     {

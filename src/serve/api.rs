@@ -609,9 +609,11 @@ async fn query(
                 Ok(())
             },
         );
-        let result = tokio::time::timeout_at(deadline, run)
-            .await
-            .unwrap_or(Err(StreamStop::Timeout));
+        // A client that hangs up stops its query at once (not at its next page).
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(deadline, run) => r.unwrap_or(Err(StreamStop::Timeout)),
+            () = tx.closed() => Err(StreamStop::Gone),
+        };
         let m = &state2.metrics;
         m.spent(spent.items, spent.request_charge);
         let mut record = caller.record;

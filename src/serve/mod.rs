@@ -223,7 +223,12 @@ pub async fn run(
     // Graceful: no new connections; streams in flight get DRAIN to finish (their audit records
     // are written as they end).
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let _ = tokio::time::timeout_at(deadline, graceful.shutdown()).await;
+    // Streams whose client is gone still write their outcome record.
+    while state.metrics.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     log(&json!({
         "stopped": true,
         "streams_cut": state.metrics.in_flight(),

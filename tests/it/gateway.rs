@@ -1496,3 +1496,220 @@ fn audit_records_are_exported_as_opentelemetry_logs() {
         .expect("the denial");
     assert_eq!(denied["severityText"], "WARN", "{denied}");
 }
+
+/// Faults at the gateway, each with its defined outcome: Cosmos DB throttling past the SDK's
+/// retries is 429 with `Retry-After` for a point read and an error trailer for a query; a client
+/// that hangs up mid-stream is recorded as gone and frees its query slot; CORS answers only the
+/// configured origin; a key file others may read is refused before anything listens.
+#[test]
+fn cosmos_throttling_a_vanishing_client_cors_and_key_files_have_defined_outcomes() {
+    let (oidc, peer, env) = require!(stack("bob"), STACK);
+    let mut gw = start_with(
+        &env,
+        &oidc.issuer,
+        &peer.endpoint,
+        &peer.key,
+        "listen = \"127.0.0.1:0\"\ncors_origins = [\"https://app.example\"]\nlimits = { max_concurrent_per_subject = 1 }\n",
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+
+    // Throttled beyond the retries.
+    rt.block_on(peer.fault(
+        json!({"status": 429, "retry_after_ms": 10, "count": 50, "path_contains": "/docs"}),
+    ));
+    let (status, headers, body) = call(
+        &rt,
+        reqwest::Method::GET,
+        &format!(
+            "{}/v1/databases/shop/containers/orders/items/x?partition_key=%22t1%22",
+            gw.url
+        ),
+        Some(&access),
+        None,
+    );
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::POST,
+        &format!("{}/v1/query", gw.url),
+        Some(&access),
+        Some(json!({"container": "orders", "query": "SELECT * FROM c", "partition_key": "t1"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, trailer) = stream(&body);
+    assert!(trailer["error"].to_string().contains("429"), "{trailer}");
+    rt.block_on(peer.clear_faults());
+
+    // A client that reads the headers, then hangs up while the peer holds the answer: its slot
+    // comes back (the limit is one query at a time) and its outcome says it went away.
+    rt.block_on(
+        peer.fault(
+            json!({"stall_ms": 1500, "count": 1, "path_contains": "/docs", "method": "POST"}),
+        ),
+    );
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/query", gw.url))
+            .bearer_auth(&access)
+            .json(&json!({"container": "orders", "query": "SELECT * FROM c"}))
+            .send()
+            .await
+            .expect("headers");
+        assert_eq!(r.status(), 200);
+        drop(r);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, _, body) = call(
+            &rt,
+            reqwest::Method::POST,
+            &format!("{}/v1/query", gw.url),
+            Some(&access),
+            Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
+        );
+        if status == 200 {
+            assert!(stream(&body).1.get("error").is_none(), "{body}");
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vanished client's slot never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval
+    }
+
+    // CORS: the configured origin gets its preflight and headers; any other gets none.
+    let preflight = |origin: &str| {
+        rt.block_on(async {
+            reqwest::Client::new()
+                .request(reqwest::Method::OPTIONS, format!("{}/v1/query", gw.url))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .send()
+                .await
+                .expect("preflight")
+        })
+    };
+    let ok = preflight("https://app.example");
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = preflight("https://evil.example");
+    assert_eq!(other.status(), 403);
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+
+    let pid =
+        rustix::process::Pid::from_raw(i32::try_from(gw.child.id()).expect("pid")).expect("a pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    gw.event("stopped");
+    let _ = gw.child.wait();
+    let audit = gw.audit_after_exit();
+    assert!(audit.contains("the client went away"), "{audit}");
+
+    // The account key from a file: one others may read is refused, exit 2, before listening.
+    let key_file = env.config_dir().join("account.key");
+    std::fs::write(&key_file, &peer.key).expect("key file");
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .expect("chmod");
+    let config = env.config_dir().join("keyfile.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\npolicy = \"gateway-policy.toml\"\n[server.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\nkey_file = \"account.key\"\n",
+            oidc.issuer, peer.endpoint
+        ),
+    )
+    .expect("config");
+    let run = env.run(&["serve", "--config", config.to_str().expect("utf8")]);
+    run.code(2).stderr_has("key file");
+    assert!(!run.stderr.contains(&peer.key));
+}
+
+/// Entra multi-tenant: a gateway that accepts the `organizations` issuer verifies each token's
+/// issuer as the template filled with its `tid`, which must be one of `allowed_tenants` — alice's
+/// tenant gets in, mallory's (another tenant of the same app) gets 401 naming the tenant rule.
+#[test]
+fn a_multi_tenant_gateway_accepts_only_its_allowed_tenants() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    oidc.admin("personality", json!({"name": "entra-multi-tenant"}));
+    let multi = format!("{}/organizations/v2.0", oidc.issuer);
+    let tenant = "11111111-1111-1111-1111-111111111111";
+    // Each person's own profile allows their own tenant; the gateway allows only alice's.
+    let token_of = |user: &str, own_tenant: &str| {
+        let person = TestEnv::new().with_env("SSL_CERT_FILE", certs().ca.to_str().expect("utf8"));
+        person.write_config(&format!(
+            "default_profile = \"dev\"\n[profiles.dev]\nissuer = \"{multi}\"\nclient_id = \"cosmoscope-cli\"\naudience = \"{AUDIENCE}\"\nstore = \"keyutils\"\nallowed_tenants = [\"{own_tenant}\"]\n"
+        ));
+        crate::fixtures::login_as(&person, &oidc, user);
+        (
+            crate::fixtures::stored_tokens_of(&person, &multi, "dev"),
+            person,
+        )
+    };
+    let (alice, _alice_env) = token_of("alice", tenant);
+    let (bob, _bob_env) = token_of("bob", "22222222-2222-2222-2222-222222222222");
+    let bob = bob.first().expect("bob's access token").clone();
+    let alice = alice.first().expect("alice's access token").clone();
+    let gw = start_with(
+        &env,
+        &multi,
+        &peer.endpoint,
+        &peer.key,
+        &format!("listen = \"127.0.0.1:0\"\nallowed_tenants = [\"{tenant}\"]\n"),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let whoami = |token: &str| {
+        call(
+            &rt,
+            reqwest::Method::GET,
+            &format!("{}/v1/whoami", gw.url),
+            Some(token),
+            None,
+        )
+    };
+    let (status, _, body) = whoami(&alice);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"alice\""), "{body}");
+    // A token of another tenant, signed by the same provider for the same audience.
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = alice.split('.').collect();
+    let claims: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    assert_eq!(claims["tid"], tenant, "{claims}");
+    let (status, _, body) = whoami(&bob);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("allowed_tenants"), "{body}");
+    let (status, _, body) = whoami(&tampered(&alice));
+    assert_eq!(status, 401, "{body}");
+    // The configuration refuses the template issuer without allowed_tenants.
+    let config = env.config_dir().join("multi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nissuer = \"{multi}\"\naudience = \"{AUDIENCE}\"\npolicy = \"gateway-policy.toml\"\n[server.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\n",
+            peer.endpoint
+        ),
+    )
+    .expect("config");
+    env.run(&[
+        "serve",
+        "--check",
+        "--config",
+        config.to_str().expect("utf8"),
+    ])
+    .code(2)
+    .stderr_has("allowed_tenants");
+}

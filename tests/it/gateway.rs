@@ -1713,3 +1713,78 @@ fn a_multi_tenant_gateway_accepts_only_its_allowed_tenants() {
     .code(2)
     .stderr_has("allowed_tenants");
 }
+
+/// The gateway's own Entra identity: `credential = "client-secret"` (azure_identity's
+/// ClientSecretCredential against a local authority host, the secret from AZURE_CLIENT_SECRET),
+/// with no account key anywhere in its environment. Callers still authenticate with their own
+/// tokens; the gateway's secret never leaves it.
+#[test]
+fn the_gateway_reaches_cosmos_with_its_own_entra_identity() {
+    let (oidc, _, env) = require!(stack("alice"), STACK);
+    let (aad_issuer, aad_audience) = ("http://127.0.0.1/test-issuer", "https://cosmos.azure.com");
+    let keys = JwtKeys::generate();
+    let peer = crate::cosmos_peer::Peer::start_with(crate::cosmos_peer::PeerOptions {
+        jwks_file: Some(keys.jwks()),
+        audience: Some(aad_audience.into()),
+        issuer: Some(aad_issuer.into()),
+        ..crate::cosmos_peer::PeerOptions::default()
+    });
+    peer.seed_shop();
+    let tokens = crate::cosmos_peer::TokenEndpoint::start(
+        &keys,
+        "gateway-app",
+        "gw-s3cret-value",
+        aad_issuer,
+    );
+    let dir = env.config_dir();
+    std::fs::write(dir.join("gateway-policy.toml"), POLICY).expect("policy");
+    let config = dir.join("entra-gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\nroles_claim = \"https://cosmoscope.test/roles\"\npolicy = \"gateway-policy.toml\"\n[server.cosmos]\nendpoint = \"{}\"\ndatabase = \"shop\"\nhttp2 = false\ncredential = \"client-secret\"\ntenant_id = \"test-tenant\"\nclient_id = \"gateway-app\"\nauthority_host = \"{}\"\n",
+            oidc.issuer, peer.endpoint, tokens.authority_host
+        ),
+    )
+    .expect("config");
+    let mut child = env
+        .cmd()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("AZURE_CLIENT_SECRET", "gw-s3cret-value")
+        .env_remove("COSMOSCOPE_GATEWAY_ACCOUNT_KEY")
+        .env("SSL_CERT_FILE", &certs().ca)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut first)
+        .expect("the listening line");
+    let _guard = KillOnDrop(child);
+    let url = serde_json::from_str::<Value>(&first).expect("json")["listening"]
+        .as_str()
+        .expect("listening")
+        .to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    let (status, _, body) = call(
+        &rt,
+        reqwest::Method::POST,
+        &format!("{url}/v1/query"),
+        Some(&access),
+        Some(json!({"container": "orders", "query": "SELECT c.id, c.tenant_id FROM c"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (items, end) = stream(&body);
+    assert!(end.get("error").is_none(), "{end}");
+    assert!(
+        !items.is_empty() && items.iter().all(|d| d["tenant_id"] == "t1"),
+        "{items:?}"
+    );
+    assert!(!body.contains("gw-s3cret-value"));
+}

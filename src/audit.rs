@@ -14,9 +14,13 @@ pub struct Record {
     /// The gateway's id of the request (also its `x-request-id` answer header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Where the request came from (the gateway: the client's address).
+    /// Where the request came from: the gateway's client address, or an MCP client's
+    /// `name/version` from its `initialize`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// How the action arrived when not from the command line itself (`mcp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]

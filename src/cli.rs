@@ -192,6 +192,17 @@ one audit record per request on stdout (or the configured file). SIGHUP reloads 
 SIGTERM or Ctrl-C stops it after in-flight streams finish (20 s at most).
 See the README, \"Run a gateway\", for the configuration keys.")]
     Serve(ServeArgs),
+    /// Serve AI agents over the Model Context Protocol (stdio), inside the session's grants
+    #[command(after_help = "\
+Examples:
+  cosmoscope mcp                       # started by an MCP client (Claude, VS Code, Cursor …)
+  cosmoscope --profile work mcp --max-items 50
+
+Every tool call is checked by the profile's policy on the signed-in session — pinned, capped,
+denied fields refused — and audited with \"via\": \"mcp\" and the client's name and version.
+stdout carries protocol messages only; the server ends when stdin closes. Tools: whoami,
+list_containers, explain_query, query, get_item. See the README, \"AI agents (MCP)\".")]
+    Mcp(McpArgs),
 }
 
 impl Command {
@@ -217,6 +228,7 @@ impl Command {
             | Command::Exec(_)
             | Command::AccountKey(_)
             | Command::Serve(_)
+            | Command::Mcp(_)
             | Command::Completions(_) => OutputFormat::NONE,
         }
     }
@@ -390,6 +402,13 @@ pub struct ServeArgs {
     /// Check the configuration and the policy, print what would be served, and exit (no network)
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The most items one query call returns (the grant's max_items applies too)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_items: u64,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod key;
 mod login;
 mod logout;
 mod ls;
+mod mcp;
 mod policy;
 mod query;
 pub mod run_query;
@@ -60,6 +61,7 @@ pub async fn dispatch(app: &App, command: Command) -> CmdResult {
         Command::Ls(args) => ls::run(app, &args).await,
         Command::AccountKey(command) => account_key::run(app, &command).await,
         Command::Serve(args) => serve::run(app, &args).await,
+        Command::Mcp(args) => mcp::run(app, &args).await,
     }
 }
 

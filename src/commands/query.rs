@@ -58,13 +58,6 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
             gate.record.request_charge = Some(stats.request_charge);
             return Ok(());
         }
-        gate.policy()?;
-        let ast = policy::parse(&sql).map_err(|e| {
-            CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(
-                "`cosmoscope policy explain \"…\"` shows where; the grammar: \
-                 https://learn.microsoft.com/azure/cosmos-db/nosql/query/",
-            )
-        })?;
         let partition_key = args
             .partition_key
             .as_deref()
@@ -75,43 +68,19 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
                     "a JSON value, e.g. --partition-key '\"t1\"', or an array for hierarchical keys",
                 )
             })?;
-        let database = gate.database(args.database.as_deref())?;
-        let mut request = Request {
-            database: database.clone(),
-            container: args.container.clone(),
-            action: Action::Query,
-            query: Some(QueryRequest {
-                text: sql.clone(),
-                ast,
-                params: params.clone(),
-                partition_key_paths: Vec::new(),
-            }),
-            partition_key,
-            max_items: args.max_items,
-            fido2_fresh: false,
-            item_id: None,
-            document: None,
-        };
-        // Decide before asking Cosmos DB anything: a denied request must not learn whether the
-        // container exists.
-        gate.precheck(&request).await?;
-        let conn = app.cosmos().await?;
-        // The container's partition-key paths decide what the query can touch: read from the
-        // container itself, so a role assigned on that one container is enough.
-        let paths = crate::cosmos::items::container_partition_key_paths(
-            &conn.cosmos,
-            &database,
-            &args.container,
+        let (conn, plan) = plan(
+            app,
+            gate,
+            &QueryInput {
+                sql: &sql,
+                params: &params,
+                container: &args.container,
+                database: args.database.as_deref(),
+                partition_key,
+                max_items: args.max_items,
+            },
         )
         .await?;
-        let depth = paths.len();
-        if let Some(q) = request.query.as_mut() {
-            q.partition_key_paths = paths;
-        }
-        let scoped = gate.allow(request).await?;
-        let plan = QueryPlan::from_scoped(&scoped)
-            .ok_or_else(|| CommandError::runtime("the policy engine returned no query to run"))?
-            .with_key_depth(depth);
         let format = app.ui.format(OutputFormat::Table);
         let stats = stream_query(
             &app.ui,
@@ -130,6 +99,68 @@ pub async fn run(app: &App, args: &QueryArgs) -> CmdResult {
         Ok(())
     })
     .await
+}
+
+/// What a query asks for, however it was asked (the command line, an MCP tool call).
+pub struct QueryInput<'a> {
+    pub sql: &'a str,
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    pub container: &'a str,
+    pub database: Option<&'a str>,
+    pub partition_key: Option<Vec<serde_json::Value>>,
+    pub max_items: Option<u64>,
+}
+
+/// Parse → decide → the plan to run: the policy is checked before Cosmos DB is asked anything (a
+/// denied request must not learn whether the container exists), then again with the container's
+/// partition-key paths, which decide what the query can touch.
+pub async fn plan(
+    app: &App,
+    gate: &mut Gate<'_>,
+    input: &QueryInput<'_>,
+) -> CmdResult<(crate::app::CosmosConnection, QueryPlan)> {
+    gate.policy()?;
+    let ast = policy::parse(input.sql).map_err(|e| {
+        CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(
+            "`cosmoscope policy explain \"…\"` shows where; the grammar: \
+             https://learn.microsoft.com/azure/cosmos-db/nosql/query/",
+        )
+    })?;
+    let database = gate.database(input.database)?;
+    let mut request = Request {
+        database: database.clone(),
+        container: input.container.to_string(),
+        action: Action::Query,
+        query: Some(QueryRequest {
+            text: input.sql.to_string(),
+            ast,
+            params: input.params.clone(),
+            partition_key_paths: Vec::new(),
+        }),
+        partition_key: input.partition_key.clone(),
+        max_items: input.max_items,
+        fido2_fresh: false,
+        item_id: None,
+        document: None,
+    };
+    gate.precheck(&request).await?;
+    let conn = app.cosmos().await?;
+    // Read from the container itself, so a role assigned on that one container is enough.
+    let paths = crate::cosmos::items::container_partition_key_paths(
+        &conn.cosmos,
+        &database,
+        input.container,
+    )
+    .await?;
+    let depth = paths.len();
+    if let Some(q) = request.query.as_mut() {
+        q.partition_key_paths = paths;
+    }
+    let scoped = gate.allow(request).await?;
+    let plan = QueryPlan::from_scoped(&scoped)
+        .ok_or_else(|| CommandError::runtime("the policy engine returned no query to run"))?
+        .with_key_depth(depth);
+    Ok((conn, plan))
 }
 
 fn read_sql(args: &QueryArgs) -> CmdResult<String> {

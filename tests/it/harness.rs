@@ -63,7 +63,7 @@ impl TestEnv {
     }
 
     /// `program` with the cleared environment [`cmd`](Self::cmd) gives the binary.
-    fn cmd_of(&self, program: &str) -> Command {
+    pub fn cmd_of(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -25,6 +25,7 @@ mod help;
 mod init_tty;
 mod keyring;
 mod login;
+mod mcp;
 mod policy;
 mod policy_corpus;
 mod policy_props;

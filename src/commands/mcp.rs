@@ -1,0 +1,517 @@
+//! `cosmoscope mcp`: a Model Context Protocol server on stdio for AI agents, on the signed-in
+//! session of the profile it is given. Every tool call goes through the same [`Gate`] as the
+//! command it mirrors — the verified session, the policy, pinning and caps, one audit record —
+//! with `"via": "mcp"` and the client's name and version from `initialize` in the record.
+//!
+//! The protocol is JSON-RPC 2.0, one message per line (the stdio transport), in the
+//! `initialize` handshake era (revisions 2025-11-25, 2025-06-18, 2025-03-26): tools with input and
+//! output schemas, structured results and annotations. A client that first probes the newer
+//! stateless era (`server/discover`) is told the method does not exist and falls back to the
+//! handshake, as the official SDKs do. The protocol is small enough that a module of ours keeps
+//! it exact (and stdout clean); the official Rust SDK (`rmcp`) would add a macro-generated layer
+//! and its own dependency tree for the same five methods.
+//!
+//! stdout carries protocol messages only; diagnostics go to stderr. The server exits when stdin
+//! closes.
+
+use std::io::Write as _;
+
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::app::App;
+use crate::cli::McpArgs;
+use crate::commands::gate::{Act, Gate};
+use crate::commands::query::{QueryInput, plan};
+use crate::cosmos::{ExecOptions, QueryStats};
+use crate::error::{CmdResult, CommandError, Exit};
+use crate::policy::{self, Action, Request};
+
+/// Protocol revisions of the `initialize` handshake this server speaks, newest first.
+const REVISIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The longest message read; a longer line is refused and skipped.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// JSON-RPC error codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+
+pub async fn run(app: &App, args: &McpArgs) -> CmdResult {
+    let (_, profile) = app.profile()?;
+    if profile.gateway.is_some() {
+        return Err(
+            CommandError::usage("cosmoscope mcp does not go through a gateway yet")
+                .hint("use a profile with its own [cosmos] table and policy file"),
+        );
+    }
+    let mut server = Server {
+        app,
+        max_items: args.max_items,
+        client: None,
+    };
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    loop {
+        let line = match read_message(&mut stdin).await {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(()),
+            Err(Oversized) => {
+                send(&error_reply(
+                    &Value::Null,
+                    INVALID_REQUEST,
+                    "the message is larger than 1 MiB",
+                ));
+                continue;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(reply) = server.handle(&line).await {
+            send(&reply);
+        }
+    }
+}
+
+struct Oversized;
+
+/// One line of stdin (without its newline), `None` at the end; a line over [`MAX_MESSAGE`] is
+/// read to its end and refused.
+async fn read_message<R: tokio::io::AsyncBufRead + Unpin>(
+    input: &mut R,
+) -> Result<Option<String>, Oversized> {
+    let mut buf = Vec::new();
+    let mut oversized = false;
+    loop {
+        let Ok(chunk) = input.fill_buf().await else {
+            return Ok(None);
+        };
+        if chunk.is_empty() {
+            return if buf.is_empty() && !oversized {
+                Ok(None)
+            } else if oversized {
+                Err(Oversized)
+            } else {
+                Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+            };
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !oversized {
+            buf.extend_from_slice(&chunk[..take]);
+            if buf.len() > MAX_MESSAGE {
+                oversized = true;
+                buf.clear();
+            }
+        }
+        input.consume(take);
+        if done {
+            return if oversized {
+                Err(Oversized)
+            } else {
+                Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+            };
+        }
+    }
+}
+
+/// One message on stdout, on one line (serde_json never writes a raw newline).
+fn send(message: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{message}");
+    let _ = out.flush();
+}
+
+fn error_reply(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+struct Server<'a> {
+    app: &'a App,
+    max_items: u64,
+    /// `name/version` of the client, from `initialize`.
+    client: Option<String>,
+}
+
+impl Server<'_> {
+    /// The answer to one message, if it needs one (notifications and responses do not).
+    async fn handle(&mut self, line: &str) -> Option<Value> {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            return Some(error_reply(&Value::Null, PARSE_ERROR, "Parse error"));
+        };
+        let Some(obj) = message.as_object() else {
+            return Some(error_reply(
+                &Value::Null,
+                INVALID_REQUEST,
+                "a message is one JSON object (batches are not part of this protocol revision)",
+            ));
+        };
+        let id = obj.get("id").cloned();
+        let Some(method) = obj.get("method").and_then(Value::as_str) else {
+            // A response to a request of ours, or garbage: nothing to answer.
+            return id
+                .filter(|_| obj.get("result").is_none() && obj.get("error").is_none())
+                .map(|id| error_reply(&id, INVALID_REQUEST, "no method"));
+        };
+        let id = id?; // a notification (initialized, cancelled): nothing to answer
+        if !(id.is_string() || id.is_i64() || id.is_u64()) {
+            return Some(error_reply(
+                &Value::Null,
+                INVALID_REQUEST,
+                "the id must be a string or an integer",
+            ));
+        }
+        let params = obj.get("params").cloned().unwrap_or(json!({}));
+        let result = match method {
+            "initialize" => Ok(self.initialize(&params)),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({"tools": tools()})),
+            "tools/call" => self.call(&params).await,
+            _ => Err((
+                METHOD_NOT_FOUND,
+                format!("Method not found: {}", crate::text::terminal_text(method)),
+            )),
+        };
+        Some(match result {
+            Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            Err((code, message)) => error_reply(&id, code, &message),
+        })
+    }
+
+    fn initialize(&mut self, params: &Value) -> Value {
+        let info = &params["clientInfo"];
+        let name = info["name"].as_str().unwrap_or("unknown client");
+        let version = info["version"].as_str().unwrap_or("?");
+        self.client = Some(crate::text::terminal_text(&format!("{name}/{version}")));
+        let asked = params["protocolVersion"].as_str().unwrap_or_default();
+        let version = REVISIONS
+            .iter()
+            .find(|r| **r == asked)
+            .unwrap_or(&REVISIONS[0]);
+        json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": "cosmoscope", "title": "cosmoscope (Azure Cosmos DB, policy-checked)", "version": env!("CARGO_PKG_VERSION")},
+            "instructions": "Every tool runs as the signed-in person and only inside their grants: \
+                call whoami first to see which databases, containers, actions and partitions are \
+                allowed and which fields are denied. A denied call returns the policy's reasons: \
+                narrow the query to what they allow. Results are capped; the result says when it \
+                was cut."
+        })
+    }
+
+    async fn call(&self, params: &Value) -> Result<Value, (i64, String)> {
+        let name = params["name"].as_str().unwrap_or_default();
+        let args = match params.get("arguments") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err((INVALID_PARAMS, "arguments must be an object".into())),
+        };
+        let act = match name {
+            "whoami" | "list_containers" => Act::LS,
+            "explain_query" | "query" => Act::QUERY,
+            "get_item" => Act::ITEM_READ,
+            other => {
+                return Err((
+                    INVALID_PARAMS,
+                    format!("Unknown tool: {}", crate::text::terminal_text(other)),
+                ));
+            }
+        };
+        let outcome = Gate::run(self.app, act, async |gate| {
+            gate.record.via = Some("mcp".into());
+            gate.record.client.clone_from(&self.client);
+            gate.record.detail = Some(format!("tool {name}"));
+            // Who the agent acts for is on every record, a refused call's too.
+            gate.session().await?;
+            match name {
+                "whoami" => self.whoami(gate).await,
+                "list_containers" => self.list_containers(gate, &args).await,
+                "explain_query" => self.explain(gate, &args).await,
+                "query" => self.query(gate, &args).await,
+                _ => self.get_item(gate, &args).await,
+            }
+        })
+        .await;
+        Ok(match outcome {
+            Ok(structured) => json!({
+                "content": [{"type": "text", "text": structured.to_string()}],
+                "structuredContent": structured,
+                "isError": false,
+            }),
+            Err(e) => {
+                // What the agent needs to fix its call: the message, the policy's reasons, the
+                // next step. (A secret never reaches a CommandError's text.)
+                let body = json!({
+                    "error": crate::text::terminal_text(&e.message),
+                    "denied": e.exit == Exit::Denied,
+                    "reasons": e.causes.iter().map(|c| crate::text::terminal_text(c)).collect::<Vec<_>>(),
+                    "hint": e.hints.first(),
+                });
+                json!({
+                    "content": [{"type": "text", "text": e.render()}],
+                    "structuredContent": body,
+                    "isError": true,
+                })
+            }
+        })
+    }
+
+    async fn whoami(&self, gate: &mut Gate<'_>) -> CmdResult<Value> {
+        let claims = gate.claims().await?;
+        let grants = gate.policy()?.grants_for(&claims);
+        let session = gate.session().await?;
+        Ok(json!({
+            "subject": session.subject,
+            "roles": session.roles,
+            "grants": grants,
+            "limits": {"max_items_per_call": self.max_items},
+        }))
+    }
+
+    async fn list_containers(
+        &self,
+        gate: &mut Gate<'_>,
+        args: &Map<String, Value>,
+    ) -> CmdResult<Value> {
+        let database = gate.database(str_arg(args, "database")?.as_deref())?;
+        let visible = gate.visible().await?;
+        if !visible.database(&database) {
+            return Ok(json!({"database": database, "containers": []}));
+        }
+        let conn = self.app.cosmos().await?;
+        let rows = crate::cosmos::items::list_containers(&conn.cosmos, &database).await?;
+        let containers: Vec<Value> = rows
+            .into_iter()
+            .filter(|(id, _)| visible.container(&database, id))
+            .map(|(id, paths)| json!({"id": id, "partition_key_paths": paths}))
+            .collect();
+        gate.record.items = Some(containers.len() as u64);
+        Ok(json!({"database": database, "containers": containers}))
+    }
+
+    async fn explain(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
+        let container = required(args, "container")?;
+        let sql = required(args, "sql")?;
+        let params = params_arg(args)?;
+        gate.set_query(&sql);
+        gate.record.container = Some(container.clone());
+        let database = gate.database(str_arg(args, "database")?.as_deref())?;
+        let mut out =
+            serde_json::to_value(policy::explain(&sql, &[], &params)).unwrap_or(Value::Null);
+        if let Ok(ast) = policy::parse(&sql) {
+            let claims = gate.claims().await?;
+            let request = Request {
+                database,
+                container,
+                action: Action::Query,
+                query: Some(policy::QueryRequest {
+                    text: sql.clone(),
+                    ast,
+                    params,
+                    partition_key_paths: Vec::new(),
+                }),
+                partition_key: None,
+                max_items: None,
+                fido2_fresh: false,
+                item_id: None,
+                document: None,
+            };
+            let decision = policy::decide(gate.policy()?, &claims, &request);
+            if let Some(obj) = out.as_object_mut() {
+                obj.insert("allowed".into(), json!(decision.allowed()));
+                obj.insert(
+                    "reasons".into(),
+                    serde_json::to_value(decision.reasons()).unwrap_or(Value::Null),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
+        let container = required(args, "container")?;
+        let sql = required(args, "sql")?;
+        let params = params_arg(args)?;
+        let partition_key = args
+            .get("partition_key")
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
+                Value::Array(parts) => parts.clone(),
+                one => vec![one.clone()],
+            });
+        let asked =
+            match args.get("max_items") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    CommandError::usage("max_items must be a non-negative integer")
+                })?),
+            };
+        // The agent's cap: what it asked for, never more than the server's per-call cap (the
+        // grant's own max_items applies on top, in the plan).
+        let cap = asked.map_or(self.max_items, |n| n.min(self.max_items));
+        gate.set_query(&sql);
+        gate.record.parameters = params.keys().cloned().collect();
+        gate.record.container = Some(container.clone());
+        let database = str_arg(args, "database")?;
+        let (conn, plan) = plan(
+            self.app,
+            gate,
+            &QueryInput {
+                sql: &sql,
+                params: &params,
+                container: &container,
+                database: database.as_deref(),
+                partition_key,
+                max_items: Some(cap),
+            },
+        )
+        .await?;
+        let mut items = Vec::new();
+        let mut spent = QueryStats::default();
+        crate::cosmos::query::execute(
+            &conn.cosmos,
+            &plan,
+            ExecOptions::default(),
+            &mut spent,
+            |docs| {
+                items.extend(docs);
+                Ok::<(), CommandError>(())
+            },
+        )
+        .await?;
+        gate.record.items = Some(spent.items);
+        gate.record.request_charge = Some(spent.request_charge);
+        let mut out = json!({
+            "items": items,
+            "truncated": spent.truncated,
+            "request_charge": spent.request_charge,
+        });
+        if spent.truncated {
+            out["note"] = json!(format!(
+                "cut at {} items (the cap for this call): narrow the query — a partition_key, a WHERE clause, fewer fields, or OFFSET … LIMIT to page",
+                spent.items
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn get_item(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
+        let container = required(args, "container")?;
+        let id = required(args, "id")?;
+        let partition_key = match args.get("partition_key") {
+            Some(Value::Array(parts)) => parts.clone(),
+            Some(v) if !v.is_null() => vec![v.clone()],
+            _ => return Err(CommandError::usage("partition_key is required")),
+        };
+        gate.record.container = Some(container.clone());
+        gate.record.detail = Some(format!("tool get_item id {id:?}"));
+        let database = gate.database(str_arg(args, "database")?.as_deref())?;
+        let item = crate::cosmos::items::ItemRef {
+            database: database.clone(),
+            container: container.clone(),
+            partition_key: partition_key.clone(),
+            id: id.clone(),
+        };
+        gate.allow(Request {
+            database,
+            container,
+            action: Action::Read,
+            query: None,
+            partition_key: Some(partition_key),
+            max_items: None,
+            fido2_fresh: false,
+            item_id: Some(id),
+            document: None,
+        })
+        .await?;
+        let conn = self.app.cosmos().await?;
+        match crate::cosmos::items::get(&conn.cosmos, &item).await? {
+            Some((doc, _, rc)) => {
+                gate.record.items = Some(1);
+                gate.record.request_charge = Some(rc);
+                Ok(json!({"item": doc, "request_charge": rc}))
+            }
+            None => Err(CommandError::runtime("the item does not exist")),
+        }
+    }
+}
+
+fn str_arg(args: &Map<String, Value>, name: &str) -> CmdResult<Option<String>> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(CommandError::usage(format!("{name} must be a string"))),
+    }
+}
+
+fn required(args: &Map<String, Value>, name: &str) -> CmdResult<String> {
+    str_arg(args, name)?.ok_or_else(|| CommandError::usage(format!("{name} is required")))
+}
+
+/// `parameters`: an object of name → JSON value (names get their `@`).
+fn params_arg(args: &Map<String, Value>) -> CmdResult<Map<String, Value>> {
+    match args.get("parameters") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m
+            .iter()
+            .map(|(k, v)| (format!("@{}", k.trim_start_matches('@')), v.clone()))
+            .collect()),
+        Some(_) => Err(CommandError::usage(
+            "parameters must be an object of name → JSON value",
+        )),
+    }
+}
+
+/// The tools, with their input and output schemas and annotations.
+fn tools() -> Value {
+    let read_only = json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false});
+    let database =
+        json!({"type": "string", "description": "the database (default: the profile's)"});
+    let params = json!({"type": "object", "description": "query parameters: name → JSON value (@name in the SQL)", "additionalProperties": true});
+    json!([
+        {
+            "name": "whoami",
+            "title": "Who am I, and what may I do",
+            "description": "The signed-in subject, roles, and every grant: databases, containers, actions, partition scope, denied fields, caps. Call it first and plan within it.",
+            "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {"subject": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}}, "grants": {"type": "array", "items": {"type": "object"}}, "limits": {"type": "object"}}, "required": ["subject", "roles", "grants", "limits"]},
+            "annotations": read_only,
+        },
+        {
+            "name": "list_containers",
+            "title": "List the containers the grants name",
+            "description": "The containers of a database that the caller's grants name, with their partition-key paths.",
+            "inputSchema": {"type": "object", "properties": {"database": database}, "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {"database": {"type": "string"}, "containers": {"type": "array", "items": {"type": "object"}}}, "required": ["database", "containers"]},
+            "annotations": read_only,
+        },
+        {
+            "name": "explain_query",
+            "title": "Explain a query and whether it is allowed",
+            "description": "Parse and normalise a Cosmos DB SQL query, show its partition scope, and the policy's decision with its reasons — without running it.",
+            "inputSchema": {"type": "object", "properties": {"container": {"type": "string"}, "sql": {"type": "string", "maxLength": 32768}, "parameters": params, "database": database}, "required": ["container", "sql"], "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {"valid": {"type": "boolean"}, "normalized": {"type": "string"}, "partition_scope": {"type": "object"}, "allowed": {"type": "boolean"}, "reasons": {"type": "array"}, "error": {"type": "object"}}, "required": ["valid"]},
+            "annotations": read_only,
+        },
+        {
+            "name": "query",
+            "title": "Run a policy-checked query",
+            "description": "Run a Cosmos DB SQL query inside the caller's grants: pinned to the partitions they allow, denied fields refused, the result capped (it says when it was cut and how to narrow the query).",
+            "inputSchema": {"type": "object", "properties": {"container": {"type": "string"}, "sql": {"type": "string", "maxLength": 32768}, "parameters": params, "partition_key": {"description": "a partition key value (JSON), or an array for hierarchical keys"}, "max_items": {"type": "integer", "minimum": 0}, "database": database}, "required": ["container", "sql"], "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {"items": {"type": "array"}, "truncated": {"type": "boolean"}, "request_charge": {"type": "number"}, "note": {"type": "string"}}, "required": ["items", "truncated", "request_charge"]},
+            "annotations": read_only,
+        },
+        {
+            "name": "get_item",
+            "title": "Read one item",
+            "description": "Read one item by id and partition key, when the grants allow reading it whole.",
+            "inputSchema": {"type": "object", "properties": {"container": {"type": "string"}, "id": {"type": "string"}, "partition_key": {"description": "the item's partition key (JSON), or an array for hierarchical keys"}, "database": database}, "required": ["container", "id", "partition_key"], "additionalProperties": false},
+            "outputSchema": {"type": "object", "properties": {"item": {"type": "object"}, "request_charge": {"type": "number"}}, "required": ["item", "request_charge"]},
+            "annotations": read_only,
+        },
+    ])
+}

@@ -1,0 +1,238 @@
+//! `cosmoscope mcp` (issue 17, first slice): an MCP server on stdio that gives an agent the
+//! person's grants and nothing more, driven by the official Python MCP client SDK and by raw
+//! JSON-RPC lines, against the real local peers.
+
+use std::io::{BufRead as _, Write as _};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+
+use crate::fixtures::{stack, venv_python};
+use crate::harness::{BIN, STACK, TestEnv};
+use crate::require;
+
+/// Runs the Python SDK's client against `cosmoscope mcp` in `env` with `calls`.
+fn drive(env: &TestEnv, calls: &Value, server_args: &[&str]) -> Value {
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/mcp/client.py");
+    let bin = std::fs::canonicalize(BIN).expect("the binary");
+    let out = env
+        .cmd_of(venv_python().to_str().expect("utf8"))
+        .arg(client)
+        .arg(bin)
+        .arg(calls.to_string())
+        .args(server_args)
+        .output()
+        .expect("the MCP client");
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client's JSON")
+}
+
+#[test]
+fn an_agent_gets_the_persons_grants_and_nothing_more() {
+    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let calls = json!([
+        {"tool": "whoami"},
+        {"tool": "list_containers"},
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql}},
+        {"tool": "query", "arguments": {"container": "customers", "sql": "SELECT c.card_number FROM c"}},
+        {"tool": "explain_query", "arguments": {"container": "customers", "sql": "SELECT c.card_number FROM c"}},
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql, "max_items": 2}},
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql, "partition_key": "t2"}},
+        {"tool": "get_item", "arguments": {"container": "orders", "id": "o1", "partition_key": "t1"}},
+        {"tool": "query", "arguments": {"container": "orders", "sql": 5}},
+    ]);
+    let out = drive(&env, &calls, &[]);
+    let version = out["server"]["protocolVersion"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ["2025-11-25", "2025-06-18"].contains(&version),
+        "{}",
+        out["server"]
+    );
+
+    // Tools, with schemas and annotations.
+    let tools = out["tools"].as_array().expect("tools");
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "whoami",
+            "list_containers",
+            "explain_query",
+            "query",
+            "get_item"
+        ]
+    );
+    for t in tools {
+        assert_eq!(t["inputSchema"]["type"], "object", "{t}");
+        assert_eq!(t["outputSchema"]["type"], "object", "{t}");
+        assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
+        assert_eq!(t["annotations"]["destructiveHint"], false, "{t}");
+    }
+    let query_tool = tools.iter().find(|t| t["name"] == "query").expect("query");
+    assert_eq!(
+        query_tool["inputSchema"]["required"],
+        json!(["container", "sql"])
+    );
+
+    let call = |i: usize| &out["calls"][i];
+    // whoami: the grant, with alice's own partition.
+    assert_eq!(call(0)["structured"]["subject"], "alice", "{}", call(0));
+    assert_eq!(
+        call(0)["structured"]["grants"][0]["partition_key"]["values"],
+        json!(["t1"])
+    );
+    // list_containers: what the grants name.
+    let mut containers: Vec<&str> = call(1)["structured"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    containers.sort_unstable();
+    assert_eq!(containers, ["customers", "orders"]);
+    // query: the same documents as `cosmoscope query -o json`, only alice's tenant.
+    let cli = env.run(&["query", "-c", "orders", "-o", "json", sql]);
+    cli.ok();
+    let cli_docs: Value = serde_json::from_str(&cli.stdout).expect("json");
+    assert_eq!(call(2)["isError"], false, "{}", call(2));
+    assert_eq!(call(2)["structured"]["items"], cli_docs);
+    assert_eq!(call(2)["structured"]["truncated"], false);
+    assert!(
+        cli_docs
+            .as_array()
+            .is_some_and(|d| !d.is_empty() && d.iter().all(|x| x["tenant_id"] == "t1"))
+    );
+    // A denied field: a tool error with the policy's reasons, not a protocol error.
+    assert_eq!(call(3)["isError"], true, "{}", call(3));
+    assert!(
+        call(3)["structured"]["reasons"]
+            .to_string()
+            .contains("card_number"),
+        "{}",
+        call(3)
+    );
+    assert_eq!(call(3)["structured"]["denied"], true);
+    assert_eq!(call(4)["structured"]["allowed"], false, "{}", call(4));
+    // Over the cap: cut, and says how to narrow.
+    assert_eq!(
+        call(5)["structured"]["items"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(call(5)["structured"]["truncated"], true);
+    assert!(
+        call(5)["structured"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("narrow"))
+    );
+    // Another tenant's partition: denied.
+    assert_eq!(call(6)["isError"], true, "{}", call(6));
+    // A point read of a whole document with denied fields: denied.
+    assert_eq!(call(7)["isError"], true, "{}", call(7));
+    // A wrong argument type: a tool error, nothing run.
+    assert_eq!(call(8)["isError"], true, "{}", call(8));
+    assert!(
+        call(8)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("sql must be a string"))
+    );
+
+    // Every call audited with via mcp and the client's name and version.
+    let mcp_records: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| r["via"] == "mcp")
+        .collect();
+    assert_eq!(mcp_records.len(), 9, "{mcp_records:?}");
+    assert!(
+        mcp_records
+            .iter()
+            .all(|r| r["client"] == "pytest-agent/9.1" && r["subject"] == "alice")
+    );
+    assert!(mcp_records.iter().any(|r| r["decision"] == "denied"));
+    let _ = peer;
+}
+
+/// Raw JSON-RPC: garbage, batches, huge lines, unknown methods and tools get JSON-RPC errors (or a
+/// tool error), never a crash, and nothing runs; stdout carries protocol messages only; the server
+/// ends when stdin closes.
+#[test]
+fn malformed_messages_get_errors_and_the_server_ends_with_stdin() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    let mut child = env
+        .cmd()
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cosmoscope mcp");
+    let huge = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"ping\",\"params\":{{\"x\":\"{}\"}}}}",
+        "a".repeat(2 << 20)
+    );
+    let lines = [
+        "not json".to_string(),
+        "[]".to_string(),
+        huge,
+        r#"{"jsonrpc":"2.0","id":1,"method":"server/discover"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"drop_database","arguments":{}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"query","arguments":"SELECT"}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"query","arguments":{"container":"orders"}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#.to_string(),
+    ];
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for l in &lines {
+            stdin.write_all(l.as_bytes()).expect("write");
+            stdin.write_all(b"\n").expect("write");
+        }
+    } // stdin closes here: the server must end
+    let out = child.wait_with_output().expect("exit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("utf8")).expect("only JSON-RPC on stdout"))
+        .collect();
+    let code = |i: usize| replies[i]["error"]["code"].as_i64();
+    assert_eq!(code(0), Some(-32700), "{:?}", replies[0]);
+    assert_eq!(code(1), Some(-32600), "{:?}", replies[1]);
+    assert_eq!(code(2), Some(-32600), "{:?}", replies[2]);
+    assert_eq!(
+        (replies[3]["id"].clone(), code(3)),
+        (json!(1), Some(-32601))
+    );
+    assert_eq!(replies[4]["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        (replies[5]["id"].clone(), code(5)),
+        (json!(3), Some(-32602))
+    );
+    assert_eq!(
+        (replies[6]["id"].clone(), code(6)),
+        (json!(4), Some(-32602))
+    );
+    assert_eq!(replies[7]["result"]["isError"], true, "{:?}", replies[7]);
+    assert_eq!(code(8), Some(-32600));
+    assert_eq!(replies[9]["id"], 6);
+    assert_eq!(replies.len(), 10);
+    let ran: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| r["via"] == "mcp" && r["decision"] != "error")
+        .collect();
+    assert!(ran.is_empty(), "nothing ran: {ran:?}");
+}

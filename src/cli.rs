@@ -201,7 +201,9 @@ Examples:
 Every tool call is checked by the profile's policy on the signed-in session — pinned, capped,
 denied fields refused — and audited with \"via\": \"mcp\" and the client's name and version.
 stdout carries protocol messages only; the server ends when stdin closes. Tools: whoami,
-list_containers, explain_query, query, get_item. See the README, \"AI agents (MCP)\".")]
+list_containers, explain_query, query, get_item; with --allow-writes also upsert_item and
+delete_item, each confirmed by the person through the client (MCP elicitation) or refused.
+See the README, \"AI agents (MCP)\".")]
     Mcp(McpArgs),
 }
 
@@ -409,6 +411,9 @@ pub struct McpArgs {
     /// The most items one query call returns (the grant's max_items applies too)
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_items: u64,
+    /// Offer upsert_item and delete_item, each confirmed by the person through the client
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 #[derive(Debug, Args)]

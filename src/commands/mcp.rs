@@ -49,11 +49,15 @@ pub async fn run(app: &App, args: &McpArgs) -> CmdResult {
     let mut server = Server {
         app,
         max_items: args.max_items,
+        allow_writes: args.allow_writes,
         client: None,
+        can_elicit: false,
+        stdin: tokio::sync::Mutex::new(tokio::io::BufReader::new(tokio::io::stdin())),
+        next_id: std::cell::Cell::new(0),
     };
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
     loop {
-        let line = match read_message(&mut stdin).await {
+        let read = read_message(&mut *server.stdin.lock().await).await;
+        let line = match read {
             Ok(Some(line)) => line,
             Ok(None) => return Ok(()),
             Err(Oversized) => {
@@ -132,8 +136,15 @@ fn error_reply(id: &Value, code: i64, message: &str) -> Value {
 struct Server<'a> {
     app: &'a App,
     max_items: u64,
+    /// `--allow-writes`: `upsert_item` and `delete_item` exist, each confirmed by the person.
+    allow_writes: bool,
     /// `name/version` of the client, from `initialize`.
     client: Option<String>,
+    /// Whether the client said it can ask its person (the `elicitation` capability).
+    can_elicit: bool,
+    stdin: tokio::sync::Mutex<tokio::io::BufReader<tokio::io::Stdin>>,
+    /// Ids of the requests this server sends (elicitations).
+    next_id: std::cell::Cell<u64>,
 }
 
 impl Server<'_> {
@@ -168,7 +179,7 @@ impl Server<'_> {
         let result = match method {
             "initialize" => Ok(self.initialize(&params)),
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({"tools": tools()})),
+            "tools/list" => Ok(json!({"tools": tools(self.allow_writes)})),
             "tools/call" => self.call(&params).await,
             _ => Err((
                 METHOD_NOT_FOUND,
@@ -186,6 +197,7 @@ impl Server<'_> {
         let name = info["name"].as_str().unwrap_or("unknown client");
         let version = info["version"].as_str().unwrap_or("?");
         self.client = Some(crate::text::terminal_text(&format!("{name}/{version}")));
+        self.can_elicit = params["capabilities"]["elicitation"].is_object();
         let asked = params["protocolVersion"].as_str().unwrap_or_default();
         let version = REVISIONS
             .iter()
@@ -214,6 +226,8 @@ impl Server<'_> {
             "whoami" | "list_containers" => Act::LS,
             "explain_query" | "query" => Act::QUERY,
             "get_item" => Act::ITEM_READ,
+            "upsert_item" if self.allow_writes => Act::ITEM_UPSERT,
+            "delete_item" if self.allow_writes => Act::ITEM_DELETE,
             other => {
                 return Err((
                     INVALID_PARAMS,
@@ -232,6 +246,8 @@ impl Server<'_> {
                 "list_containers" => self.list_containers(gate, &args).await,
                 "explain_query" => self.explain(gate, &args).await,
                 "query" => self.query(gate, &args).await,
+                "upsert_item" => self.upsert_item(gate, &args).await,
+                "delete_item" => self.delete_item(gate, &args).await,
                 _ => self.get_item(gate, &args).await,
             }
         })
@@ -251,9 +267,13 @@ impl Server<'_> {
                     "reasons": e.causes.iter().map(|c| crate::text::terminal_text(c)).collect::<Vec<_>>(),
                     "hint": e.hints.first(),
                 });
+                // No structuredContent: it would have to match the tool's output schema, which
+                // describes a success. The same facts as JSON in a second text block.
                 json!({
-                    "content": [{"type": "text", "text": e.render()}],
-                    "structuredContent": body,
+                    "content": [
+                        {"type": "text", "text": e.render()},
+                        {"type": "text", "text": body.to_string()},
+                    ],
                     "isError": true,
                 })
             }
@@ -402,11 +422,7 @@ impl Server<'_> {
     async fn get_item(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
         let container = required(args, "container")?;
         let id = required(args, "id")?;
-        let partition_key = match args.get("partition_key") {
-            Some(Value::Array(parts)) => parts.clone(),
-            Some(v) if !v.is_null() => vec![v.clone()],
-            _ => return Err(CommandError::usage("partition_key is required")),
-        };
+        let partition_key = key_arg(args)?;
         gate.record.container = Some(container.clone());
         gate.record.detail = Some(format!("tool get_item id {id:?}"));
         let database = gate.database(str_arg(args, "database")?.as_deref())?;
@@ -440,6 +456,208 @@ impl Server<'_> {
     }
 }
 
+impl Server<'_> {
+    /// Asks the person, through the client, to confirm `what`; `Ok(())` only for an accepted
+    /// confirmation. Requests that arrive meanwhile are told the server is waiting (pings are
+    /// answered).
+    async fn confirm(&self, what: &str) -> CmdResult {
+        if !self.can_elicit {
+            return Err(CommandError::new(
+                Exit::Denied,
+                "writes need the person's confirmation, and this client cannot ask for it",
+            )
+            .cause("the client did not declare the elicitation capability")
+            .hint(
+                "use an MCP client that supports elicitation, or the CLI (`cosmoscope item …`)",
+            ));
+        }
+        let id = format!("cosmoscope-confirm-{}", self.next_id.get());
+        self.next_id.set(self.next_id.get() + 1);
+        send(&json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "elicitation/create",
+            "params": {
+                "mode": "form",
+                "message": format!(
+                    "{} asks to {what}. Allow this write?",
+                    self.client.as_deref().unwrap_or("An agent")
+                ),
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {"confirm": {"type": "boolean", "title": "Allow this write", "default": false}},
+                    "required": ["confirm"],
+                },
+            },
+        }));
+        let mut stdin = self.stdin.lock().await;
+        loop {
+            let line = match read_message(&mut *stdin).await {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(CommandError::runtime(
+                        "the client went away before the person answered",
+                    ));
+                }
+                Err(Oversized) => continue,
+            };
+            let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                send(&error_reply(&Value::Null, PARSE_ERROR, "Parse error"));
+                continue;
+            };
+            if message["id"] == json!(id) && message.get("method").is_none() {
+                let accepted = message["result"]["action"] == "accept"
+                    && message["result"]["content"]["confirm"] == json!(true);
+                return if accepted {
+                    Ok(())
+                } else {
+                    Err(CommandError::new(
+                        Exit::Denied,
+                        "the person did not allow this write; nothing was changed",
+                    )
+                    .cause(format!(
+                        "answer: {}",
+                        message["result"]["action"].as_str().unwrap_or("none")
+                    )))
+                };
+            }
+            match (message.get("id"), message["method"].as_str()) {
+                (Some(rid), Some("ping")) => {
+                    send(&json!({"jsonrpc": "2.0", "id": rid, "result": {}}));
+                }
+                (Some(rid), Some(_)) => send(&error_reply(
+                    rid,
+                    INVALID_REQUEST,
+                    "busy: waiting for the person to confirm a write",
+                )),
+                _ => {}
+            }
+        }
+    }
+
+    async fn upsert_item(
+        &self,
+        gate: &mut Gate<'_>,
+        args: &Map<String, Value>,
+    ) -> CmdResult<Value> {
+        let container = required(args, "container")?;
+        let partition_key = key_arg(args)?;
+        let Some(Value::Object(doc)) = args.get("document") else {
+            return Err(CommandError::usage("document must be a JSON object"));
+        };
+        let mut document = Value::Object(doc.clone());
+        let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_string) else {
+            return Err(CommandError::usage("the document needs a string id"));
+        };
+        gate.record.container = Some(container.clone());
+        gate.record.detail = Some(format!("tool upsert_item id {id:?}"));
+        let database = gate.database(str_arg(args, "database")?.as_deref())?;
+        let item = crate::cosmos::items::ItemRef {
+            database: database.clone(),
+            container: container.clone(),
+            partition_key: partition_key.clone(),
+            id: id.clone(),
+        };
+        let scoped = gate
+            .allow(Request {
+                database,
+                container,
+                action: Action::Upsert,
+                query: None,
+                partition_key: Some(partition_key),
+                max_items: None,
+                fido2_fresh: false,
+                item_id: Some(id.clone()),
+                document: Some(document.clone()),
+            })
+            .await?;
+        let conn = self.app.cosmos().await?;
+        let (target, current, read_rc) =
+            crate::cosmos::items::upsert_target(&conn.cosmos, &item).await?;
+        if let Some(current) = &current {
+            for field in scoped.preserve_fields() {
+                crate::cosmos::items::carry_over(current, &mut document, field.segments())
+                    .map_err(|()| {
+                        CommandError::new(
+                            Exit::Denied,
+                            format!("cannot keep denied field \"{field}\" as stored"),
+                        )
+                    })?;
+            }
+        }
+        let verb = if current.is_some() {
+            "replace"
+        } else {
+            "create"
+        };
+        self.confirm(&format!(
+            "{verb} item {id:?} in {}/{} (partition {})",
+            item.database,
+            item.container,
+            Value::Array(item.partition_key.clone())
+        ))
+        .await?;
+        let rc = crate::cosmos::items::write(&conn.cosmos, &item, &document, &target).await?;
+        gate.record.items = Some(1);
+        gate.record.request_charge = Some(read_rc + rc);
+        Ok(
+            json!({"id": id, "status": if current.is_some() { "replaced" } else { "created" }, "request_charge": read_rc + rc}),
+        )
+    }
+
+    async fn delete_item(
+        &self,
+        gate: &mut Gate<'_>,
+        args: &Map<String, Value>,
+    ) -> CmdResult<Value> {
+        let container = required(args, "container")?;
+        let id = required(args, "id")?;
+        let partition_key = key_arg(args)?;
+        gate.record.container = Some(container.clone());
+        gate.record.detail = Some(format!("tool delete_item id {id:?}"));
+        let database = gate.database(str_arg(args, "database")?.as_deref())?;
+        let item = crate::cosmos::items::ItemRef {
+            database: database.clone(),
+            container: container.clone(),
+            partition_key: partition_key.clone(),
+            id: id.clone(),
+        };
+        gate.allow(Request {
+            database,
+            container,
+            action: Action::Delete,
+            query: None,
+            partition_key: Some(partition_key),
+            max_items: None,
+            fido2_fresh: false,
+            item_id: Some(id.clone()),
+            document: None,
+        })
+        .await?;
+        let conn = self.app.cosmos().await?;
+        self.confirm(&format!(
+            "delete item {id:?} from {}/{} (partition {})",
+            item.database,
+            item.container,
+            Value::Array(item.partition_key.clone())
+        ))
+        .await?;
+        let rc = crate::cosmos::items::delete(&conn.cosmos, &item).await?;
+        gate.record.items = Some(1);
+        gate.record.request_charge = Some(rc);
+        Ok(json!({"id": id, "status": "deleted", "request_charge": rc}))
+    }
+}
+
+/// `partition_key`: a JSON value, or an array for a hierarchical key; required.
+fn key_arg(args: &Map<String, Value>) -> CmdResult<Vec<Value>> {
+    match args.get("partition_key") {
+        Some(Value::Array(parts)) => Ok(parts.clone()),
+        Some(v) if !v.is_null() => Ok(vec![v.clone()]),
+        _ => Err(CommandError::usage("partition_key is required")),
+    }
+}
+
 fn str_arg(args: &Map<String, Value>, name: &str) -> CmdResult<Option<String>> {
     match args.get(name) {
         None | Some(Value::Null) => Ok(None),
@@ -466,8 +684,38 @@ fn params_arg(args: &Map<String, Value>) -> CmdResult<Map<String, Value>> {
     }
 }
 
-/// The tools, with their input and output schemas and annotations.
-fn tools() -> Value {
+/// The tools, with their input and output schemas and annotations (the write tools only with
+/// `--allow-writes`).
+fn tools(writes: bool) -> Value {
+    let mut all = read_tools();
+    if writes {
+        let key = json!({"description": "the item's partition key (JSON), or an array for hierarchical keys"});
+        let database =
+            json!({"type": "string", "description": "the database (default: the profile's)"});
+        let written = json!({"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}, "request_charge": {"type": "number"}}, "required": ["id", "status", "request_charge"]});
+        if let Some(list) = all.as_array_mut() {
+            list.push(json!({
+                "name": "upsert_item",
+                "title": "Create or replace one item (the person confirms)",
+                "description": "Create or replace one item, when the grants allow upsert; denied fields keep their stored values. The person is asked to confirm each call.",
+                "inputSchema": {"type": "object", "properties": {"container": {"type": "string"}, "partition_key": key, "document": {"type": "object", "description": "the whole item, with a string id"}, "database": database}, "required": ["container", "partition_key", "document"], "additionalProperties": false},
+                "outputSchema": written,
+                "annotations": {"readOnlyHint": false, "destructiveHint": true, "idempotentHint": true, "openWorldHint": false},
+            }));
+            list.push(json!({
+                "name": "delete_item",
+                "title": "Delete one item (the person confirms)",
+                "description": "Delete one item, when the grants allow delete. The person is asked to confirm each call.",
+                "inputSchema": {"type": "object", "properties": {"container": {"type": "string"}, "id": {"type": "string"}, "partition_key": key, "database": database}, "required": ["container", "id", "partition_key"], "additionalProperties": false},
+                "outputSchema": written,
+                "annotations": {"readOnlyHint": false, "destructiveHint": true, "idempotentHint": true, "openWorldHint": false},
+            }));
+        }
+    }
+    all
+}
+
+fn read_tools() -> Value {
     let read_only = json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false});
     let database =
         json!({"type": "string", "description": "the database (default: the profile's)"});

@@ -13,10 +13,24 @@ use crate::require;
 
 /// Runs the Python SDK's client against `cosmoscope mcp` in `env` with `calls`.
 fn drive(env: &TestEnv, calls: &Value, server_args: &[&str]) -> Value {
+    drive_answering(env, calls, server_args, None)
+}
+
+/// [`drive`] with a client that answers the server's confirmation requests (`accept` or
+/// `decline`); without one it cannot be asked.
+fn drive_answering(
+    env: &TestEnv,
+    calls: &Value,
+    server_args: &[&str],
+    answer: Option<&str>,
+) -> Value {
     let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/mcp/client.py");
     let bin = std::fs::canonicalize(BIN).expect("the binary");
-    let out = env
-        .cmd_of(venv_python().to_str().expect("utf8"))
+    let mut cmd = env.cmd_of(venv_python().to_str().expect("utf8"));
+    if let Some(a) = answer {
+        cmd.env("MCP_ELICIT", a);
+    }
+    let out = cmd
         .arg(client)
         .arg(bin)
         .arg(calls.to_string())
@@ -112,13 +126,12 @@ fn an_agent_gets_the_persons_grants_and_nothing_more() {
     // A denied field: a tool error with the policy's reasons, not a protocol error.
     assert_eq!(call(3)["isError"], true, "{}", call(3));
     assert!(
-        call(3)["structured"]["reasons"]
-            .to_string()
-            .contains("card_number"),
+        call(3)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("card_number") && t.contains("\"denied\":true")),
         "{}",
         call(3)
     );
-    assert_eq!(call(3)["structured"]["denied"], true);
     assert_eq!(call(4)["structured"]["allowed"], false, "{}", call(4));
     // Over the cap: cut, and says how to narrow.
     assert_eq!(
@@ -235,4 +248,160 @@ fn malformed_messages_get_errors_and_the_server_ends_with_stdin() {
         .filter(|r| r["via"] == "mcp" && r["decision"] != "error")
         .collect();
     assert!(ran.is_empty(), "nothing ran: {ran:?}");
+}
+
+/// Writes: not offered without `--allow-writes`; with it, each call is confirmed by the person
+/// through the client (MCP elicitation) — accepted writes, declined does not, and a client that
+/// cannot ask is refused with the reason.
+#[test]
+fn writes_need_allow_writes_and_the_persons_confirmation() {
+    let (_oidc, peer, env) = require!(stack("bob"), STACK);
+    let upsert = json!({"tool": "upsert_item", "arguments": {"container": "orders", "partition_key": "t9", "document": {"id": "agent-1", "tenant_id": "t9", "total": 5}}});
+    let stored = || {
+        peer.pyquery(
+            "shop",
+            "orders",
+            "SELECT * FROM c WHERE c.id = 'agent-1'",
+            &[],
+            Some(&json!("t9")),
+        )
+    };
+    // Without --allow-writes the tool does not exist: the SDK's call fails, nothing is written.
+    let out = drive(&env, &json!([{"tool": "whoami"}]), &[]);
+    assert!(
+        out["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["annotations"]["readOnlyHint"] == true))
+    );
+    // With it, but a client that cannot ask its person: refused with the reason.
+    let out = drive(&env, &json!([upsert.clone()]), &["--allow-writes"]);
+    assert_eq!(out["calls"][0]["isError"], true, "{}", out["calls"][0]);
+    assert!(
+        out["calls"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("confirmation"))
+    );
+    assert!(stored().is_empty());
+    let out = drive_answering(
+        &env,
+        &json!([upsert.clone()]),
+        &["--allow-writes"],
+        Some("decline"),
+    );
+    assert_eq!(out["calls"][0]["isError"], true, "{}", out["calls"][0]);
+    assert!(
+        out["asked"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("agent-1") && m.contains("pytest-agent")),
+        "{}",
+        out["asked"]
+    );
+    assert!(stored().is_empty(), "a declined write changes nothing");
+    let out = drive_answering(
+        &env,
+        &json!([upsert, {"tool": "delete_item", "arguments": {"container": "orders", "id": "agent-1", "partition_key": "t9"}}]),
+        &["--allow-writes"],
+        Some("accept"),
+    );
+    assert_eq!(
+        out["calls"][0]["structured"]["status"], "created",
+        "{}",
+        out["calls"][0]
+    );
+    assert_eq!(
+        out["calls"][1]["structured"]["status"], "deleted",
+        "{}",
+        out["calls"][1]
+    );
+    assert_eq!(out["asked"].as_array().map(Vec::len), Some(2));
+    assert!(stored().is_empty());
+    let tools: Vec<String> = out["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        tools.contains(&"upsert_item".to_string()) && tools.contains(&"delete_item".to_string())
+    );
+    let writes: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| {
+            r["via"] == "mcp" && (r["action"] == "item.upsert" || r["action"] == "item.delete")
+        })
+        .collect();
+    assert_eq!(writes.len(), 4, "{writes:?}");
+    let causes: Vec<&str> = writes.iter().filter_map(|r| r["cause"].as_str()).collect();
+    assert_eq!(
+        causes,
+        [
+            "the client did not declare the elicitation capability",
+            "answer: decline"
+        ],
+        "{writes:?}"
+    );
+    assert_eq!(
+        writes.iter().filter(|r| r["decision"] == "allowed").count(),
+        2,
+        "{writes:?}"
+    );
+}
+
+/// The official TypeScript SDK (@modelcontextprotocol/sdk) as the client: the same tools, the
+/// same answers as the CLI, a denial as a tool error, the client named in the audit.
+#[test]
+fn the_typescript_sdk_gets_the_same_answers() {
+    let (_oidc, _peer, env) = require!(stack("alice"), STACK);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/mcp");
+    if !dir.join("node_modules").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "scripts/setup-peers installs the SDK"
+        );
+        return;
+    }
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let calls = json!([
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql}},
+        {"tool": "query", "arguments": {"container": "customers", "sql": "SELECT c.card_number FROM c"}},
+    ]);
+    let out = env
+        .cmd_of("node")
+        .arg(dir.join("client.mjs"))
+        .arg(std::fs::canonicalize(BIN).expect("the binary"))
+        .arg(calls.to_string())
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        out["tools"].as_array().map(Vec::len),
+        Some(5),
+        "{}",
+        out["tools"]
+    );
+    let cli = env.run(&["query", "-c", "orders", "-o", "json", sql]);
+    cli.ok();
+    let cli_docs: Value = serde_json::from_str(&cli.stdout).expect("json");
+    assert_eq!(
+        out["calls"][0]["structured"]["items"], cli_docs,
+        "{}",
+        out["calls"][0]
+    );
+    assert_eq!(out["calls"][1]["isError"], true, "{}", out["calls"][1]);
+    assert!(
+        out["calls"][1]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("card_number"))
+    );
+    assert!(
+        env.audit()
+            .iter()
+            .any(|r| r["via"] == "mcp" && r["client"] == "ts-agent/4.2")
+    );
 }

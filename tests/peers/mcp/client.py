@@ -5,8 +5,10 @@
 
 CALLS_JSON is a list of {"tool": name, "arguments": {…}}. Prints one JSON object on stdout:
 {"server": initialize result, "tools": [tool definitions], "calls": [{"isError", "structured",
-"text"}…]}. The SDK itself checks each structured result against the tool's output schema.
-The server gets this process's whole environment (its config, state and keyring)."""
+"text"}…], "asked": [elicitation messages]}. The SDK itself checks each structured result against
+the tool's output schema. MCP_ELICIT=accept|decline gives the client an elicitation handler that
+answers so (without it the client declares no elicitation capability). The server gets this
+process's whole environment (its config, state and keyring)."""
 import asyncio
 import json
 import os
@@ -14,14 +16,24 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.types import Implementation
+from mcp.types import ElicitResult, Implementation
+
+ASKED = []
+
+
+async def answer(context, params):
+    ASKED.append(params.message)
+    if os.environ.get("MCP_ELICIT") == "accept":
+        return ElicitResult(action="accept", content={"confirm": True})
+    return ElicitResult(action="decline")
 
 
 async def main() -> int:
     binary, calls = sys.argv[1], json.loads(sys.argv[2])
     params = StdioServerParameters(command=binary, args=["mcp", *sys.argv[3:]], env=dict(os.environ))
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write, client_info=Implementation(name="pytest-agent", version="9.1")) as session:
+        extra = {"elicitation_callback": answer} if os.environ.get("MCP_ELICIT") else {}
+        async with ClientSession(read, write, client_info=Implementation(name="pytest-agent", version="9.1"), **extra) as session:
             init = await session.initialize()
             tools = (await session.list_tools()).tools
             out = {
@@ -36,6 +48,7 @@ async def main() -> int:
                     "structured": r.structured_content,
                     "text": "".join(c.text for c in r.content if getattr(c, "type", "") == "text"),
                 })
+    out["asked"] = ASKED
     print(json.dumps(out))
     return 0
 

@@ -28,6 +28,9 @@ pub struct App {
     /// The configuration, read once: start-up (the IMDS decision) and the command share it, so
     /// `token` and `status` parse the file once.
     config: std::sync::OnceLock<Config>,
+    /// The Cosmos DB client, built once per process (a long-running `mcp` server reuses its
+    /// connections instead of a TLS handshake per tool call).
+    cosmos: tokio::sync::OnceCell<std::sync::Arc<CosmosConnection>>,
 }
 
 impl App {
@@ -48,6 +51,7 @@ impl App {
             global,
             ui,
             config: std::sync::OnceLock::new(),
+            cosmos: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -219,7 +223,14 @@ impl App {
 
     /// Builds the Cosmos client for the selected profile with its credential source: the account
     /// key from the keyring, the session's own token (`entra`), or a broker identity.
-    pub async fn cosmos(&self) -> CmdResult<CosmosConnection> {
+    pub async fn cosmos(&self) -> CmdResult<std::sync::Arc<CosmosConnection>> {
+        self.cosmos
+            .get_or_try_init(|| async { self.connect().await.map(std::sync::Arc::new) })
+            .await
+            .cloned()
+    }
+
+    async fn connect(&self) -> CmdResult<CosmosConnection> {
         let (config, profile, settings) = self.cosmos_settings()?;
         let auth = match settings.credential {
             CredentialKind::Key => {

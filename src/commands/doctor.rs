@@ -248,7 +248,7 @@ async fn check_cosmos(app: &App) -> Check {
             .filter(|d| visible.database(d))
             .count();
         gate.record.detail = Some("cosmos reachability".into());
-        Ok((conn.settings, databases))
+        Ok((conn.settings.clone(), databases))
     })
     .await;
     match result {

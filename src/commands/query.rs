@@ -118,7 +118,7 @@ pub async fn plan(
     app: &App,
     gate: &mut Gate<'_>,
     input: &QueryInput<'_>,
-) -> CmdResult<(crate::app::CosmosConnection, QueryPlan)> {
+) -> CmdResult<(std::sync::Arc<crate::app::CosmosConnection>, QueryPlan)> {
     gate.policy()?;
     let ast = policy::parse(input.sql).map_err(|e| {
         CommandError::usage(format!("syntax error at byte {}: {}", e.offset, e.message)).hint(

@@ -22,6 +22,7 @@ echo "$decide"
 rate=$(sed -n 's/.*= \([0-9]*\)\/s.*/\1/p' <<<"$decide")
 growth=$(sed -n 's/.*(growth \(-\?[0-9]*\) KiB).*/\1/p' <<<"$decide")
 python3 bench/summary.py add "1,000,000 policy decisions in one process" "$rate /s; RSS +$growth KiB" "—" "flat memory"
+echo; echo "## MCP tool calls against the CLI (issue 17)"; bench/mcp.sh 2>/dev/null | grep -v -e "^seeded" -e "^Joined"
 echo; echo "## the gateway against the Python SDK (issue 16)"; bench/gateway.sh 2>/dev/null | grep -v "^seeded"
 if [ "${1:-}" != "--quick" ]; then
   echo; echo "## export vs the Python SDK (issue 4)"; bench/export.sh

@@ -81,6 +81,9 @@ pub struct Gate<'a> {
     session: Option<(SessionInfo, SecretString)>,
     policy: Option<Policy>,
     allowed: bool,
+    /// A grant's security-key step-up may run without a terminal (`mcp`: the server's stdio is
+    /// the protocol; the touch itself is the person in the loop, the notice goes to stderr).
+    pub unattended_step_up: bool,
 }
 
 impl<'a> Gate<'a> {
@@ -114,6 +117,7 @@ impl<'a> Gate<'a> {
             session: None,
             policy: None,
             allowed: false,
+            unattended_step_up: false,
         };
         // Nothing that reads data or hands out a secret runs unaudited: if the log cannot be
         // opened (a broken state directory, no space for a new file), refuse before touching
@@ -263,7 +267,7 @@ impl<'a> Gate<'a> {
         request.fido2_fresh = fresh_touch(fido2_at);
         let mut decision = policy::decide(self.policy()?, &claims, &request);
         if decision.needs_step_up() {
-            if !self.app.ui.can_prompt() {
+            if !self.app.ui.can_prompt() && !self.unattended_step_up {
                 return Err(CommandError::login_required(
                     "this grant needs a recent touch of your security key",
                 )
@@ -275,9 +279,12 @@ impl<'a> Gate<'a> {
             self.app
                 .ui
                 .info("This grant needs a touch of your security key.");
-            let sessions = self
+            let mut sessions = self
                 .app
                 .sessions(&self.config, &self.profile, &self.audit, None)?;
+            if self.unattended_step_up {
+                sessions = sessions.touch_without_terminal();
+            }
             let at = sessions.step_up().await?;
             request.fido2_fresh = fresh_touch(Some(at));
             decision = policy::decide(self.policy()?, &claims, &request);

@@ -239,6 +239,9 @@ impl Server<'_> {
             gate.record.via = Some("mcp".into());
             gate.record.client.clone_from(&self.client);
             gate.record.detail = Some(format!("tool {name}"));
+            // A grant that needs a recent key touch gets one before the agent's call runs: the
+            // person touches the key (the notice is on stderr, the client's log).
+            gate.unattended_step_up = true;
             // Who the agent acts for is on every record, a refused call's too.
             gate.session().await?;
             match name {

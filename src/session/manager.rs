@@ -109,6 +109,14 @@ impl<'a> Sessions<'a> {
         }
     }
 
+    /// Touches may be asked for without a terminal (the `mcp` server's step-up: the notice goes
+    /// to stderr, the touch itself is the person in the loop).
+    #[must_use]
+    pub fn touch_without_terminal(mut self) -> Self {
+        self.interactive = self.fido2.is_some();
+        self
+    }
+
     /// Uses the profile's FIDO2 keys: refresh tokens are sealed to them, and opening one takes a
     /// touch (asked for only when `interactive`).
     #[must_use]

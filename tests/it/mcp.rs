@@ -405,3 +405,74 @@ fn the_typescript_sdk_gets_the_same_answers() {
             .any(|r| r["via"] == "mcp" && r["client"] == "ts-agent/4.2")
     );
 }
+
+/// A grant with `require_fido2`: an agent's call runs only after the person touches the security
+/// key (the server's step-up, without a terminal — its notice on stderr); a touch on record that
+/// is old does not count.
+#[test]
+fn a_grant_that_needs_a_key_touch_gets_one_before_the_agents_call() {
+    require!(crate::fido2_fuse::available(), "/dev/fuse and root");
+    let (oidc, _peer, env) = require!(stack("alice"), STACK);
+    let node = match crate::fido2_fuse::HidNode::mount(
+        crate::soft_authenticator::SoftAuthenticator::default(),
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI cannot mount: {e}");
+            return;
+        }
+    };
+    let device = node.path_str();
+    let policy = crate::fixtures::POLICY.replacen(
+        "  max_items = 1000\n",
+        "  max_items = 1000\n  require_fido2 = true\n",
+        1,
+    );
+    std::fs::write(env.config_dir().join("policy.toml"), policy).expect("policy");
+    env.run(&["key", "enroll", "--device", &device, "--label", "blue"])
+        .ok();
+    // A login with the key enrolled seals the session; then its touch is made old.
+    env.run(&["logout"]).ok();
+    crate::fixtures::login_with(&env, &["--device", &device], |code| {
+        oidc.approve(code, "alice");
+    })
+    .ok();
+    let (store, paths, mut secrets) = crate::fixtures::vault(&env, &oidc.issuer);
+    secrets.fido2_at = Some(1_000_000_000);
+    secrets.save(&store, &paths).expect("save");
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    // Without a terminal the CLI cannot ask for the touch…
+    env.run(&["query", "-c", "orders", sql])
+        .code(3)
+        .stderr_has("recent touch");
+    let calls = json!([{"tool": "query", "arguments": {"container": "orders", "sql": sql}}]);
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/mcp/client.py");
+    let out = env
+        .cmd_of(venv_python().to_str().expect("utf8"))
+        .env("COSMOSCOPE_FIDO2_DEVICE", &device)
+        .arg(client)
+        .arg(std::fs::canonicalize(BIN).expect("bin"))
+        .arg(calls.to_string())
+        .output()
+        .expect("client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let call = &out["calls"][0];
+    assert_eq!(call["isError"], false, "{call}");
+    assert!(
+        call["structured"]["items"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty() && d.iter().all(|x| x["tenant_id"] == "t1")),
+        "{call}"
+    );
+    let step_ups = env
+        .audit()
+        .iter()
+        .filter(|r| r["action"] == "step_up")
+        .count();
+    assert_eq!(step_ups, 1, "one touch, asked for by the server");
+}

@@ -40,14 +40,9 @@ const INVALID_PARAMS: i64 = -32602;
 
 pub async fn run(app: &App, args: &McpArgs) -> CmdResult {
     let (_, profile) = app.profile()?;
-    if profile.gateway.is_some() {
-        return Err(
-            CommandError::usage("cosmoscope mcp does not go through a gateway yet")
-                .hint("use a profile with its own [cosmos] table and policy file"),
-        );
-    }
     let mut server = Server {
         app,
+        gateway: profile.gateway.clone(),
         max_items: args.max_items,
         allow_writes: args.allow_writes,
         client: None,
@@ -135,6 +130,8 @@ fn error_reply(id: &Value, code: i64, message: &str) -> Value {
 
 struct Server<'a> {
     app: &'a App,
+    /// A gateway profile: every tool asks the gateway, which decides on the session's token.
+    gateway: Option<String>,
     max_items: u64,
     /// `--allow-writes`: `upsert_item` and `delete_item` exist, each confirmed by the person.
     allow_writes: bool,
@@ -244,6 +241,10 @@ impl Server<'_> {
             gate.unattended_step_up = true;
             // Who the agent acts for is on every record, a refused call's too.
             gate.session().await?;
+            if let Some(gateway) = &self.gateway {
+                gate.record.detail = Some(format!("tool {name} via gateway {gateway}"));
+                return self.through_gateway(gate, gateway, name, &args).await;
+            }
             match name {
                 "whoami" => self.whoami(gate).await,
                 "list_containers" => self.list_containers(gate, &args).await,
@@ -366,16 +367,9 @@ impl Server<'_> {
                 Value::Array(parts) => parts.clone(),
                 one => vec![one.clone()],
             });
-        let asked =
-            match args.get("max_items") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    CommandError::usage("max_items must be a non-negative integer")
-                })?),
-            };
         // The agent's cap: what it asked for, never more than the server's per-call cap (the
         // grant's own max_items applies on top, in the plan).
-        let cap = asked.map_or(self.max_items, |n| n.min(self.max_items));
+        let cap = cap_arg(args, self.max_items)?;
         gate.set_query(&sql);
         gate.record.parameters = params.keys().cloned().collect();
         gate.record.container = Some(container.clone());
@@ -408,18 +402,7 @@ impl Server<'_> {
         .await?;
         gate.record.items = Some(spent.items);
         gate.record.request_charge = Some(spent.request_charge);
-        let mut out = json!({
-            "items": items,
-            "truncated": spent.truncated,
-            "request_charge": spent.request_charge,
-        });
-        if spent.truncated {
-            out["note"] = json!(format!(
-                "cut at {} items (the cap for this call): narrow the query — a partition_key, a WHERE clause, fewer fields, or OFFSET … LIMIT to page",
-                spent.items
-            ));
-        }
-        Ok(out)
+        Ok(query_result(items, &spent))
     }
 
     async fn get_item(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
@@ -650,6 +633,174 @@ impl Server<'_> {
         gate.record.request_charge = Some(rc);
         Ok(json!({"id": id, "status": "deleted", "request_charge": rc}))
     }
+}
+
+impl Server<'_> {
+    /// A tool call for a gateway profile: the same tools and result shapes, the gateway's
+    /// decision on the session's token (and its audit); the person's confirmation stays here.
+    async fn through_gateway(
+        &self,
+        gate: &mut Gate<'_>,
+        gateway: &str,
+        name: &str,
+        args: &Map<String, Value>,
+    ) -> CmdResult<Value> {
+        use super::gateway::{GatewayQuery, call, item_path, query_body};
+        let token = gate.session_token(60).await?;
+        let get = reqwest::Method::GET;
+        match name {
+            "whoami" => {
+                let me = call(gateway, token, get, "whoami", None, &[]).await?.body;
+                Ok(json!({
+                    "subject": me["subject"],
+                    "roles": me["roles"],
+                    "grants": me["grants"],
+                    "limits": {"max_items_per_call": self.max_items},
+                }))
+            }
+            "list_containers" => {
+                let database = super::gateway::database(
+                    gateway,
+                    &token,
+                    str_arg(args, "database")?.as_deref(),
+                )
+                .await?;
+                let path = format!(
+                    "databases/{}/containers",
+                    super::gateway::segment(&database)
+                );
+                let rows = super::gateway::list(gateway, token, &path).await?;
+                let containers: Vec<Value> = rows
+                    .iter()
+                    .map(
+                        |r| json!({"id": r["id"], "partition_key_paths": r["partition_key_paths"]}),
+                    )
+                    .collect();
+                gate.record.items = Some(containers.len() as u64);
+                Ok(json!({"database": database, "containers": containers}))
+            }
+            "explain_query" | "query" => {
+                let container = required(args, "container")?;
+                let sql = required(args, "sql")?;
+                let params = params_arg(args)?;
+                gate.set_query(&sql);
+                gate.record.container = Some(container.clone());
+                let database = str_arg(args, "database")?;
+                if name == "explain_query" {
+                    let mut body =
+                        json!({"container": container, "query": sql, "parameters": params});
+                    if let Some(d) = &database {
+                        body["database"] = json!(d);
+                    }
+                    let post = reqwest::Method::POST;
+                    return Ok(call(gateway, token, post, "explain", Some(&body), &[])
+                        .await?
+                        .body);
+                }
+                let partition_key =
+                    args.get("partition_key")
+                        .filter(|v| !v.is_null())
+                        .map(|v| match v {
+                            Value::Array(parts) => parts.clone(),
+                            one => vec![one.clone()],
+                        });
+                let cap = cap_arg(args, self.max_items)?;
+                let query = GatewayQuery {
+                    gateway,
+                    token,
+                    body: query_body(
+                        &container,
+                        database.as_deref(),
+                        &sql,
+                        &params,
+                        partition_key.as_deref(),
+                        Some(cap),
+                    ),
+                };
+                let mut items = Vec::new();
+                let mut spent = QueryStats::default();
+                query
+                    .run(&mut spent, |docs| {
+                        items.extend(docs);
+                        Ok(())
+                    })
+                    .await?;
+                gate.record.items = Some(spent.items);
+                gate.record.request_charge = Some(spent.request_charge);
+                Ok(query_result(items, &spent))
+            }
+            _ => {
+                let container = required(args, "container")?;
+                let partition_key = key_arg(args)?;
+                let database = super::gateway::database(
+                    gateway,
+                    &token,
+                    str_arg(args, "database")?.as_deref(),
+                )
+                .await?;
+                let (id, document) = if name == "upsert_item" {
+                    let Some(Value::Object(doc)) = args.get("document") else {
+                        return Err(CommandError::usage("document must be a JSON object"));
+                    };
+                    let id = doc
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| CommandError::usage("the document needs a string id"))?;
+                    (id.to_string(), Some(Value::Object(doc.clone())))
+                } else {
+                    (required(args, "id")?, None)
+                };
+                gate.record.container = Some(container.clone());
+                let path = item_path(&database, &container, &id, &partition_key);
+                let target = format!(
+                    "{id:?} in {database}/{container} (partition {})",
+                    Value::Array(partition_key.clone())
+                );
+                let (method, body) = match name {
+                    "upsert_item" => {
+                        self.confirm(&format!("write item {target}")).await?;
+                        (reqwest::Method::PUT, document)
+                    }
+                    "delete_item" => {
+                        self.confirm(&format!("delete item {target}")).await?;
+                        (reqwest::Method::DELETE, None)
+                    }
+                    _ => (get, None),
+                };
+                let answer = call(gateway, token, method, &path, body.as_ref(), &[]).await?;
+                gate.record.request_charge = Some(answer.request_charge);
+                gate.record.items = Some(1);
+                Ok(if name == "get_item" {
+                    json!({"item": answer.body, "request_charge": answer.request_charge})
+                } else {
+                    answer.body
+                })
+            }
+        }
+    }
+}
+
+/// `max_items` of a query call, never above the server's per-call cap.
+fn cap_arg(args: &Map<String, Value>, server_cap: u64) -> CmdResult<u64> {
+    match args.get("max_items") {
+        None | Some(Value::Null) => Ok(server_cap),
+        Some(v) => v
+            .as_u64()
+            .map(|n| n.min(server_cap))
+            .ok_or_else(|| CommandError::usage("max_items must be a non-negative integer")),
+    }
+}
+
+/// The `query` tool's result: the items, whether the cap cut them (and how to narrow), RU.
+fn query_result(items: Vec<Value>, spent: &QueryStats) -> Value {
+    let mut out = json!({"items": Value::Array(items), "truncated": spent.truncated, "request_charge": spent.request_charge});
+    if spent.truncated {
+        out["note"] = json!(format!(
+            "cut at {} items (the cap for this call): narrow the query — a partition_key, a WHERE clause, fewer fields, or OFFSET … LIMIT to page",
+            spent.items
+        ));
+    }
+    out
 }
 
 /// `partition_key`: a JSON value, or an array for a hierarchical key; required.

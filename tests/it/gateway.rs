@@ -15,9 +15,9 @@ use crate::require;
 
 const AUDIENCE: &str = "https://cosmos-gateway.test";
 
-struct Gateway {
+pub struct Gateway {
     child: Child,
-    url: String,
+    pub url: String,
     /// The server's stderr, a line at a time (its structured log).
     log: std::sync::mpsc::Receiver<String>,
     /// The server's stdout (its audit records), read as it comes so the pipe never fills; the
@@ -62,7 +62,7 @@ impl Drop for Gateway {
     }
 }
 
-fn start(env: &TestEnv, issuer: &str, endpoint: &str, key: &str) -> Gateway {
+pub fn start(env: &TestEnv, issuer: &str, endpoint: &str, key: &str) -> Gateway {
     start_with(env, issuer, endpoint, key, "listen = \"127.0.0.1:0\"\n")
 }
 
@@ -737,7 +737,7 @@ fn a_subject_over_its_concurrent_queries_gets_429_and_the_running_one_finishes()
 }
 
 /// A gateway profile for `env`: the gateway's URL, no `[cosmos]` table and no local policy file.
-fn gateway_profile(env: &TestEnv, url: &str) {
+pub fn gateway_profile(env: &TestEnv, url: &str) {
     let cfg = std::fs::read_to_string(env.config_file()).expect("config");
     let cut = cfg
         .find("\n[profiles.dev.cosmos]")

@@ -47,7 +47,7 @@ fn drive_answering(
 
 #[test]
 fn an_agent_gets_the_persons_grants_and_nothing_more() {
-    let (_oidc, peer, env) = require!(stack("alice"), STACK);
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
     let sql = "SELECT c.id, c.tenant_id FROM c";
     let calls = json!([
         {"tool": "whoami"},
@@ -156,6 +156,14 @@ fn an_agent_gets_the_persons_grants_and_nothing_more() {
             .is_some_and(|t| t.contains("sql must be a string"))
     );
 
+    // No token of the session in anything the agent saw.
+    let seen = out.to_string();
+    for token in crate::fixtures::stored_tokens(&env, &oidc.issuer) {
+        assert!(!seen.contains(&token), "a token reached the agent");
+        if let Some(sig) = token.split('.').nth(2).filter(|s| s.len() > 16) {
+            assert!(!seen.contains(sig), "a token's signature reached the agent");
+        }
+    }
     // Every call audited with via mcp and the client's name and version.
     let mcp_records: Vec<Value> = env
         .audit()
@@ -475,4 +483,61 @@ fn a_grant_that_needs_a_key_touch_gets_one_before_the_agents_call() {
         .filter(|r| r["action"] == "step_up")
         .count();
     assert_eq!(step_ups, 1, "one touch, asked for by the server");
+}
+
+/// A gateway profile: the agent's calls go through `cosmoscope serve`, which decides on the
+/// session's token — the same tools, the same answers, no Cosmos credential or policy on this side.
+#[test]
+fn through_a_gateway_profile_the_gateway_decides() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = crate::gateway::start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let sql = "SELECT c.id, c.tenant_id FROM c";
+    let direct = env.run(&["query", "-c", "orders", "-o", "json", sql]);
+    direct.ok();
+    let direct: Value = serde_json::from_str(&direct.stdout).expect("json");
+    crate::gateway::gateway_profile(&env, &gw.url);
+    let calls = json!([
+        {"tool": "whoami"},
+        {"tool": "list_containers"},
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql}},
+        {"tool": "query", "arguments": {"container": "orders", "sql": sql, "max_items": 2}},
+        {"tool": "query", "arguments": {"container": "customers", "sql": "SELECT c.card_number FROM c"}},
+        {"tool": "explain_query", "arguments": {"container": "customers", "sql": "SELECT c.card_number FROM c"}},
+        {"tool": "get_item", "arguments": {"container": "orders", "id": "o1", "partition_key": "t1"}},
+    ]);
+    let out = drive(&env, &calls, &[]);
+    let call = |i: usize| &out["calls"][i];
+    assert_eq!(call(0)["structured"]["subject"], "alice", "{}", call(0));
+    assert!(
+        call(1)["structured"]["containers"]
+            .to_string()
+            .contains("orders"),
+        "{}",
+        call(1)
+    );
+    assert_eq!(call(2)["structured"]["items"], direct, "{}", call(2));
+    assert_eq!(call(3)["structured"]["truncated"], true, "{}", call(3));
+    assert_eq!(
+        call(3)["structured"]["items"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(call(4)["isError"], true, "{}", call(4));
+    assert!(
+        call(4)["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("card_number"))
+    );
+    assert_eq!(call(5)["structured"]["allowed"], false, "{}", call(5));
+    assert_eq!(call(6)["isError"], true, "{}", call(6));
+    let records: Vec<Value> = env
+        .audit()
+        .into_iter()
+        .filter(|r| r["via"] == "mcp")
+        .collect();
+    assert_eq!(records.len(), 7, "{records:?}");
+    assert!(records.iter().all(|r| {
+        r["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("via gateway"))
+    }));
 }

@@ -29,6 +29,8 @@ use crate::policy::{self, Action, Request};
 
 /// Protocol revisions of the `initialize` handshake this server speaks, newest first.
 const REVISIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+/// How long a write waits for the person's answer.
+const CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_mins(2);
 /// The longest message read; a longer line is refused and skipped.
 const MAX_MESSAGE: usize = 1 << 20;
 
@@ -47,6 +49,7 @@ pub async fn run(app: &App, args: &McpArgs) -> CmdResult {
         allow_writes: args.allow_writes,
         client: None,
         can_elicit: false,
+        initialized: false,
         stdin: tokio::sync::Mutex::new(tokio::io::BufReader::new(tokio::io::stdin())),
         next_id: std::cell::Cell::new(0),
     };
@@ -139,6 +142,8 @@ struct Server<'a> {
     client: Option<String>,
     /// Whether the client said it can ask its person (the `elicitation` capability).
     can_elicit: bool,
+    /// `initialize` answered: before it only `ping` runs; a second one is refused.
+    initialized: bool,
     stdin: tokio::sync::Mutex<tokio::io::BufReader<tokio::io::Stdin>>,
     /// Ids of the requests this server sends (elicitations).
     next_id: std::cell::Cell<u64>,
@@ -174,8 +179,15 @@ impl Server<'_> {
         }
         let params = obj.get("params").cloned().unwrap_or(json!({}));
         let result = match method {
+            "initialize" if self.initialized => {
+                Err((INVALID_REQUEST, "already initialized".into()))
+            }
             "initialize" => Ok(self.initialize(&params)),
             "ping" => Ok(json!({})),
+            "tools/list" | "tools/call" if !self.initialized => Err((
+                INVALID_REQUEST,
+                "initialize first: nothing runs before the handshake".into(),
+            )),
             "tools/list" => Ok(json!({"tools": tools(self.allow_writes)})),
             "tools/call" => self.call(&params).await,
             _ => Err((
@@ -193,7 +205,9 @@ impl Server<'_> {
         let info = &params["clientInfo"];
         let name = info["name"].as_str().unwrap_or("unknown client");
         let version = info["version"].as_str().unwrap_or("?");
-        self.client = Some(crate::text::terminal_text(&format!("{name}/{version}")));
+        let who: String = format!("{name}/{version}").chars().take(256).collect();
+        self.client = Some(crate::text::terminal_text(&who));
+        self.initialized = true;
         self.can_elicit = params["capabilities"]["elicitation"].is_object();
         let asked = params["protocolVersion"].as_str().unwrap_or_default();
         let version = REVISIONS
@@ -457,7 +471,16 @@ impl Server<'_> {
                 "use an MCP client that supports elicitation, or the CLI (`cosmoscope item …`)",
             ));
         }
-        let id = format!("cosmoscope-confirm-{}", self.next_id.get());
+        // Unguessable: an answer queued before the question cannot match it.
+        let id = {
+            let mut nonce = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+            format!(
+                "cosmoscope-confirm-{}-{}",
+                self.next_id.get(),
+                crate::fsutil::hex(&nonce)
+            )
+        };
         self.next_id.set(self.next_id.get() + 1);
         send(&json!({
             "jsonrpc": "2.0",
@@ -477,8 +500,16 @@ impl Server<'_> {
             },
         }));
         let mut stdin = self.stdin.lock().await;
+        let deadline = tokio::time::Instant::now() + CONFIRM_WAIT;
         loop {
-            let line = match read_message(&mut *stdin).await {
+            let Ok(read) = tokio::time::timeout_at(deadline, read_message(&mut *stdin)).await
+            else {
+                return Err(CommandError::new(
+                    Exit::Denied,
+                    "the person did not answer within 2 minutes; nothing was changed",
+                ));
+            };
+            let line = match read {
                 Ok(Some(l)) => l,
                 Ok(None) => {
                     return Err(CommandError::runtime(
@@ -506,6 +537,12 @@ impl Server<'_> {
                         message["result"]["action"].as_str().unwrap_or("none")
                     )))
                 };
+            }
+            if message["method"] == "notifications/cancelled" {
+                return Err(CommandError::new(
+                    Exit::Denied,
+                    "the client cancelled the call; nothing was changed",
+                ));
             }
             match (message.get("id"), message["method"].as_str()) {
                 (Some(rid), Some("ping")) => {
@@ -577,10 +614,11 @@ impl Server<'_> {
             "create"
         };
         self.confirm(&format!(
-            "{verb} item {id:?} in {}/{} (partition {})",
+            "{verb} item {id:?} in {:?}/{:?} (partition {}) with{}",
             item.database,
             item.container,
-            Value::Array(item.partition_key.clone())
+            Value::Array(item.partition_key.clone()),
+            shown_document(&document)
         ))
         .await?;
         let rc = crate::cosmos::items::write(&conn.cosmos, &item, &document, &target).await?;
@@ -622,7 +660,7 @@ impl Server<'_> {
         .await?;
         let conn = self.app.cosmos().await?;
         self.confirm(&format!(
-            "delete item {id:?} from {}/{} (partition {})",
+            "delete item {id:?} from {:?}/{:?} (partition {})",
             item.database,
             item.container,
             Value::Array(item.partition_key.clone())
@@ -719,12 +757,19 @@ impl Server<'_> {
                 };
                 let mut items = Vec::new();
                 let mut spent = QueryStats::default();
+                let room = usize::try_from(cap).unwrap_or(usize::MAX);
+                let mut cut = false;
                 query
                     .run(&mut spent, |docs| {
-                        items.extend(docs);
+                        // The cap holds here too, whatever the gateway sends.
+                        let left = room.saturating_sub(items.len());
+                        cut |= docs.len() > left;
+                        items.extend(docs.into_iter().take(left));
                         Ok(())
                     })
                     .await?;
+                spent.truncated |= cut;
+                spent.items = items.len() as u64;
                 gate.record.items = Some(spent.items);
                 gate.record.request_charge = Some(spent.request_charge);
                 Ok(query_result(items, &spent))
@@ -753,12 +798,16 @@ impl Server<'_> {
                 gate.record.container = Some(container.clone());
                 let path = item_path(&database, &container, &id, &partition_key);
                 let target = format!(
-                    "{id:?} in {database}/{container} (partition {})",
+                    "{id:?} in {database:?}/{container:?} (partition {})",
                     Value::Array(partition_key.clone())
                 );
+                gate.record.database = Some(database.clone());
+                gate.record.detail = Some(format!("tool {name} id {id:?} via gateway {gateway}"));
                 let (method, body) = match name {
                     "upsert_item" => {
-                        self.confirm(&format!("write item {target}")).await?;
+                        let shown = document.as_ref().map(shown_document).unwrap_or_default();
+                        self.confirm(&format!("create or replace item {target} with{shown}"))
+                            .await?;
                         (reqwest::Method::PUT, document)
                     }
                     "delete_item" => {
@@ -778,6 +827,16 @@ impl Server<'_> {
             }
         }
     }
+}
+
+/// A document as the person sees it before a write: pretty JSON, at most 4 KB.
+fn shown_document(document: &Value) -> String {
+    let text = serde_json::to_string_pretty(document).unwrap_or_default();
+    let mut cut: String = text.chars().take(4096).collect();
+    if cut.len() < text.len() {
+        cut.push_str("\n… (cut: the document is longer)");
+    }
+    format!("\n{cut}")
 }
 
 /// `max_items` of a query call, never above the server's per-call cap.
@@ -821,8 +880,19 @@ fn str_arg(args: &Map<String, Value>, name: &str) -> CmdResult<Option<String>> {
 }
 
 fn required(args: &Map<String, Value>, name: &str) -> CmdResult<String> {
-    str_arg(args, name)?.ok_or_else(|| CommandError::usage(format!("{name} is required")))
+    let value =
+        str_arg(args, name)?.ok_or_else(|| CommandError::usage(format!("{name} is required")))?;
+    // As the gateway's max_query_chars: a query (or a name) longer than this is no query.
+    if value.chars().count() > MAX_TEXT {
+        return Err(CommandError::usage(format!(
+            "{name} is longer than {MAX_TEXT} characters"
+        )));
+    }
+    Ok(value)
 }
+
+/// The longest `sql` (or name) a call may pass.
+const MAX_TEXT: usize = 32 * 1024;
 
 /// `parameters`: an object of name → JSON value (names get their `@`).
 fn params_arg(args: &Map<String, Value>) -> CmdResult<Map<String, Value>> {

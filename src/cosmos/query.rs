@@ -281,8 +281,14 @@ impl Counted<'_> {
         let mut more = true;
         if let Some(max) = max_items {
             let room = usize::try_from(max.saturating_sub(*self.items)).unwrap_or(usize::MAX);
-            if docs.len() >= room {
-                *self.truncated = docs.len() > room;
+            if room == 0 {
+                // Full already: this page was read only to learn whether the result was cut (an
+                // empty page says nothing yet).
+                *self.truncated = !docs.is_empty();
+                return Ok(docs.is_empty());
+            }
+            if docs.len() > room {
+                *self.truncated = true;
                 docs.truncate(room);
                 more = false;
             }

@@ -49,6 +49,10 @@ pub(super) mod prec {
 
 /// Nesting limit: deeper input is rejected instead of overflowing the stack.
 const MAX_DEPTH: usize = 64;
+/// Operators chained at one level (`a AND b AND …`, `a + b + …`, `c.a.b…`) in the whole query: a
+/// chain builds a tree as deep as it is long, and trees are walked recursively (a 300 KB chain
+/// would overflow the stack).
+const MAX_LINKS: usize = 10_000;
 
 /// Parses a complete query.
 pub fn parse(src: &str) -> Result<Query, SyntaxError> {
@@ -57,6 +61,7 @@ pub fn parse(src: &str) -> Result<Query, SyntaxError> {
         toks,
         pos: 0,
         depth: 0,
+        links: 0,
     };
     let q = p.query()?;
     if p.peek() != &Tok::Eof {
@@ -73,6 +78,7 @@ pub fn parse_expr(src: &str) -> Result<Expr, SyntaxError> {
         toks,
         pos: 0,
         depth: 0,
+        links: 0,
     };
     let e = p.scalar(0)?;
     if p.peek() != &Tok::Eof {
@@ -125,6 +131,7 @@ struct Parser<'a> {
     toks: Vec<Spanned<'a>>,
     pos: usize,
     depth: usize,
+    links: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -194,6 +201,18 @@ impl<'a> Parser<'a> {
             }
             _ => Err(self.unexpected(what)),
         }
+    }
+
+    /// One more operator in a chain (see [`MAX_LINKS`]).
+    fn link(&mut self) -> Result<(), SyntaxError> {
+        self.links += 1;
+        if self.links > MAX_LINKS {
+            return Err(SyntaxError {
+                message: format!("query chains more than {MAX_LINKS} operators"),
+                offset: self.offset(),
+            });
+        }
+        Ok(())
     }
 
     fn enter(&mut self) -> Result<(), SyntaxError> {
@@ -418,11 +437,13 @@ impl<'a> Parser<'a> {
                     let then = self.scalar(0)?;
                     self.expect(&Tok::Colon, "`:` in a conditional expression")?;
                     let els = self.scalar(prec::CONDITIONAL + 1)?;
+                    self.link()?;
                     lhs = Expr::Conditional(Box::new(lhs), Box::new(then), Box::new(els));
                 }
                 Tok::QuestionQuestion if prec::COALESCE >= min => {
                     self.pos += 1;
                     let rhs = self.scalar(prec::COALESCE + 1)?;
+                    self.link()?;
                     lhs = Expr::Coalesce(Box::new(lhs), Box::new(rhs));
                 }
                 _ => return Ok(lhs),
@@ -434,6 +455,7 @@ impl<'a> Parser<'a> {
         let mut lhs = self.and()?;
         while self.eat_kw(Kw::Or) {
             let rhs = self.and()?;
+            self.link()?;
             lhs = Expr::Binary(BinaryOp::Or, Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -443,6 +465,7 @@ impl<'a> Parser<'a> {
         let mut lhs = self.not()?;
         while self.eat_kw(Kw::And) {
             let rhs = self.not()?;
+            self.link()?;
             lhs = Expr::Binary(BinaryOp::And, Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
@@ -516,6 +539,7 @@ impl<'a> Parser<'a> {
             self.enter()?;
             let rhs = self.binary(p + 1);
             self.depth -= 1;
+            self.link()?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs?));
         }
         Ok(lhs)
@@ -541,10 +565,12 @@ impl<'a> Parser<'a> {
         loop {
             if self.eat(&Tok::Dot) {
                 let name = self.ident("a property name after `.`")?;
+                self.link()?;
                 e = Expr::Member(Box::new(e), name);
             } else if self.eat(&Tok::LBracket) {
                 let idx = self.scalar(0)?;
                 self.expect(&Tok::RBracket, "`]`")?;
+                self.link()?;
                 e = Expr::Index(Box::new(e), Box::new(idx));
             } else {
                 return Ok(e);
@@ -697,6 +723,26 @@ impl<'a> Parser<'a> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// Long chains are refused before they build a tree too deep to walk (each of these
+    /// overflowed the stack at 150,000 links); a long but reasonable one still parses.
+    #[test]
+    fn chains_too_long_to_walk_are_refused() {
+        for long in [
+            format!("SELECT VALUE 1{}", "+1".repeat(150_000)),
+            format!("SELECT * FROM c WHERE c.a{}", " OR c.a".repeat(100_000)),
+            format!("SELECT VALUE c{}", ".a".repeat(300_000)),
+            format!("SELECT VALUE c{}", "[0]".repeat(200_000)),
+        ] {
+            let e = parse(&long).expect_err("refused");
+            assert!(e.message.contains("chains more than"), "{}", e.message);
+        }
+        let fine = format!(
+            "SELECT * FROM c WHERE c.a = 0{}",
+            " AND c.a = 1".repeat(500)
+        );
+        assert!(parse(&fine).is_ok());
+    }
 
     /// Parses, prints, and checks the print reads back as the same tree.
     fn norm(src: &str) -> String {

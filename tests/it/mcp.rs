@@ -203,8 +203,10 @@ fn malformed_messages_get_errors_and_the_server_ends_with_stdin() {
         "[]".to_string(),
         huge,
         r#"{"jsonrpc":"2.0","id":1,"method":"server/discover"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami"}}"#.to_string(),
         r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#.to_string(),
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":8,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"elicitation":{}},"clientInfo":{"name":"impostor","version":"0"}}}"#.to_string(),
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"drop_database","arguments":{}}}"#.to_string(),
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"query","arguments":"SELECT"}}"#.to_string(),
         r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"query","arguments":{"container":"orders"}}}"#.to_string(),
@@ -237,19 +239,28 @@ fn malformed_messages_get_errors_and_the_server_ends_with_stdin() {
         (replies[3]["id"].clone(), code(3)),
         (json!(1), Some(-32601))
     );
-    assert_eq!(replies[4]["result"]["protocolVersion"], "2025-06-18");
+    // Nothing runs before the handshake; a second handshake is refused.
     assert_eq!(
-        (replies[5]["id"].clone(), code(5)),
+        (replies[4]["id"].clone(), code(4)),
+        (json!(7), Some(-32600))
+    );
+    assert_eq!(replies[5]["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(
+        (replies[6]["id"].clone(), code(6)),
+        (json!(8), Some(-32600))
+    );
+    assert_eq!(
+        (replies[7]["id"].clone(), code(7)),
         (json!(3), Some(-32602))
     );
     assert_eq!(
-        (replies[6]["id"].clone(), code(6)),
+        (replies[8]["id"].clone(), code(8)),
         (json!(4), Some(-32602))
     );
-    assert_eq!(replies[7]["result"]["isError"], true, "{:?}", replies[7]);
-    assert_eq!(code(8), Some(-32600));
-    assert_eq!(replies[9]["id"], 6);
-    assert_eq!(replies.len(), 10);
+    assert_eq!(replies[9]["result"]["isError"], true, "{:?}", replies[9]);
+    assert_eq!(code(10), Some(-32600));
+    assert_eq!(replies[11]["id"], 6);
+    assert_eq!(replies.len(), 12);
     let ran: Vec<Value> = env
         .audit()
         .into_iter()

@@ -420,30 +420,8 @@ impl Server<'_> {
     }
 
     async fn get_item(&self, gate: &mut Gate<'_>, args: &Map<String, Value>) -> CmdResult<Value> {
-        let container = required(args, "container")?;
         let id = required(args, "id")?;
-        let partition_key = key_arg(args)?;
-        gate.record.container = Some(container.clone());
-        gate.record.detail = Some(format!("tool get_item id {id:?}"));
-        let database = gate.database(str_arg(args, "database")?.as_deref())?;
-        let item = crate::cosmos::items::ItemRef {
-            database: database.clone(),
-            container: container.clone(),
-            partition_key: partition_key.clone(),
-            id: id.clone(),
-        };
-        gate.allow(Request {
-            database,
-            container,
-            action: Action::Read,
-            query: None,
-            partition_key: Some(partition_key),
-            max_items: None,
-            fido2_fresh: false,
-            item_id: Some(id),
-            document: None,
-        })
-        .await?;
+        let (item, _) = allow_point(gate, "get_item", args, Action::Read, id, None).await?;
         let conn = self.app.cosmos().await?;
         match crate::cosmos::items::get(&conn.cosmos, &item).await? {
             Some((doc, _, rc)) => {
@@ -563,8 +541,6 @@ impl Server<'_> {
         gate: &mut Gate<'_>,
         args: &Map<String, Value>,
     ) -> CmdResult<Value> {
-        let container = required(args, "container")?;
-        let partition_key = key_arg(args)?;
         let Some(Value::Object(doc)) = args.get("document") else {
             return Err(CommandError::usage("document must be a JSON object"));
         };
@@ -572,28 +548,15 @@ impl Server<'_> {
         let Some(id) = doc.get("id").and_then(Value::as_str).map(str::to_string) else {
             return Err(CommandError::usage("the document needs a string id"));
         };
-        gate.record.container = Some(container.clone());
-        gate.record.detail = Some(format!("tool upsert_item id {id:?}"));
-        let database = gate.database(str_arg(args, "database")?.as_deref())?;
-        let item = crate::cosmos::items::ItemRef {
-            database: database.clone(),
-            container: container.clone(),
-            partition_key: partition_key.clone(),
-            id: id.clone(),
-        };
-        let scoped = gate
-            .allow(Request {
-                database,
-                container,
-                action: Action::Upsert,
-                query: None,
-                partition_key: Some(partition_key),
-                max_items: None,
-                fido2_fresh: false,
-                item_id: Some(id.clone()),
-                document: Some(document.clone()),
-            })
-            .await?;
+        let (item, scoped) = allow_point(
+            gate,
+            "upsert_item",
+            args,
+            Action::Upsert,
+            id.clone(),
+            Some(document.clone()),
+        )
+        .await?;
         let conn = self.app.cosmos().await?;
         let (target, current, read_rc) =
             crate::cosmos::items::upsert_target(&conn.cosmos, &item).await?;
@@ -634,30 +597,9 @@ impl Server<'_> {
         gate: &mut Gate<'_>,
         args: &Map<String, Value>,
     ) -> CmdResult<Value> {
-        let container = required(args, "container")?;
         let id = required(args, "id")?;
-        let partition_key = key_arg(args)?;
-        gate.record.container = Some(container.clone());
-        gate.record.detail = Some(format!("tool delete_item id {id:?}"));
-        let database = gate.database(str_arg(args, "database")?.as_deref())?;
-        let item = crate::cosmos::items::ItemRef {
-            database: database.clone(),
-            container: container.clone(),
-            partition_key: partition_key.clone(),
-            id: id.clone(),
-        };
-        gate.allow(Request {
-            database,
-            container,
-            action: Action::Delete,
-            query: None,
-            partition_key: Some(partition_key),
-            max_items: None,
-            fido2_fresh: false,
-            item_id: Some(id.clone()),
-            document: None,
-        })
-        .await?;
+        let (item, _) =
+            allow_point(gate, "delete_item", args, Action::Delete, id.clone(), None).await?;
         let conn = self.app.cosmos().await?;
         self.confirm(&format!(
             "delete item {id:?} from {:?}/{:?} (partition {})",
@@ -860,6 +802,43 @@ fn query_result(items: Vec<Value>, spent: &QueryStats) -> Value {
         ));
     }
     out
+}
+
+/// Addresses one item from a call's arguments (container, partition key, database), records it,
+/// and decides `action` on it: the item and what the grant allows, or the refusal.
+async fn allow_point(
+    gate: &mut Gate<'_>,
+    tool: &str,
+    args: &Map<String, Value>,
+    action: Action,
+    id: String,
+    document: Option<Value>,
+) -> CmdResult<(crate::cosmos::items::ItemRef, crate::policy::ScopedQuery)> {
+    let container = required(args, "container")?;
+    let partition_key = key_arg(args)?;
+    gate.record.container = Some(container.clone());
+    gate.record.detail = Some(format!("tool {tool} id {id:?}"));
+    let database = gate.database(str_arg(args, "database")?.as_deref())?;
+    let item = crate::cosmos::items::ItemRef {
+        database: database.clone(),
+        container: container.clone(),
+        partition_key: partition_key.clone(),
+        id: id.clone(),
+    };
+    let scoped = gate
+        .allow(Request {
+            database,
+            container,
+            action,
+            query: None,
+            partition_key: Some(partition_key),
+            max_items: None,
+            fido2_fresh: false,
+            item_id: Some(id),
+            document,
+        })
+        .await?;
+    Ok((item, scoped))
 }
 
 /// `partition_key`: a JSON value, or an array for a hierarchical key; required.

@@ -137,6 +137,14 @@ fn call(
     })
 }
 
+/// A current-thread runtime for the test's own HTTP calls.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// A query's NDJSON answer: its documents, and its trailer (`_cosmoscope`), which must be last.
 fn stream(body: &str) -> (Vec<Value>, Value) {
     let mut lines: Vec<Value> = body
@@ -182,10 +190,7 @@ fn unsigned(token: &str) -> String {
 fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     let (oidc, peer, env) = require!(stack("alice"), STACK);
     let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let tokens = stored_tokens(&env, &oidc.issuer);
     let (access, id) = (tokens[0].clone(), tokens.last().cloned().expect("id token"));
     let query = |token: Option<&str>, body: Value| {
@@ -560,10 +565,7 @@ fn the_cli_runs_the_main_job_through_a_gateway_without_a_cosmos_credential() {
 fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
     let (oidc, peer, env) = require!(stack("alice"), STACK);
     let mut gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let query = || {
         call(
@@ -640,10 +642,7 @@ fn off_loopback_the_gateway_needs_tls_and_serves_https_with_it() {
     let gw = start_with(&env, &oidc.issuer, &peer.endpoint, &peer.key, &head);
     assert!(gw.url.starts_with("https://"), "{}", gw.url);
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let ca = std::fs::read(&certs.ca).expect("ca");
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
@@ -674,10 +673,7 @@ fn a_subject_over_its_concurrent_queries_gets_429_and_the_running_one_finishes()
         &peer.key,
         "listen = \"127.0.0.1:0\"\nlimits = { max_concurrent_per_subject = 1 }\n",
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     // The peer holds the first query's answer for a while.
     rt.block_on(
@@ -962,10 +958,7 @@ fn a_request_that_cannot_be_audited_fails_and_changes_nothing() {
         &peer.key,
         "listen = \"127.0.0.1:0\"\naudit = \"/dev/full\"\n",
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let (status, _, body) = call(
         &rt,
@@ -1025,10 +1018,7 @@ fn a_subject_over_its_request_rate_gets_429_with_retry_after() {
         &peer.key,
         "listen = \"127.0.0.1:0\"\nlimits = { requests_per_minute = 3 }\n",
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let whoami = || {
         call(
@@ -1208,10 +1198,7 @@ fn three_replicas_behind_haproxy_lose_no_request_when_one_stops() {
 fn a_token_with_no_grant_learns_nothing_of_the_policy_or_the_account() {
     let (oidc, peer, env) = require!(stack("mallory"), STACK);
     let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let post = |path: &str, body: Value| {
         call(
@@ -1320,10 +1307,7 @@ impl Drop for KillOnDrop {
 fn no_secret_reaches_the_gateways_log_audit_answers_or_command_line() {
     let (oidc, peer, env) = require!(stack("alice"), STACK);
     let mut gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let tokens = stored_tokens(&env, &oidc.issuer);
     let access = tokens[0].clone();
     let mut answers = String::new();
@@ -1439,10 +1423,7 @@ fn audit_records_are_exported_as_opentelemetry_logs() {
         &peer.key,
         &format!("listen = \"127.0.0.1:0\"\notlp = {{ endpoint = \"{endpoint}\" }}\n"),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let mut ids = Vec::new();
     for body in [
@@ -1511,10 +1492,7 @@ fn cosmos_throttling_a_vanishing_client_cors_and_key_files_have_defined_outcomes
         &peer.key,
         "listen = \"127.0.0.1:0\"\ncors_origins = [\"https://app.example\"]\nlimits = { max_concurrent_per_subject = 1 }\n",
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
 
     // Throttled beyond the retries.
@@ -1668,10 +1646,7 @@ fn a_multi_tenant_gateway_accepts_only_its_allowed_tenants() {
         &peer.key,
         &format!("listen = \"127.0.0.1:0\"\nallowed_tenants = [\"{tenant}\"]\n"),
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let whoami = |token: &str| {
         call(
             &rt,
@@ -1767,10 +1742,7 @@ fn the_gateway_reaches_cosmos_with_its_own_entra_identity() {
         .as_str()
         .expect("listening")
         .to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let (status, _, body) = call(
         &rt,

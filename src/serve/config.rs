@@ -12,8 +12,6 @@ use crate::settings::CredentialKind;
 
 /// The variable holding the gateway's account key unless `key_env` names another.
 pub const DEFAULT_KEY_ENV: &str = "COSMOSCOPE_GATEWAY_ACCOUNT_KEY";
-/// Where `serve` looks without `--config` (what a container image mounts).
-pub const DEFAULT_PATH: &str = "/etc/cosmoscope/server.toml";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

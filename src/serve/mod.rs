@@ -31,7 +31,7 @@ use hyper::{Method, Request as HttpRequest, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-pub use config::{DEFAULT_KEY_ENV, DEFAULT_PATH, ServeConfig, ServeError};
+pub use config::{ServeConfig, ServeError};
 
 use crate::audit::Record;
 use crate::cosmos::{Cosmos, CosmosAuth};

@@ -26,6 +26,18 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// One request to `path` on this gateway (see [`call`]).
+    fn call(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        call(rt, method, &format!("{}{path}", self.url), token, body)
+    }
+
     /// Everything the server wrote to stdout, once it has exited.
     fn audit_after_exit(&mut self) -> String {
         self.audit
@@ -194,30 +206,12 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     let tokens = stored_tokens(&env, &oidc.issuer);
     let (access, id) = (tokens[0].clone(), tokens.last().cloned().expect("id token"));
     let query = |token: Option<&str>, body: Value| {
-        call(
-            &rt,
-            reqwest::Method::POST,
-            &format!("{}/v1/query", gw.url),
-            token,
-            Some(body),
-        )
+        gw.call(&rt, reqwest::Method::POST, "/v1/query", token, Some(body))
     };
 
-    let (status, _, body) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/healthz", gw.url),
-        None,
-        None,
-    );
+    let (status, _, body) = gw.call(&rt, reqwest::Method::GET, "/healthz", None, None);
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/v1/whoami", gw.url),
-        Some(&access),
-        None,
-    );
+    let (status, _, body) = gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&access), None);
     assert_eq!(status, 200, "{body}");
     let me: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(me["subject"], "alice");
@@ -247,10 +241,10 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     assert_eq!(items.len(), expected.len());
 
     // Explain: the `policy explain -o json` shape with the gateway's decision.
-    let (status, _, body) = call(
+    let (status, _, body) = gw.call(
         &rt,
         reqwest::Method::POST,
-        &format!("{}/v1/explain", gw.url),
+        "/v1/explain",
         Some(&access),
         Some(json!({"container": "customers", "query": "SELECT c.card_number FROM c"})),
     );
@@ -304,10 +298,10 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     assert!(body.contains("partition_key"), "{body}");
 
     // Listings show what the grants name.
-    let (status, _, body) = call(
+    let (status, _, body) = gw.call(
         &rt,
         reqwest::Method::GET,
-        &format!("{}/v1/databases/shop/containers", gw.url),
+        "/v1/databases/shop/containers",
         Some(&access),
         None,
     );
@@ -319,10 +313,10 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
         .collect();
     names.sort();
     assert_eq!(names, ["customers", "orders"]);
-    let (status, _, body) = call(
+    let (status, _, body) = gw.call(
         &rt,
         reqwest::Method::GET,
-        &format!("{}/v1/databases", gw.url),
+        "/v1/databases",
         Some(&access),
         None,
     );
@@ -331,10 +325,10 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
         serde_json::from_str::<Value>(&body).expect("json"),
         json!([{"id": "shop"}])
     );
-    let (status, _, _) = call(
+    let (status, _, _) = gw.call(
         &rt,
         reqwest::Method::GET,
-        &format!("{}/v1/databases/..%2Fx/containers", gw.url),
+        "/v1/databases/..%2Fx/containers",
         Some(&access),
         None,
     );
@@ -416,13 +410,7 @@ fn the_gateway_verifies_every_token_and_decides_on_its_claims_alone() {
     );
     assert_eq!(status, 400, "{body}");
 
-    let (status, _, metrics) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/metrics", gw.url),
-        None,
-        None,
-    );
+    let (status, _, metrics) = gw.call(&rt, reqwest::Method::GET, "/metrics", None, None);
     assert_eq!(status, 200);
     assert!(
         metrics.contains("cosmoscope_denials_total{cause=\"invalid_token\"} 8"),
@@ -568,10 +556,10 @@ fn the_gateway_reloads_its_policy_on_sighup_and_stops_cleanly_on_sigterm() {
     let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let query = || {
-        call(
+        gw.call(
             &rt,
             reqwest::Method::POST,
-            &format!("{}/v1/query", gw.url),
+            "/v1/query",
             Some(&access),
             Some(json!({"container": "orders", "query": "SELECT VALUE COUNT(1) FROM c"})),
         )
@@ -701,13 +689,7 @@ fn a_subject_over_its_concurrent_queries_gets_429_and_the_running_one_finishes()
     // Wait (polling the gateway's own gauge, with a deadline) until the first stream runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let (_, _, metrics) = call(
-            &rt,
-            reqwest::Method::GET,
-            &format!("{}/metrics", gw.url),
-            None,
-            None,
-        );
+        let (_, _, metrics) = gw.call(&rt, reqwest::Method::GET, "/metrics", None, None);
         if metrics.contains("cosmoscope_streams_in_flight 1") {
             break;
         }
@@ -960,13 +942,7 @@ fn a_request_that_cannot_be_audited_fails_and_changes_nothing() {
     );
     let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
-    let (status, _, body) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/v1/whoami", gw.url),
-        Some(&access),
-        None,
-    );
+    let (status, _, body) = gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&access), None);
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("audit"), "{body}");
     let (status, _, body) = call(
@@ -991,10 +967,10 @@ fn a_request_that_cannot_be_audited_fails_and_changes_nothing() {
         .is_empty(),
         "nothing was written"
     );
-    let (status, _, body) = call(
+    let (status, _, body) = gw.call(
         &rt,
         reqwest::Method::POST,
-        &format!("{}/v1/query", gw.url),
+        "/v1/query",
         Some(&access),
         Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
     );
@@ -1020,15 +996,7 @@ fn a_subject_over_its_request_rate_gets_429_with_retry_after() {
     );
     let rt = runtime();
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
-    let whoami = || {
-        call(
-            &rt,
-            reqwest::Method::GET,
-            &format!("{}/v1/whoami", gw.url),
-            Some(&access),
-            None,
-        )
-    };
+    let whoami = || gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&access), None);
     for _ in 0..3 {
         assert_eq!(whoami().0, 200);
     }
@@ -1099,19 +1067,7 @@ fn three_replicas_behind_haproxy_lose_no_request_when_one_stops() {
             .expect("haproxy"),
     );
     let front = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while client
-        .get(format!("{front}/readyz"))
-        .send()
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "haproxy never came up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval
-    }
+    wait_ready(&reqwest::blocking::Client::new(), &front);
 
     let access = stored_tokens(&env, &oidc.issuer)[0].clone();
     let sql = "SELECT c.id, c.tenant_id FROM c";
@@ -1144,8 +1100,8 @@ fn three_replicas_behind_haproxy_lose_no_request_when_one_stops() {
                             other => {
                                 assert!(tries < 6, "no answer after 5 retries: {other:?}");
                                 retries += 1;
-                                // retry back-off, as a client of a load balancer does
-                                std::thread::sleep(std::time::Duration::from_millis(100 * tries));
+                                // Retried once the balancer has a ready replica again.
+                                wait_ready(&client, &front);
                             }
                         }
                     };
@@ -1251,13 +1207,8 @@ fn a_token_with_no_grant_learns_nothing_of_the_policy_or_the_account() {
         b64.encode(json!({"alg": "X".repeat(20_000)}).to_string()),
         b64.encode("{}")
     );
-    let (status, headers, body) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/v1/whoami", gw.url),
-        Some(&huge),
-        None,
-    );
+    let (status, headers, body) =
+        gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&huge), None);
     assert_eq!(status, 401);
     assert!(body.len() < 600, "{} bytes", body.len());
     assert!(headers["www-authenticate"].len() < 600);
@@ -1276,18 +1227,29 @@ fn a_token_with_no_grant_learns_nothing_of_the_policy_or_the_account() {
         );
         assert_eq!(status, 404, "{method} {path}");
     }
-    let (_, _, metrics) = call(
-        &rt,
-        reqwest::Method::GET,
-        &format!("{}/metrics", gw.url),
-        None,
-        None,
-    );
+    let (_, _, metrics) = gw.call(&rt, reqwest::Method::GET, "/metrics", None, None);
     assert!(
         !metrics.contains("FOO") && !metrics.contains("////"),
         "{metrics}"
     );
     assert!(metrics.contains("route=\"other\""), "{metrics}");
+}
+
+/// Waits (polling, 20 s at most) until the balancer at `front` answers `/readyz` with 200: a
+/// replica behind it is up and ready.
+fn wait_ready(client: &reqwest::blocking::Client, front: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while client
+        .get(format!("{front}/readyz"))
+        .send()
+        .map_or(true, |r| !r.status().is_success())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ready replica behind {front}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval
+    }
 }
 
 /// A child process killed when the test ends, however it ends.
@@ -1430,10 +1392,10 @@ fn audit_records_are_exported_as_opentelemetry_logs() {
         json!({"container": "orders", "query": "SELECT c.id FROM c"}),
         json!({"container": "customers", "query": "SELECT c.card_number FROM c"}),
     ] {
-        let (_, headers, _) = call(
+        let (_, headers, _) = gw.call(
             &rt,
             reqwest::Method::POST,
-            &format!("{}/v1/query", gw.url),
+            "/v1/query",
             Some(&access),
             Some(body),
         );
@@ -1511,10 +1473,10 @@ fn cosmos_throttling_a_vanishing_client_cors_and_key_files_have_defined_outcomes
     );
     assert_eq!(status, 429, "{body}");
     assert!(headers.contains_key("retry-after"), "{headers:?}");
-    let (status, _, body) = call(
+    let (status, _, body) = gw.call(
         &rt,
         reqwest::Method::POST,
-        &format!("{}/v1/query", gw.url),
+        "/v1/query",
         Some(&access),
         Some(json!({"container": "orders", "query": "SELECT * FROM c", "partition_key": "t1"})),
     );
@@ -1543,10 +1505,10 @@ fn cosmos_throttling_a_vanishing_client_cors_and_key_files_have_defined_outcomes
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let (status, _, body) = call(
+        let (status, _, body) = gw.call(
             &rt,
             reqwest::Method::POST,
-            &format!("{}/v1/query", gw.url),
+            "/v1/query",
             Some(&access),
             Some(json!({"container": "orders", "query": "SELECT c.id FROM c"})),
         );
@@ -1647,15 +1609,7 @@ fn a_multi_tenant_gateway_accepts_only_its_allowed_tenants() {
         &format!("listen = \"127.0.0.1:0\"\nallowed_tenants = [\"{tenant}\"]\n"),
     );
     let rt = runtime();
-    let whoami = |token: &str| {
-        call(
-            &rt,
-            reqwest::Method::GET,
-            &format!("{}/v1/whoami", gw.url),
-            Some(token),
-            None,
-        )
-    };
+    let whoami = |token: &str| gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(token), None);
     let (status, _, body) = whoami(&alice);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"alice\""), "{body}");

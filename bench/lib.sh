@@ -37,15 +37,5 @@ in_keyring_sandbox() {
   [ -n "${BENCH_IN_SANDBOX:-}" ] && return 0
   [ -n "${BIN:-}" ] || cargo build --release --quiet --bin cosmoscope
   [ -f tests/peers/oidc/node_modules/.package-lock.json ] || (cd tests/peers/oidc && npm ci --no-audit --no-fund --loglevel=error)
-  local kh
-  kh=$(mktemp -d)
-  mkdir -p "$kh/.cache"
-  BENCH_IN_SANDBOX=1 KEYRING_HOME="$kh" exec python3 scripts/session-keyring dbus-run-session -- bash -c '
-    printf pw | HOME="$KEYRING_HOME" gnome-keyring-daemon --daemonize --unlock --components=secrets >/dev/null
-    for _ in $(seq 1 100); do
-      dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-        org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true" && break
-      sleep 0.1
-    done
-    exec "$@"' bench "$@"
+  BENCH_IN_SANDBOX=1 exec ./scripts/keyring-sandbox "$@"
 }

@@ -103,7 +103,7 @@ def main():
                 f'[server.cosmos]\nendpoint = "{endpoint}"\ndatabase = "shop"\nhttp2 = false\n'
                 f'[server.limits]\nmax_concurrent_per_subject = 1000\nrequests_per_minute = 0\n')
     gw, hello = start([BIN, "serve", "--config", os.path.join(work, "server.toml")],
-                      env=dict(env, COSMOSCOPE_GATEWAY_ACCOUNT_KEY=KEY), line_on="stderr")
+                      env=dict(env, COSMOSCOPE_GATEWAY_ACCOUNT_KEY=KEY))
     url = hello["listening"]
 
     container = CosmosClient(endpoint, KEY).get_database_client("shop").get_container_client("orders")

@@ -34,10 +34,13 @@ pub async fn run(app: &App, args: &ServeArgs) -> CmdResult {
             return Ok(());
         }
         let local = tokio::task::LocalSet::new();
-        local
+        let served = local
             .run_until(crate::serve::run(config, policy, |addr, tls| {
                 let scheme = if tls { "https" } else { "http" };
-                crate::serve::log(&serde_json::json!({"listening": format!("{scheme}://{addr}")}));
+                crate::serve::log(
+                    crate::serve::Level::Info,
+                    &serde_json::json!({"listening": format!("{scheme}://{addr}")}),
+                );
             }))
             .await
             .map_err(|e| match e {
@@ -47,7 +50,9 @@ pub async fn run(app: &App, args: &ServeArgs) -> CmdResult {
                         .hint("see the README, \"Run a gateway\", for the configuration keys")
                 }
                 _ => CommandError::runtime("the gateway stopped").caused_by(&e),
-            })
+            });
+        crate::serve::flush_stdout();
+        served
     }
     #[cfg(not(unix))]
     {

@@ -91,7 +91,10 @@ pub async fn run(
         let mut verifier = Verifier::new(&provider.http, issuer, &provider.metadata.jwks_uri, None);
         // Not ready (`/readyz`) until the keys are here; a later request fetches them again.
         if let Err(e) = verifier.prefetch().await {
-            log(&json!({"jwks_unavailable": issuer.url, "cause": e.to_string()}));
+            log(
+                Level::Warn,
+                &json!({"jwks_unavailable": issuer.url, "cause": e.to_string()}),
+            );
         }
         verifiers.push(Mutex::new(verifier));
     }
@@ -189,7 +192,10 @@ pub async fn run(
         // this, Nagle's algorithm and the client's delayed ACK add ~40 ms to a short answer.
         let _ = stream.set_nodelay(true);
         if proxies_only && !state.config.proxies.iter().any(|p| p.contains(peer.ip())) {
-            log(&json!({"refused_connection": peer.to_string(), "cause": "not a trusted proxy"}));
+            log(
+                Level::Warn,
+                &json!({"refused_connection": peer.to_string(), "cause": "not a trusted proxy"}),
+            );
             continue;
         }
         let state = state.clone();
@@ -229,11 +235,15 @@ pub async fn run(
     while state.metrics.in_flight() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    log(&json!({
-        "stopped": true,
-        "streams_cut": state.metrics.in_flight(),
-        "requests_cut": state.active.load(std::sync::atomic::Ordering::Relaxed),
-    }));
+    log(
+        Level::Info,
+        &json!({
+            "stopped": true,
+            "streams_cut": state.metrics.in_flight(),
+            "requests_cut": state.active.load(std::sync::atomic::Ordering::Relaxed),
+        }),
+    );
+    flush_stdout();
     Ok(())
 }
 
@@ -301,10 +311,44 @@ fn key_file_is_private(file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// One structured log line on stderr; a closed stderr must not stop the server.
-pub fn log(line: &Value) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
+/// How much a log line matters (its `level`).
+#[derive(Clone, Copy)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// One structured log line on stdout: `{"time","level",…fields}`. Audit records that share stdout
+/// never carry `level`, which is how a collector tells the two apart. The line is queued for the
+/// stdout writer and never waits for it: a stalled reader costs log lines, not requests.
+pub fn log(level: Level, fields: &Value) {
+    let mut line = serde_json::Map::new();
+    line.insert("time".into(), crate::clock::now_rfc3339_millis().into());
+    let level = match level {
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    };
+    line.insert("level".into(), level.into());
+    if let Value::Object(fields) = fields {
+        line.extend(fields.clone());
+    }
+    let (done, _) = tokio::sync::oneshot::channel();
+    let _ = stdout_writer().try_send(Written::Line(
+        format!("{}\n", Value::Object(line)),
+        false,
+        done,
+    ));
+}
+
+/// Waits (at most [`AUDIT_DEADLINE`]) until every line queued for stdout is written: the last
+/// log lines of a server that stops must not be lost (unless stdout has stalled).
+pub fn flush_stdout() {
+    let (done, written) = std::sync::mpsc::sync_channel(1);
+    if stdout_writer().try_send(Written::Flush(done)).is_ok() {
+        let _ = written.recv_timeout(AUDIT_DEADLINE);
+    }
 }
 
 /// The TLS side: the certificate chain and key from PEM files, TLS 1.2+ (rustls' safe defaults)
@@ -346,9 +390,13 @@ fn reload(state: &State) {
             if let Ok(mut slot) = state.policy.write() {
                 *slot = Arc::new(policy);
             }
-            log(&json!({"policy_reloaded": path.display().to_string()}));
+            log(
+                Level::Info,
+                &json!({"policy_reloaded": path.display().to_string()}),
+            );
         }
         Err(e) => log(
+            Level::Error,
             &json!({"policy_reload_failed": path.display().to_string(), "cause": e.to_string(), "kept": "the previous policy"}),
         ),
     }
@@ -814,7 +862,7 @@ async fn write_record(state: &State, mut record: Record, started: Instant, durab
         }
         Err(e) => {
             state.metrics.audit_failed();
-            log(&json!({"audit_unwritable": e}));
+            log(Level::Error, &json!({"audit_unwritable": e}));
             false
         }
     }
@@ -823,43 +871,72 @@ async fn write_record(state: &State, mut record: Record, started: Instant, durab
 /// How long a request waits for its audit record to be written before it fails.
 const AUDIT_DEADLINE: Duration = Duration::from_secs(5);
 
+/// What a writer thread is given: a line (and whether to sync a file after it) with the channel
+/// that hears how writing it went, or a request to say when everything before it is written.
+enum Written {
+    Line(
+        String,
+        bool,
+        tokio::sync::oneshot::Sender<std::io::Result<()>>,
+    ),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A thread that writes lines to a file, or to stdout, in the order they were queued.
+fn writer(file: Option<std::fs::File>) -> std::sync::mpsc::SyncSender<Written> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Written>(1024);
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        let mut file = file;
+        for written in rx {
+            match written {
+                Written::Line(line, durable, done) => {
+                    let result = if let Some(f) = file.as_mut() {
+                        f.write_all(line.as_bytes())
+                            .and_then(|()| if durable { f.sync_data() } else { Ok(()) })
+                    } else {
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(line.as_bytes()).and_then(|()| out.flush())
+                    };
+                    let _ = done.send(result);
+                }
+                Written::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// The one writer of stdout: log lines, and audit records when `audit = "stdout"`, so lines
+/// never interleave.
+fn stdout_writer() -> &'static std::sync::mpsc::SyncSender<Written> {
+    static STDOUT: std::sync::OnceLock<std::sync::mpsc::SyncSender<Written>> =
+        std::sync::OnceLock::new();
+    STDOUT.get_or_init(|| writer(None))
+}
+
 /// The audit sink on a thread of its own: a sink that stalls (a full pipe on stdout, a slow
 /// disk) fails the requests waiting on it after [`AUDIT_DEADLINE`], never the server — health
 /// checks and metrics keep answering.
 struct AuditSink {
-    tx: std::sync::mpsc::SyncSender<AuditLine>,
+    tx: std::sync::mpsc::SyncSender<Written>,
 }
-
-type AuditLine = (
-    String,
-    bool,
-    tokio::sync::oneshot::Sender<std::io::Result<()>>,
-);
 
 impl AuditSink {
     fn start(file: Option<std::fs::File>) -> AuditSink {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<AuditLine>(1024);
-        std::thread::spawn(move || {
-            use std::io::Write as _;
-            let mut file = file;
-            for (line, durable, done) in rx {
-                let written = if let Some(f) = file.as_mut() {
-                    f.write_all(line.as_bytes())
-                        .and_then(|()| if durable { f.sync_data() } else { Ok(()) })
-                } else {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(line.as_bytes()).and_then(|()| out.flush())
-                };
-                let _ = done.send(written);
-            }
-        });
+        let tx = match file {
+            Some(file) => writer(Some(file)),
+            None => stdout_writer().clone(),
+        };
         AuditSink { tx }
     }
 
     async fn write(&self, line: String, durable: bool) -> Result<(), String> {
         let (done, result) = tokio::sync::oneshot::channel();
         self.tx
-            .try_send((line, durable, done))
+            .try_send(Written::Line(line, durable, done))
             .map_err(|_| "the audit sink is not keeping up".to_string())?;
         match tokio::time::timeout(AUDIT_DEADLINE, result).await {
             Ok(Ok(Ok(()))) => Ok(()),

@@ -47,7 +47,10 @@ impl Exporter {
                         }
                         // 4xx other than 429: the collector refuses this body; retrying is futile.
                         Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                            super::log(&json!({"otlp_export_refused": r.status().as_u16()}));
+                            super::log(
+                                super::Level::Warn,
+                                &json!({"otlp_export_refused": r.status().as_u16()}),
+                            );
                             break;
                         }
                         _ => tokio::time::sleep(Duration::from_millis(200 << attempt)).await,
@@ -56,6 +59,7 @@ impl Exporter {
                 if !sent {
                     dropped(batch.len());
                     super::log(
+                        super::Level::Warn,
                         &json!({"otlp_export_failed": endpoint, "records_dropped": batch.len()}),
                     );
                 }

@@ -18,11 +18,13 @@ const AUDIENCE: &str = "https://cosmos-gateway.test";
 pub struct Gateway {
     child: Child,
     pub url: String,
-    /// The server's stderr, a line at a time (its structured log).
+    /// The server's log lines (the lines of its stdout that carry a `level`), one at a time.
     log: std::sync::mpsc::Receiver<String>,
-    /// The server's stdout (its audit records), read as it comes so the pipe never fills; the
+    /// The rest of its stdout (its audit records), read as it comes so the pipe never fills; the
     /// whole text once the server has exited.
     audit: Option<std::thread::JoinHandle<String>>,
+    /// Its stderr, whole once it has exited (nothing, unless it failed).
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Gateway {
@@ -38,13 +40,22 @@ impl Gateway {
         call(rt, method, &format!("{}{path}", self.url), token, body)
     }
 
-    /// Everything the server wrote to stdout, once it has exited.
+    /// The audit records the server wrote to stdout, once it has exited.
     fn audit_after_exit(&mut self) -> String {
         self.audit
             .take()
             .expect("the audit reader")
             .join()
             .expect("audit text")
+    }
+
+    /// What the server wrote to stderr, once it has exited.
+    fn stderr_after_exit(&mut self) -> String {
+        self.stderr
+            .take()
+            .expect("the stderr reader")
+            .join()
+            .expect("stderr text")
     }
 }
 
@@ -99,26 +110,35 @@ fn start_with(env: &TestEnv, issuer: &str, endpoint: &str, key: &str, head: &str
         .stderr(Stdio::piped())
         .spawn()
         .expect("cosmoscope serve");
+    // stdout carries both: log lines have a `level`, audit records never do.
     let stdout = child.stdout.take().expect("stdout");
-    let audit = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut text);
-        text
-    });
-    let stderr = child.stderr.take().expect("stderr");
     let (tx, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+    let audit = std::thread::spawn(move || {
+        let mut audit = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let is_log =
+                serde_json::from_str::<Value>(&line).is_ok_and(|v| v.get("level").is_some());
+            if is_log {
+                let _ = tx.send(line);
+            } else {
+                audit.push_str(&line);
+                audit.push('\n');
             }
         }
+        audit
+    });
+    let stderr = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+        text
     });
     let mut gw = Gateway {
         child,
         url: String::new(),
         log,
         audit: Some(audit),
+        stderr: Some(stderr),
     };
     gw.url = gw.event("listening")["listening"]
         .as_str()
@@ -1263,8 +1283,8 @@ impl Drop for KillOnDrop {
 }
 
 /// Secrets scan of the gateway: after allowed, denied and refused requests (tokens tampered with,
-/// unsigned, for another audience), neither the server's log (stderr), its audit records (stdout),
-/// its answers nor its command line holds a token, a token's signature or the account key.
+/// unsigned, for another audience), neither the server's log lines nor its audit records (both on
+/// stdout), its stderr (empty), its answers nor its command line holds a token, a token's signature or the account key.
 #[test]
 fn no_secret_reaches_the_gateways_log_audit_answers_or_command_line() {
     let (oidc, peer, env) = require!(stack("alice"), STACK);
@@ -1318,6 +1338,8 @@ fn no_secret_reaches_the_gateways_log_audit_answers_or_command_line() {
     gw.event("stopped");
     assert!(gw.child.wait().expect("exit").success());
     let audit = gw.audit_after_exit();
+    let stderr = gw.stderr_after_exit();
+    assert!(stderr.is_empty(), "log lines go to stdout: {stderr}");
     let log: String = gw.log.try_iter().collect::<Vec<_>>().join("\n");
     assert!(audit.lines().count() >= 8, "{audit}");
     let mut secrets: Vec<String> = tokens.clone();
@@ -1683,14 +1705,15 @@ fn the_gateway_reaches_cosmos_with_its_own_entra_identity() {
         .env("AZURE_CLIENT_SECRET", "gw-s3cret-value")
         .env_remove("COSMOSCOPE_GATEWAY_ACCOUNT_KEY")
         .env("SSL_CERT_FILE", &certs().ca)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("serve");
     let mut first = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut first)
-        .expect("the listening line");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut first).expect("the listening line");
+    // The audit records follow on stdout: read, so the pipe never fills.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let _guard = KillOnDrop(child);
     let url = serde_json::from_str::<Value>(&first).expect("json")["listening"]
         .as_str()

@@ -144,36 +144,64 @@ impl Verifier {
     }
 
     async fn fetch_jwks(&mut self) -> Result<(), IdentityError> {
-        let (http, jwks_uri) =
-            if let (Some(http), Some(uri)) = (self.http.take(), self.jwks_uri.take()) {
-                (http, uri)
+        let fetched = self.jwks_fetch().await?;
+        self.install(fetched);
+        Ok(())
+    }
+
+    /// A fetch of the provider's JWKS that borrows nothing from the verifier, so that a gateway
+    /// fetches without holding the verifier every other request reads; [`Self::install`] takes
+    /// what it brings.
+    pub fn jwks_fetch(
+        &self,
+    ) -> impl std::future::Future<Output = Result<FetchedKeys, IdentityError>> + 'static {
+        let known = self.http.clone().zip(self.jwks_uri.clone());
+        let issuer = self.issuer.clone();
+        async move {
+            let (http, jwks_uri) = if let Some(known) = known {
+                known
             } else {
-                let provider = super::Provider::discover(&self.issuer, "").await?;
+                let provider = super::Provider::discover(&issuer, "").await?;
                 (provider.http, provider.metadata.jwks_uri)
             };
-        let body = http.get_json(&jwks_uri, "the provider's JWKS").await;
-        self.http = Some(http);
-        self.jwks_uri = Some(jwks_uri.clone());
-        let set: JwkSet =
-            serde_json::from_value(body?).map_err(|e| IdentityError::BadResponse {
-                what: "the provider's JWKS",
-                url: jwks_uri,
-                detail: e.to_string(),
-            })?;
+            let body = http.get_json(&jwks_uri, "the provider's JWKS").await?;
+            let set: JwkSet =
+                serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
+                    what: "the provider's JWKS",
+                    url: jwks_uri.clone(),
+                    detail: e.to_string(),
+                })?;
+            Ok(FetchedKeys {
+                http,
+                jwks_uri,
+                set,
+            })
+        }
+    }
+
+    /// Takes the keys a [`Self::jwks_fetch`] brought (and keeps a copy in the cache file, if any).
+    pub fn install(&mut self, fetched: FetchedKeys) {
         if let Some(path) = &self.cache
-            && let Ok(bytes) = serde_json::to_vec(&set)
+            && let Ok(bytes) = serde_json::to_vec(&fetched.set)
         {
             // Only an optimisation: a failed write costs one request next time.
             let _ = crate::fsutil::write_private_atomic(path, &bytes);
         }
-        self.jwks = Some(set);
+        self.http = Some(fetched.http);
+        self.jwks_uri = Some(fetched.jwks_uri);
+        self.jwks = Some(fetched.set);
         self.fetched_at = Some(std::time::Instant::now());
-        Ok(())
     }
 
     /// Fetches the keys now (a gateway is ready only once it can verify a token).
     pub async fn prefetch(&mut self) -> Result<(), IdentityError> {
         self.fetch_jwks().await
+    }
+
+    /// The issuer this verifier accepts.
+    #[must_use]
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer.url
     }
 
     /// Whether keys are loaded.
@@ -216,21 +244,7 @@ impl Verifier {
         audience: Option<&str>,
         nonce: Option<&str>,
     ) -> Result<Map<String, Value>, IdentityError> {
-        let header = parse_header(token)?;
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let algorithm = ALLOWED_ALGS
-            .into_iter()
-            .find(|a| format!("{a:?}") == alg)
-            .ok_or_else(|| VerifyError::Algorithm(alg.clone()))?;
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-
+        let (algorithm, kid) = header_of(token)?;
         let stale = self.fetched_at.is_some_and(|at| at.elapsed() >= JWKS_TTL);
         if self.jwks.is_none() {
             self.fetch_jwks().await?;
@@ -239,21 +253,58 @@ impl Verifier {
             self.fetched_at = Some(std::time::Instant::now());
         }
         let mut jwk = self.find_key(kid.as_deref(), algorithm);
-        if jwk.is_none()
-            && self
-                .refetched
-                .is_none_or(|at| at.elapsed() >= std::time::Duration::from_mins(1))
-        {
+        if jwk.is_none() && self.claim_refetch() {
             // The provider may have rotated its keys since we fetched them: refetch once (a
             // command), or once a minute (a gateway).
-            self.refetched = Some(std::time::Instant::now());
             self.fetch_jwks().await?;
             jwk = self.find_key(kid.as_deref(), algorithm);
         }
-        let jwk = jwk.ok_or_else(|| {
-            VerifyError::UnknownKey(kid.clone().unwrap_or_else(|| "(no kid)".into()))
-        })?;
-        let key = DecodingKey::from_jwk(&jwk)
+        let jwk = jwk.ok_or_else(|| unknown_key(kid.as_deref()))?;
+        self.check_with(token, &jwk, algorithm, audience, nonce)
+    }
+
+    /// Verifies `token` for `audience` with the keys in memory only, never waiting on the
+    /// network: what a gateway does under a short lock. [`InMemory::Fetch`] when keys must be
+    /// fetched first — none are loaded, or the token names a key we lack and a refetch is due
+    /// (at most once a minute; the caller fetches with [`Self::jwks_fetch`] and asks again).
+    pub fn verify_in_memory(&mut self, token: &str, audience: &str) -> InMemory {
+        let (algorithm, kid) = match header_of(token) {
+            Ok(found) => found,
+            Err(e) => return InMemory::Done(Err(e)),
+        };
+        if self.jwks.is_none() {
+            return InMemory::Fetch;
+        }
+        match self.find_key(kid.as_deref(), algorithm) {
+            Some(jwk) => {
+                InMemory::Done(self.check_with(token, &jwk, algorithm, Some(audience), None))
+            }
+            None if self.claim_refetch() => InMemory::Fetch,
+            None => InMemory::Done(Err(unknown_key(kid.as_deref()))),
+        }
+    }
+
+    /// Whether an unknown `kid` may make us fetch the keys again now; if so, the minute starts.
+    fn claim_refetch(&mut self) -> bool {
+        let due = self
+            .refetched
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_mins(1));
+        if due {
+            self.refetched = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// Everything after the key is found: signature, audience, issuer, lifetime, nonce.
+    fn check_with(
+        &self,
+        token: &str,
+        jwk: &Jwk,
+        algorithm: Algorithm,
+        audience: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<Map<String, Value>, IdentityError> {
+        let key = DecodingKey::from_jwk(jwk)
             .map_err(|e| VerifyError::Malformed(format!("unusable JWKS key: {e}")))?;
 
         let mut validation = Validation::new(algorithm);
@@ -324,6 +375,40 @@ impl Verifier {
             _ => None,
         }
     }
+}
+
+/// What [`Verifier::verify_in_memory`] found.
+pub enum InMemory {
+    /// Verified, or refused, with the keys in memory.
+    Done(Result<Map<String, Value>, IdentityError>),
+    /// The keys must be fetched first.
+    Fetch,
+}
+
+/// The provider's keys as [`Verifier::jwks_fetch`] brought them, with where they came from.
+pub struct FetchedKeys {
+    http: Http,
+    jwks_uri: String,
+    set: JwkSet,
+}
+
+/// The token's algorithm (from the allow-list) and key id, read from its header.
+fn header_of(token: &str) -> Result<(Algorithm, Option<String>), IdentityError> {
+    let header = parse_header(token)?;
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let algorithm = ALLOWED_ALGS
+        .into_iter()
+        .find(|a| format!("{a:?}") == alg)
+        .ok_or_else(|| VerifyError::Algorithm(alg.to_string()))?;
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((algorithm, kid))
+}
+
+fn unknown_key(kid: Option<&str>) -> IdentityError {
+    VerifyError::UnknownKey(kid.unwrap_or("(no kid)").to_string()).into()
 }
 
 /// A JWT NumericDate (RFC 7519 §2): whole seconds, or fractional ones rounded down; `None` for
@@ -409,6 +494,59 @@ mod tests {
                 .iter()
                 .any(|a| format!("{a:?}").starts_with("HS"))
         );
+    }
+
+    /// The gateway's path: verdicts from the keys in memory, and a fetch asked for only when
+    /// there are no keys, or for a key we lack at most once a minute.
+    #[test]
+    fn in_memory_verification_asks_for_a_fetch_only_when_it_must() {
+        let issuer = super::super::Issuer {
+            url: "https://idp.test".into(),
+            tenants: Vec::new(),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = dir.path().join("jwks.json");
+        let now = now_unix();
+        let token = |kid: &str| {
+            let signed = crate::testing::sign_id_token(&serde_json::json!({
+                "iss": "https://idp.test", "aud": "api", "sub": "alice",
+                "iat": now, "exp": now + 600,
+            }));
+            // The same signature under a header naming another key: only the kid differs.
+            let mut parts = signed.splitn(2, '.');
+            let _ = parts.next();
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            let header = b64(&format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"JWT"}}"#));
+            format!("{header}.{}", parts.next().expect("rest"))
+        };
+        let mut empty = Verifier::offline(&issuer, None);
+        assert!(matches!(
+            empty.verify_in_memory(&token("fixture"), "api"),
+            InMemory::Fetch
+        ));
+        std::fs::write(&cache, crate::testing::provider_jwks().to_string()).expect("cache");
+        let mut v = Verifier::offline(&issuer, Some(cache));
+        let InMemory::Done(Ok(claims)) = v.verify_in_memory(&token("fixture"), "api") else {
+            panic!("the fixture key verifies its token");
+        };
+        assert_eq!(claims["sub"], "alice");
+        assert!(matches!(
+            v.verify_in_memory(&token("fixture"), "another-api"),
+            InMemory::Done(Err(_))
+        ));
+        assert!(matches!(
+            v.verify_in_memory("a.b", "api"),
+            InMemory::Done(Err(_))
+        ));
+        // An unknown key: one fetch now, then a refusal without asking again within the minute.
+        assert!(matches!(
+            v.verify_in_memory(&token("rotated"), "api"),
+            InMemory::Fetch
+        ));
+        let InMemory::Done(Err(e)) = v.verify_in_memory(&token("rotated"), "api") else {
+            panic!("no second fetch within the minute");
+        };
+        assert!(e.to_string().contains("rotated"), "{e}");
     }
 
     #[test]

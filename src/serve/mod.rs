@@ -51,7 +51,7 @@ struct State {
     /// Replaced on SIGHUP by a policy that parsed and validated; a bad file keeps the old one.
     policy: std::sync::RwLock<Arc<Policy>>,
     /// One per accepted issuer, in the order of the configuration.
-    verifiers: Vec<Mutex<Verifier>>,
+    verifiers: Vec<Arc<Keys>>,
     cosmos: Cosmos,
     audit: AuditSink,
     /// `[server.otlp]`: the records exported as OpenTelemetry logs too.
@@ -96,7 +96,22 @@ pub async fn run(
                 &json!({"jwks_unavailable": issuer.url, "cause": e.to_string()}),
             );
         }
-        verifiers.push(Mutex::new(verifier));
+        verifiers.push(Arc::new(Keys::new(verifier)));
+    }
+    for keys in &verifiers {
+        let keys = keys.clone();
+        let issuer = keys.issuer.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(KEYS_REFRESH).await;
+                if let Err(e) = keys.fetch(None).await {
+                    log(
+                        Level::Warn,
+                        &json!({"jwks_unavailable": issuer, "cause": e, "kept": "the keys in memory"}),
+                    );
+                }
+            }
+        });
     }
     let cosmos = connect(&config).await?;
     let hash_key = match &config.audit_hash_key_env {
@@ -768,13 +783,80 @@ async fn verify_bearer<B>(state: &State, req: &HttpRequest<B>) -> Result<Claims,
         .iter()
         .position(|i| named.as_deref().is_some_and(|n| issuer_matches(i, n)))
         .unwrap_or(0);
-    let verifier = &state.verifiers[index];
-    verifier
-        .lock()
+    state.verifiers[index]
+        .verify(token, &state.config.audience)
         .await
-        .verify(token, &state.config.audience, None)
-        .await
-        .map_err(|e| e.to_string())
+}
+
+/// How often the gateway fetches each provider's keys again in the background (a rotation is
+/// also picked up at once: a token signed with a key we lack makes one request fetch, at most
+/// once a minute).
+const KEYS_REFRESH: Duration = Duration::from_hours(1);
+
+/// One provider's keys, shared by every request. A request verifies with the keys in memory
+/// under a lock that is never held across an await, so nothing waits on the network but a
+/// request that needs keys we lack — and of those, one fetches while the others wait for it
+/// (single flight), whatever the provider's speed.
+struct Keys {
+    issuer: String,
+    verifier: std::sync::Mutex<Verifier>,
+    /// Held by the one request (or the refresher) fetching the keys.
+    fetching: Mutex<()>,
+    /// How many fetches have finished: a request that waited for another's fetch does not
+    /// fetch again.
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl Keys {
+    fn new(verifier: Verifier) -> Keys {
+        Keys {
+            issuer: verifier.issuer_url().to_string(),
+            verifier: std::sync::Mutex::new(verifier),
+            fetching: Mutex::new(()),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn verifier(&self) -> std::sync::MutexGuard<'_, Verifier> {
+        self.verifier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn has_keys(&self) -> bool {
+        self.verifier().has_keys()
+    }
+
+    async fn verify(&self, token: &str, audience: &str) -> Result<Claims, String> {
+        use crate::identity::verify::InMemory;
+        let seen = self.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        if let InMemory::Done(verdict) = self.verifier().verify_in_memory(token, audience) {
+            return verdict.map_err(|e| e.to_string());
+        }
+        self.fetch(Some(seen)).await?;
+        match self.verifier().verify_in_memory(token, audience) {
+            InMemory::Done(verdict) => verdict.map_err(|e| e.to_string()),
+            InMemory::Fetch => Err(format!(
+                "the keys of {} could not be fetched; try again shortly",
+                self.issuer
+            )),
+        }
+    }
+
+    /// Fetches the keys, one fetch at a time, and installs them (a failure keeps the keys in
+    /// memory). With `after`, nothing is fetched when a fetch finished since that count.
+    async fn fetch(&self, after: Option<u64>) -> Result<(), String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let _one = self.fetching.lock().await;
+        if after.is_some_and(|seen| self.fetches.load(SeqCst) != seen) {
+            return Ok(());
+        }
+        let fetch = self.verifier().jwks_fetch();
+        let fetched = fetch.await;
+        self.fetches.fetch_add(1, SeqCst);
+        self.verifier().install(fetched.map_err(|e| e.to_string())?);
+        Ok(())
+    }
 }
 
 /// The `iss` a token claims, read without verifying anything (only to pick the verifier).
@@ -806,7 +888,7 @@ fn issuer_matches(issuer: &crate::identity::Issuer, iss: &str) -> bool {
 async fn readyz(state: &State) -> Response<Body> {
     let mut keys = true;
     for v in &state.verifiers {
-        keys &= v.lock().await.has_keys();
+        keys &= v.has_keys();
     }
     // Asked of Cosmos DB at most every 5 s, however often the probes come.
     let cached = {

@@ -207,6 +207,15 @@ fn tampered(token: &str) -> String {
     )
 }
 
+/// The same token under a header that names key `kid`.
+fn with_kid(token: &str, kid: &str) -> String {
+    let (head, rest) = token.split_once('.').expect("a JWT");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut header: Value = serde_json::from_slice(&b64.decode(head).expect("b64")).expect("json");
+    header["kid"] = json!(kid);
+    format!("{}.{rest}", b64.encode(header.to_string()))
+}
+
 /// The same claims, `alg: none`, no signature.
 fn unsigned(token: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
@@ -1736,4 +1745,43 @@ fn the_gateway_reaches_cosmos_with_its_own_entra_identity() {
         "{items:?}"
     );
     assert!(!body.contains("gw-s3cret-value"));
+}
+
+/// A provider whose JWKS endpoint stalls holds up only the request that needs its keys: the
+/// gateway fetches without holding the keys every other request verifies with, so a token signed
+/// with a key it has is answered meanwhile; the request that asked for the fetch gets its answer
+/// (401, the key is unknown) once the provider answers.
+#[test]
+fn a_stalled_jwks_fetch_holds_up_only_the_request_that_needs_it() {
+    let (oidc, peer, env) = require!(stack("alice"), STACK);
+    let gw = start(&env, &oidc.issuer, &peer.endpoint, &peer.key);
+    let rt = runtime();
+    let access = stored_tokens(&env, &oidc.issuer)[0].clone();
+    assert_eq!(
+        gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&access), None)
+            .0,
+        200
+    );
+    oidc.admin("jwks-hold", json!({"hold": true}));
+    let unknown = with_kid(&access, "rotated-away");
+    let url = format!("{}/v1/whoami", gw.url);
+    let waiting = std::thread::spawn(move || {
+        call(&runtime(), reqwest::Method::GET, &url, Some(&unknown), None)
+    });
+    crate::harness::wait_for(
+        "the gateway's JWKS request to be held by the provider",
+        std::time::Duration::from_secs(20),
+        || (oidc.stats()["jwks_held"] == 1).then_some(()),
+    );
+    let (status, _, body) = gw.call(&rt, reqwest::Method::GET, "/v1/whoami", Some(&access), None);
+    assert_eq!(status, 200, "a known key waits for no fetch: {body}");
+    assert!(
+        !waiting.is_finished(),
+        "the request that needs the keys waits for them"
+    );
+    oidc.admin("jwks-hold", json!({"hold": false}));
+    let (status, headers, body) = waiting.join().expect("the waiting request");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("rotated-away"), "{body}");
+    assert!(headers.contains_key("www-authenticate"));
 }

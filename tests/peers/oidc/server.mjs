@@ -128,6 +128,13 @@ function freshStats() {
 }
 let stats = freshStats();
 const faults = { slowdown: 0, entra: [], forge: null, jwksFail: 0, grant: [] };
+// /__admin/jwks-hold: JWKS requests wait (their resolvers here) until the hold is released.
+let jwksHold = null;
+function releaseJwks() {
+  const waiting = jwksHold || [];
+  jwksHold = null;
+  for (const release of waiting) release();
+}
 
 // ---------------------------------------------------------------------------------------------
 // signing keys (generated with jose at start; rotated through /__admin/rotate-keys)
@@ -628,7 +635,7 @@ async function admin(req, res, url) {
   const flag = (name) => ['1', 'true', 'yes'].includes(url.searchParams.get(name) || '');
   switch (route) {
     case 'GET /__admin/stats':
-      return sendJson(res, 200, { ...stats, pending_faults: { ...faults }, storage: storage.counts() });
+      return sendJson(res, 200, { ...stats, pending_faults: { ...faults }, jwks_held: jwksHold ? jwksHold.length : 0, storage: storage.counts() });
     case 'POST /__admin/reset':
       stats = freshStats();
       faults.slowdown = 0;
@@ -636,6 +643,7 @@ async function admin(req, res, url) {
       faults.grant = [];
       faults.forge = null;
       faults.jwksFail = 0;
+      releaseJwks();
       entraMultiTenant = false;
       return sendJson(res, 200, { ok: true });
     case 'GET /__admin/keys':
@@ -679,6 +687,13 @@ async function admin(req, res, url) {
       if (!Number.isInteger(count) || count < 0) return sendJson(res, 400, { error: 'count must be a non-negative integer' });
       faults.jwksFail = count;
       return sendJson(res, 200, { jwks_fail: faults.jwksFail });
+    }
+    case 'POST /__admin/jwks-hold': {
+      // {"hold": true}: JWKS requests wait from now on; {"hold": false}: they are all answered.
+      const body = await readJson(req);
+      if (body.hold === true) jwksHold ??= [];
+      else releaseJwks();
+      return sendJson(res, 200, { holding: jwksHold !== null });
     }
     case 'POST /__admin/slowdown': {
       const body = await readJson(req);
@@ -767,6 +782,7 @@ const server = http.createServer(async (req, res) => {
       stats.authorization_requests = (stats.authorization_requests || 0) + 1;
       stats.last_authorization = Object.fromEntries(url.searchParams);
     }
+    if (url.pathname === '/jwks' && jwksHold) await new Promise((release) => jwksHold.push(release));
     if (url.pathname === '/jwks' && faults.jwksFail > 0) {
       faults.jwksFail -= 1;
       return sendJson(res, 503, { error: 'injected by /__admin/jwks-fail' });

@@ -89,6 +89,20 @@ impl Http {
         self.send_json(self.client.get(url), url, what).await
     }
 
+    /// GETs JSON of a known shape; a body of another shape is a bad response naming `what`.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        what: &'static str,
+    ) -> Result<T, IdentityError> {
+        let body = self.get_json(url, what).await?;
+        serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
+            what,
+            url: url.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
     /// GETs JSON and the server's `Date` header (to measure clock skew).
     pub async fn get_json_dated(
         &self,

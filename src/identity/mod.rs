@@ -316,13 +316,7 @@ impl Provider {
             "{}/.well-known/openid-configuration",
             issuer.url.trim_end_matches('/')
         );
-        let body = http.get_json(&url, "the discovery document").await?;
-        let metadata: Metadata =
-            serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
-                what: "the discovery document",
-                url: url.clone(),
-                detail: e.to_string(),
-            })?;
+        let metadata: Metadata = http.get_as(&url, "the discovery document").await?;
         if metadata.issuer.contains(TENANT_PLACEHOLDER) && issuer.tenants.is_empty() {
             return Err(IdentityError::TenantTemplate(metadata.issuer));
         }

@@ -164,13 +164,7 @@ impl Verifier {
                 let provider = super::Provider::discover(&issuer, "").await?;
                 (provider.http, provider.metadata.jwks_uri)
             };
-            let body = http.get_json(&jwks_uri, "the provider's JWKS").await?;
-            let set: JwkSet =
-                serde_json::from_value(body).map_err(|e| IdentityError::BadResponse {
-                    what: "the provider's JWKS",
-                    url: jwks_uri.clone(),
-                    detail: e.to_string(),
-                })?;
+            let set: JwkSet = http.get_as(&jwks_uri, "the provider's JWKS").await?;
             Ok(FetchedKeys {
                 http,
                 jwks_uri,

@@ -42,21 +42,22 @@ impl Gateway {
 
     /// The audit records the server wrote to stdout, once it has exited.
     fn audit_after_exit(&mut self) -> String {
-        self.audit
-            .take()
-            .expect("the audit reader")
-            .join()
-            .expect("audit text")
+        whole(&mut self.audit)
     }
 
     /// What the server wrote to stderr, once it has exited.
     fn stderr_after_exit(&mut self) -> String {
-        self.stderr
-            .take()
-            .expect("the stderr reader")
-            .join()
-            .expect("stderr text")
+        whole(&mut self.stderr)
     }
+}
+
+/// The text a reader thread collected, once its stream has ended (taken once).
+fn whole(reader: &mut Option<std::thread::JoinHandle<String>>) -> String {
+    reader
+        .take()
+        .expect("read once")
+        .join()
+        .expect("the reader thread")
 }
 
 impl Gateway {

@@ -262,6 +262,16 @@ impl Verifier {
     /// fetched first — none are loaded, or the token names a key we lack and a refetch is due
     /// (at most once a minute; the caller fetches with [`Self::jwks_fetch`] and asks again).
     pub fn verify_in_memory(&mut self, token: &str, audience: &str) -> InMemory {
+        self.in_memory(token, audience, true)
+    }
+
+    /// [`Self::verify_in_memory`] right after a fetch: a key still missing is unknown (no second
+    /// refetch is asked for); [`InMemory::Fetch`] only when no keys could be loaded at all.
+    pub fn verify_after_fetch(&mut self, token: &str, audience: &str) -> InMemory {
+        self.in_memory(token, audience, false)
+    }
+
+    fn in_memory(&mut self, token: &str, audience: &str, may_refetch: bool) -> InMemory {
         let (algorithm, kid) = match header_of(token) {
             Ok(found) => found,
             Err(e) => return InMemory::Done(Err(e)),
@@ -273,7 +283,7 @@ impl Verifier {
             Some(jwk) => {
                 InMemory::Done(self.check_with(token, &jwk, algorithm, Some(audience), None))
             }
-            None if self.claim_refetch() => InMemory::Fetch,
+            None if may_refetch && self.claim_refetch() => InMemory::Fetch,
             None => InMemory::Done(Err(unknown_key(kid.as_deref()))),
         }
     }
@@ -530,6 +540,11 @@ mod tests {
         ));
         assert!(matches!(
             v.verify_in_memory("a.b", "api"),
+            InMemory::Done(Err(_))
+        ));
+        // Right after a fetch, a key still missing is unknown: no second fetch is asked for.
+        assert!(matches!(
+            v.verify_after_fetch(&token("never-published"), "api"),
             InMemory::Done(Err(_))
         ));
         // An unknown key: one fetch now, then a refusal without asking again within the minute.

@@ -258,7 +258,6 @@ pub async fn run(
             "requests_cut": state.active.load(std::sync::atomic::Ordering::Relaxed),
         }),
     );
-    flush_stdout();
     Ok(())
 }
 
@@ -334,9 +333,17 @@ pub enum Level {
     Error,
 }
 
+/// Log lines waiting for the stdout writer at most: the rest of its queue is the audit records',
+/// so a flood of log lines (refused connections, say) never makes an audit write fail.
+const LOG_LINES_QUEUED: usize = 256;
+
+/// Log lines queued and not yet written.
+static LOG_QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// One structured log line on stdout: `{"time","level",…fields}`. Audit records that share stdout
 /// never carry `level`, which is how a collector tells the two apart. The line is queued for the
-/// stdout writer and never waits for it: a stalled reader costs log lines, not requests.
+/// stdout writer and never waits for it: a stalled reader costs log lines (beyond
+/// [`LOG_LINES_QUEUED`] waiting), never requests.
 pub fn log(level: Level, fields: &Value) {
     let mut line = serde_json::Map::new();
     line.insert("time".into(), crate::clock::now_rfc3339_millis().into());
@@ -349,21 +356,33 @@ pub fn log(level: Level, fields: &Value) {
     if let Value::Object(fields) = fields {
         line.extend(fields.clone());
     }
-    let (done, _) = tokio::sync::oneshot::channel();
-    let _ = stdout_writer().try_send(Written::Line(
-        format!("{}\n", Value::Object(line)),
-        false,
-        done,
-    ));
+    if LOG_QUEUED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= LOG_LINES_QUEUED
+        || stdout_writer()
+            .try_send(Written::Log(format!("{}\n", Value::Object(line))))
+            .is_err()
+    {
+        LOG_QUEUED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Waits (at most [`AUDIT_DEADLINE`]) until every line queued for stdout is written: the last
 /// log lines of a server that stops must not be lost (unless stdout has stalled).
 pub fn flush_stdout() {
+    let deadline = Instant::now() + AUDIT_DEADLINE;
     let (done, written) = std::sync::mpsc::sync_channel(1);
-    if stdout_writer().try_send(Written::Flush(done)).is_ok() {
-        let _ = written.recv_timeout(AUDIT_DEADLINE);
+    let mut flush = Written::Flush(done);
+    // A full queue is still moving: wait for room, up to the deadline.
+    loop {
+        match stdout_writer().try_send(flush) {
+            Ok(()) => break,
+            Err(std::sync::mpsc::TrySendError::Full(back)) if Instant::now() < deadline => {
+                flush = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return,
+        }
     }
+    let _ = written.recv_timeout(deadline.saturating_duration_since(Instant::now()));
 }
 
 /// The TLS side: the certificate chain and key from PEM files, TLS 1.2+ (rustls' safe defaults)
@@ -802,9 +821,11 @@ struct Keys {
     verifier: std::sync::Mutex<Verifier>,
     /// Held by the one request (or the refresher) fetching the keys.
     fetching: Mutex<()>,
-    /// How many fetches have finished: a request that waited for another's fetch does not
-    /// fetch again.
-    fetches: std::sync::atomic::AtomicU64,
+    /// How many fetches have started, and the number of the last one that brought keys: a
+    /// request that waited for a fetch begun after it looked, and that succeeded, does not fetch
+    /// again (a failed one, or one begun before, does not count).
+    started: std::sync::atomic::AtomicU64,
+    succeeded: std::sync::atomic::AtomicU64,
 }
 
 impl Keys {
@@ -813,7 +834,8 @@ impl Keys {
             issuer: verifier.issuer_url().to_string(),
             verifier: std::sync::Mutex::new(verifier),
             fetching: Mutex::new(()),
-            fetches: std::sync::atomic::AtomicU64::new(0),
+            started: std::sync::atomic::AtomicU64::new(0),
+            succeeded: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -829,12 +851,12 @@ impl Keys {
 
     async fn verify(&self, token: &str, audience: &str) -> Result<Claims, String> {
         use crate::identity::verify::InMemory;
-        let seen = self.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        let looked = self.started.load(std::sync::atomic::Ordering::SeqCst);
         if let InMemory::Done(verdict) = self.verifier().verify_in_memory(token, audience) {
             return verdict.map_err(|e| e.to_string());
         }
-        self.fetch(Some(seen)).await?;
-        match self.verifier().verify_in_memory(token, audience) {
+        self.fetch(Some(looked)).await?;
+        match self.verifier().verify_after_fetch(token, audience) {
             InMemory::Done(verdict) => verdict.map_err(|e| e.to_string()),
             InMemory::Fetch => Err(format!(
                 "the keys of {} could not be fetched; try again shortly",
@@ -844,17 +866,19 @@ impl Keys {
     }
 
     /// Fetches the keys, one fetch at a time, and installs them (a failure keeps the keys in
-    /// memory). With `after`, nothing is fetched when a fetch finished since that count.
+    /// memory). With `after` (how many fetches had started when the caller looked), nothing is
+    /// fetched when one that started since then has brought keys.
     async fn fetch(&self, after: Option<u64>) -> Result<(), String> {
         use std::sync::atomic::Ordering::SeqCst;
         let _one = self.fetching.lock().await;
-        if after.is_some_and(|seen| self.fetches.load(SeqCst) != seen) {
+        if after.is_some_and(|looked| self.succeeded.load(SeqCst) > looked) {
             return Ok(());
         }
+        let this = self.started.fetch_add(1, SeqCst) + 1;
         let fetch = self.verifier().jwks_fetch();
-        let fetched = fetch.await;
-        self.fetches.fetch_add(1, SeqCst);
-        self.verifier().install(fetched.map_err(|e| e.to_string())?);
+        let fetched = fetch.await.map_err(|e| e.to_string())?;
+        self.verifier().install(fetched);
+        self.succeeded.store(this, SeqCst);
         Ok(())
     }
 }
@@ -961,6 +985,8 @@ enum Written {
         bool,
         tokio::sync::oneshot::Sender<std::io::Result<()>>,
     ),
+    /// A log line (for stdout only; counted in [`LOG_QUEUED`]).
+    Log(String),
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
@@ -981,6 +1007,11 @@ fn writer(file: Option<std::fs::File>) -> std::sync::mpsc::SyncSender<Written> {
                         out.write_all(line.as_bytes()).and_then(|()| out.flush())
                     };
                     let _ = done.send(result);
+                }
+                Written::Log(line) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+                    LOG_QUEUED.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 Written::Flush(done) => {
                     let _ = done.send(());
